@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv and installs the project.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WS := .lstmprune-demo
+OUT := $(WS)/audioset_lstm_pruned.keras
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: demo test bench lint sample clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord --workspace $(WS)
+	$(BIN)/lstmprune prune --theta 0.7 --out $(OUT) --workspace $(WS) --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check lstmprune_cli tests scripts bench
+	$(BIN)/ruff format --check lstmprune_cli tests scripts bench
+
+sample: $(STAMP)
+	$(BIN)/python scripts/build_sample.py
+
+clean:
+	rm -rf $(VENV) $(WS) .lstmprune

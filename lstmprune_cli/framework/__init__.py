@@ -1,0 +1,20 @@
+"""The framework layer: the only place TensorFlow and Keras are imported."""
+
+from __future__ import annotations
+
+import os
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras once, keeping their start-up log lines off the user's stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,141 @@
+"""The verbs as library calls: each returns a documented record that the CLI only renders."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..core import criteria
+from ..core.errors import LstmpruneError
+from ..core.files import refuse_existing
+from ..core.groups import GATES, UnitGroup
+from ..core.plan import Plan, build_plan
+from ..core.statsfile import Statistics
+from . import data, measure, models
+from .graph import unit_groups
+from .probe import accumulate, build_probe
+from .surgery import prune_model
+
+Wrap = Callable[[Iterable, int], Iterable]
+DEFAULT_LENGTH = 100  # time steps assumed for cost figures when the model's length is free
+
+
+@dataclass
+class AnalyzeResult:
+    statistics: Statistics
+    seconds: float
+
+
+@dataclass
+class PruneResult:
+    plan: Plan
+    out: str | None
+    kind: str | None
+    params: tuple[int, int]
+    flops: tuple[dict, dict]
+    length: int
+    latency_ms: tuple[float, float] | None = None
+    batch: int = 64
+    notes: list[str] = field(default_factory=list)
+
+
+def _length(model) -> int:
+    return model.inputs[0].shape[1] or DEFAULT_LENGTH
+
+
+def _groups(model) -> list[UnitGroup]:
+    groups = unit_groups(model)
+    if not groups:
+        raise LstmpruneError(f"the model has no recurrent layer to prune; expected one of {', '.join(GATES)} or Bidirectional")
+    return groups
+
+
+def analyze(
+    model_path: Path,
+    data_spec: str,
+    batch_size: int = 64,
+    max_samples: int | None = None,
+    every_step: bool = False,
+    wrap: Wrap = lambda it, total: it,
+) -> AnalyzeResult:
+    """Stream the calibration data through the model and accumulate each group's statistics."""
+    if batch_size < 1:
+        raise LstmpruneError(f"--batch-size must be at least 1; received {batch_size}")
+    if max_samples is not None and max_samples < 1:
+        raise LstmpruneError(f"--max-samples must be at least 1; received {max_samples}")
+    model = models.load_model(model_path)
+    if len(model.inputs) != 1:
+        raise LstmpruneError(f"the model has {len(model.inputs)} inputs; lstmprune analyze reads models with one input")
+    groups = _groups(model)
+    schema = data.detect_schema(data.tfrecord_files(data_spec))
+    length = data.check_fits(schema, tuple(model.inputs[0].shape))
+    probe = build_probe(model, groups, every_step)
+    total = min(schema.records, max_samples) if max_samples else schema.records
+    start = time.perf_counter()
+    stats = accumulate(probe, wrap(data.batches(schema, length, batch_size, max_samples), total))
+    seconds = time.perf_counter() - start
+    if any(s.count < 2 for s in stats.values()):
+        raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
+    meta = {"model": str(model_path), "data": schema.describe(), "lstmprune": __version__, "length": length}
+    return AnalyzeResult(Statistics(models.fingerprint(model), groups, stats, every_step, meta), seconds)
+
+
+def unit_vectors(model, groups: list[UnitGroup]) -> dict:
+    """Each group's unit vectors (H, Q) for the ranking criteria."""
+    out = {}
+    for g in groups:
+        layer = model.get_layer(g.layer)
+        sub = layer if not g.direction else getattr(layer, f"{g.direction}_layer")
+        out[g.name] = criteria.unit_vectors(sub.cell.kernel.numpy(), sub.cell.recurrent_kernel.numpy(), g.gates)
+    return out
+
+
+def prune(
+    model_path: Path,
+    statistics: Statistics | None,
+    out: Path | None,
+    theta: float | None = None,
+    target: str = "units",
+    criterion: str = "gm",
+    min_units: int = 1,
+    seed: int = 0,
+    plan_file: Path | None = None,
+    force: bool = False,
+    latency: bool = True,
+    batch: int = 64,
+) -> PruneResult:
+    """Make (or replay) a plan, cut the model, write it to `out` (nothing is written when out is None)."""
+    if plan_file is None and (theta is None or not 0 < theta < 1):
+        raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
+    if out is not None:
+        refuse_existing(out, force)
+    model = models.load_model(model_path)
+    groups = _groups(model)
+    fp = models.fingerprint(model)
+    if plan_file is not None:
+        plan = Plan.load(plan_file)
+        plan.check_matches(fp, groups)
+    else:
+        if statistics is None:
+            raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or pass --plan")
+        statistics.check_model(fp)
+        plan = build_plan(
+            groups, statistics.eigenvalues(), unit_vectors(model, groups), fp,
+            theta, target, criterion, min_units, seed,
+        )
+    pruned = prune_model(model, plan.kept())
+    length = _length(model)
+    result = PruneResult(
+        plan, None, None, (model.count_params(), pruned.count_params()),
+        (measure.flops(model, length), measure.flops(pruned, length)), length, batch=batch,
+    )
+    if latency:
+        shape = (length, model.inputs[0].shape[2])
+        result.latency_ms = tuple(measure.latency([model, pruned], shape, batch))
+    if out is not None:
+        result.kind = models.save_model(pruned, out, force)
+        result.out = str(out)
+    return result

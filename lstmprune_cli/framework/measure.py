@@ -1,0 +1,52 @@
+"""Size and cost of a model: parameters, FLOPs per time step, and CPU latency measured side by side."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..core.groups import GATES
+
+
+def _out_rank(layer) -> int:
+    out = layer.output
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    return len(out.shape)
+
+
+def flops(model, length: int) -> dict[str, int]:
+    """Multiply-adds x 2: per time step (recurrent layers and per-step heads) and per sequence."""
+    per_step = per_sequence = 0
+    for layer in model.layers:
+        name = type(layer).__name__
+        if name in GATES or name == "Bidirectional":
+            cells = [layer] if name in GATES else [layer.forward_layer, layer.backward_layer]
+            per_step += sum(
+                2 * GATES[type(c).__name__] * c.units * (c.cell.kernel.shape[0] + c.units) for c in cells
+            )
+        elif name in ("Dense", "TimeDistributed"):
+            kernel = layer.weights[0]
+            cost = 2 * int(kernel.shape[0]) * int(kernel.shape[1])
+            if _out_rank(layer) == 3:
+                per_step += cost
+            else:
+                per_sequence += cost
+    return {"per_step": per_step, "per_sequence": per_step * length + per_sequence}
+
+
+def latency(models: list, input_shape: tuple[int, int], batch: int = 64, repeats: int = 5, seed: int = 0) -> list[float]:
+    """Median milliseconds of one forward pass of each model, run alternately on the same batch."""
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(seed).normal(size=(batch, *input_shape)).astype("float32"))  # (B, T, F)
+    calls = [tf.function(lambda x, m=m: m(x, training=False)) for m in models]
+    for call in calls:
+        call(x)  # trace and warm up
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(repeats):
+        for call, t in zip(calls, times):
+            start = time.perf_counter()
+            np.asarray(call(x))
+            t.append((time.perf_counter() - start) * 1000)
+    return [float(np.median(t)) for t in times]

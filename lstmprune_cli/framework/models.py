@@ -1,0 +1,82 @@
+"""Reading and writing models: `.keras` files and SavedModel directories that carry their Keras model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+from ..core.errors import LstmpruneError
+from ..core.files import commit, refuse_existing, temp_sibling
+
+EMBEDDED = Path("assets.extra") / "model.keras"
+
+
+def model_kind(path: Path) -> str:
+    """'keras' for a .keras file, 'savedmodel' for a directory lstmprune wrote; refuse the rest."""
+    path = Path(path)
+    if not path.exists():
+        raise LstmpruneError(f"model {path} does not exist; expected a .keras file or a SavedModel directory")
+    if path.is_dir():
+        if (path / EMBEDDED).is_file():
+            return "savedmodel"
+        if (path / "keras_metadata.pb").is_file():
+            raise LstmpruneError(
+                f"{path} is a SavedModel written by tf-keras (Keras 2); not supported yet: "
+                "load it with tf-keras and save it with model.save('model.keras') from Keras 3"
+            )
+        if (path / "saved_model.pb").is_file():
+            raise LstmpruneError(
+                f"{path} is a SavedModel without a Keras architecture inside (Keras 3 model.export() or a TF1 graph); "
+                "pass the .keras file the model was saved to"
+            )
+        raise LstmpruneError(f"{path} is a directory without a model; expected a .keras file or a SavedModel directory")
+    if not zipfile.is_zipfile(path):
+        raise LstmpruneError(f"{path} is not a Keras model file; expected a .keras file (a zip written by model.save)")
+    return "keras"
+
+
+def load_model(path: Path):
+    """The Keras model at `path`, without its optimizer state."""
+    import keras
+
+    kind = model_kind(path)
+    source = Path(path) / EMBEDDED if kind == "savedmodel" else Path(path)
+    try:
+        model = keras.saving.load_model(source, compile=False)
+    except Exception as e:  # noqa: BLE001  keras raises many types for unreadable files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LstmpruneError(f"cannot load {path} as a Keras model: {first}") from e
+    if type(model).__name__ not in ("Functional", "Sequential"):
+        raise LstmpruneError(
+            f"{path} holds a subclassed model ({type(model).__name__}); save a Functional or Sequential model instead"
+        )
+    return model
+
+
+def save_model(model, out: Path, force: bool = False) -> str:
+    """Write `model` to `out` atomically: `.keras` by suffix, otherwise a servable SavedModel directory."""
+    out = Path(out)
+    refuse_existing(out, force)
+    tmp = temp_sibling(out)
+    if out.suffix == ".keras":
+        model.save(tmp)
+        kind = "keras"
+    else:
+        model.export(str(tmp), verbose=False)
+        (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
+        model.save(tmp / EMBEDDED)
+        kind = "savedmodel"
+    commit(tmp, out)
+    return kind
+
+
+def fingerprint(model) -> str:
+    """sha256 of the architecture and the weights: statistics and plans belong to one model."""
+    h = hashlib.sha256()
+    arch = [(layer.name, type(layer).__name__, [list(w.shape) for w in layer.weights]) for layer in model.layers]
+    h.update(json.dumps(arch).encode())
+    for w in model.get_weights():
+        h.update(w.tobytes())
+    return h.hexdigest()

@@ -1,0 +1,138 @@
+"""A probe model that exposes every unit group's responses, and the pass that accumulates statistics.
+
+The response of a group to a sequence is its final hidden state (method.md section 2): the last
+valid step going forward, the first valid step for the backward direction of a Bidirectional
+(Keras flips its output back into input order). With `every_step`, every valid step is a sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.groups import UnitGroup
+from ..core.stats import GroupStats
+
+
+def _take_state_layer():
+    import keras
+    from keras import ops
+
+    class TakeState(keras.layers.Layer):
+        """(seq (B, T, H), valid (B, T) or None) -> the state at the last or first valid step (B, H)."""
+
+        def __init__(self, position: str, **kwargs):
+            super().__init__(**kwargs)
+            self.position = position
+            self.supports_masking = True
+
+        def compute_mask(self, seq, mask=None):
+            return None
+
+        def call(self, seq, valid=None):
+            if valid is None:
+                return seq[:, -1] if self.position == "last" else seq[:, 0]
+            v = ops.cast(valid, "int32")  # (B, T)
+            if self.position == "last":
+                idx = ops.shape(seq)[1] - 1 - ops.argmax(ops.flip(v, axis=1), axis=1)  # (B,)
+            else:
+                idx = ops.argmax(v, axis=1)  # (B,)
+            idx = ops.cast(idx, "int32")[:, None, None]  # (B, 1, 1)
+            return ops.take_along_axis(seq, idx, axis=1)[:, 0]  # (B, H)
+
+    class Valid(keras.layers.Layer):
+        """The mask as float (B, T), ones where there is none."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def compute_mask(self, seq, mask=None):
+            return None
+
+        def call(self, seq, valid=None):
+            if valid is None:
+                return ops.ones(ops.shape(seq)[:2])
+            return ops.cast(valid, seq.dtype)
+
+    return TakeState, Valid
+
+
+@dataclass
+class Probe:
+    """A model from the original inputs to each group's responses."""
+
+    model: object  # keras.Model
+    groups: list[UnitGroup]
+    every_step: bool
+    _call: object = None
+
+    def responses(self, x) -> Iterator[tuple[UnitGroup, np.ndarray]]:
+        """(group, samples (N, H)) for one batch of inputs."""
+        if self._call is None:
+            import tensorflow as tf
+
+            self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        outs = self._call(x)
+        if self.every_step:
+            for i, g in enumerate(self.groups):
+                seq, valid = np.asarray(outs[2 * i]), np.asarray(outs[2 * i + 1]) > 0.5  # (B, T, H), (B, T)
+                yield g, seq[valid]  # (N, H)
+        else:
+            for g, z in zip(self.groups, outs):
+                yield g, np.asarray(z)  # (B, H)
+
+
+def _clone(sub, x, mask, return_sequences: bool):
+    """Call a copy of recurrent layer `sub` (same weights) with another return_sequences."""
+    clone = type(sub).from_config({**sub.get_config(), "return_sequences": return_sequences, "name": sub.name + "_probe"})
+    y = clone(x, mask=mask)
+    clone.set_weights(sub.get_weights())
+    return y
+
+
+def build_probe(model, groups: list[UnitGroup], every_step: bool = False) -> Probe:
+    """Tap each group's hidden states inside `model` (weights shared, nothing changed)."""
+    import keras
+    from keras import ops
+
+    TakeState, Valid = _take_state_layer()
+    outputs = []
+    for g in groups:
+        layer = model.get_layer(g.layer)
+        node = layer._inbound_nodes[0]
+        x, mask = node.arguments.args[0], node.arguments.kwargs.get("mask")
+        y = node.output_tensors[0]
+        sub = layer if not g.direction else getattr(layer, f"{g.direction}_layer")
+        concat = g.direction and layer.merge_mode == "concat"
+        position = "first" if g.direction == "backward" else "last"
+        if not g.direction or concat:
+            if g.direction:
+                y = y[..., : g.units] if g.direction == "forward" else y[..., g.units :]  # (B, [T,] H)
+            if sub.return_sequences or not every_step:
+                seq = y
+            else:
+                seq = _clone(sub, x, mask, True)
+                seq = ops.flip(seq, axis=1) if sub.go_backwards else seq  # input order
+        else:
+            seq = _clone(sub, x, mask, every_step)
+            if every_step and sub.go_backwards:
+                seq = ops.flip(seq, axis=1)
+        if every_step:
+            outputs += [seq, Valid()(seq, mask)]
+        elif len(seq.shape) == 3:
+            outputs.append(TakeState(position)(seq, mask))
+        else:
+            outputs.append(seq)
+    return Probe(keras.Model(model.inputs, outputs), groups, every_step)
+
+
+def accumulate(probe: Probe, batches: Iterable) -> dict[str, GroupStats]:
+    """Statistics of every group over all `batches` of model inputs, in one pass."""
+    stats = {g.name: GroupStats.empty(g.units) for g in probe.groups}
+    for x in batches:
+        for g, z in probe.responses(x):
+            stats[g.name] = stats[g.name].add(z)
+    return stats

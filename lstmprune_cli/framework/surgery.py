@@ -1,0 +1,87 @@
+"""Physical pruning: a new, smaller model from an edited config and sliced weights."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..core.errors import LstmpruneError
+from .graph import nodes
+from .slicers import SLICERS
+
+
+def _strip_build_config(obj) -> None:
+    """Remove recorded build shapes: they hold the old widths; Keras rebuilds from the graph."""
+    if isinstance(obj, dict):
+        obj.pop("build_config", None)
+        for v in obj.values():
+            _strip_build_config(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _strip_build_config(v)
+
+
+def prune_model(model, kept: dict[str, np.ndarray]):
+    """A copy of `model` keeping, for each group name in `kept`, only those units (sorted indices).
+
+    Groups not named keep every unit. Optimizer state and compile settings are dropped.
+    """
+    config = copy.deepcopy(model.get_config())
+    class_name = type(model).__name__
+    features: dict[str, np.ndarray | None] = {}  # layer -> kept indices of its output features
+    new_weights: dict[str, list[np.ndarray]] = {}
+    for entry, node in zip(config["layers"], nodes(config, class_name)):
+        incoming = [features.get(p) for p in node.parents]
+        if len(incoming) > 1 and any(k is not None for k in incoming):
+            raise LstmpruneError(f"layer '{node.name}' merges several inputs and one of them is pruned; not supported yet")
+        in_kept = incoming[0] if incoming else None
+        slicer = SLICERS.get(node.class_name)
+        if slicer is None:
+            features[node.name] = None
+            continue
+        layer = model.get_layer(node.name)
+        try:
+            entry["config"], weights, out = slicer(node.name, node.class_name, node.config, layer.get_weights(), in_kept, kept)
+        except ValueError as e:
+            raise LstmpruneError(str(e)) from e
+        new_weights[node.name] = weights
+        features[node.name] = out
+    _strip_build_config(config)
+    pruned = type(model).from_config(config)
+    for layer in pruned.layers:
+        weights = new_weights.get(layer.name)
+        if weights is None:
+            weights = model.get_layer(layer.name).get_weights()
+        want = [tuple(v.shape) for v in layer.weights]
+        got = [tuple(w.shape) for w in weights]
+        if want != got:
+            raise LstmpruneError(f"layer '{layer.name}': sliced weights have shapes {got}, the pruned layer expects {want}")
+        layer.set_weights(weights)
+    return pruned
+
+
+def masked_model(model, kept: dict[str, np.ndarray]):
+    """A same-size copy of `model` whose removed units are silenced.
+
+    Zeroes each removed unit's kernel columns, recurrent-kernel columns and bias for every gate,
+    so its output is 0 at every step (method.md section 1). The reference for the golden test.
+    """
+    from ..core.groups import GATES
+
+    config = copy.deepcopy(model.get_config())
+    masked = type(model).from_config(config)
+    masked.set_weights(model.get_weights())
+    for g_name, kept_units in kept.items():
+        layer_name, _, direction = g_name.partition("/")
+        layer = masked.get_layer(layer_name)
+        sub = layer if not direction else getattr(layer, f"{direction}_layer")
+        units = sub.units
+        gates = GATES[type(sub).__name__]
+        removed = np.setdiff1d(np.arange(units), kept_units)
+        cols = np.concatenate([g * units + removed for g in range(gates)])
+        for var in sub.cell.weights:
+            value = var.numpy()
+            value[..., cols] = 0.0
+            var.assign(value)
+    return masked

@@ -1,0 +1,84 @@
+"""Build the shipped sample: a miniature of the paper's YouTube-8M model trained on AudioSet embeddings.
+
+    python scripts/build_sample.py [--epochs 8]
+
+Writes sample_models/audioset_lstm.keras (Masking -> Bidirectional(LSTM 128) -> LSTM 256 ->
+Dense(527, sigmoid), 10 frames x 128 features) trained on ../shared/data/audioset/bal_train-*,
+and sample_models/calibration.tfrecord: the first 1,500 records of eval-00000, copied byte for byte.
+AudioSet is by Google, CC BY 4.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import struct
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "audioset"
+OUT = ROOT / "sample_models"
+FRAMES, FEATURES, CLASSES = 10, 128, 527
+
+
+def dataset(pattern: str, batch: int, shuffle: bool):
+    import tensorflow as tf
+
+    def parse(record):
+        ctx, seq = tf.io.parse_single_sequence_example(
+            record,
+            context_features={"labels": tf.io.VarLenFeature(tf.int64)},
+            sequence_features={"audio_embedding": tf.io.FixedLenSequenceFeature([], tf.string)},
+        )
+        x = tf.reshape(tf.io.decode_raw(seq["audio_embedding"], tf.uint8), [-1, FEATURES])  # (L, 128)
+        x = tf.cast(x[:FRAMES], tf.float32) * (4.0 / 255.0) - 2.0 + 4.0 / 512.0
+        y = tf.reduce_max(tf.one_hot(tf.sparse.to_dense(ctx["labels"]), CLASSES), axis=0)  # (527,)
+        return x, y
+
+    files = sorted(glob.glob(str(DATA / pattern)))
+    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(25_000, seed=0)
+    return ds.padded_batch(batch, padded_shapes=([FRAMES, FEATURES], [CLASSES])).prefetch(2)
+
+
+def build_model():
+    import keras
+
+    inputs = keras.Input((FRAMES, FEATURES), name="frames")
+    x = keras.layers.Masking(0.0)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(128, return_sequences=True), name="bilstm")(x)
+    x = keras.layers.LSTM(256, name="lstm")(x)
+    outputs = keras.layers.Dense(CLASSES, activation="sigmoid", name="classes")(x)
+    return keras.Model(inputs, outputs, name="audioset_lstm")
+
+
+def copy_records(src: Path, dst: Path, count: int) -> None:
+    """The first `count` TFRecord records of `src`, bytes unchanged."""
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        for _ in range(count):
+            header = f.read(12)
+            (length,) = struct.unpack("<Q", header[:8])
+            g.write(header + f.read(length + 4))
+
+
+def main() -> None:
+    import keras
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    keras.utils.set_random_seed(0)
+    model = build_model()
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+    model.fit(dataset("bal_train-*", 128, True), epochs=args.epochs, verbose=2)
+    model.evaluate(dataset("eval-0000[1-3]*", 256, False), verbose=2)
+    OUT.mkdir(exist_ok=True)
+    model.save(OUT / "audioset_lstm.keras")
+    copy_records(DATA / "eval-00000-of-00004.tfrecord", OUT / "calibration.tfrecord", 1500)
+
+
+if __name__ == "__main__":
+    main()

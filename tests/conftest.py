@@ -1,0 +1,27 @@
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tf():
+    from lstmprune_cli.framework import import_tensorflow
+
+    import_tensorflow()
+    import tensorflow
+
+    return tensorflow
+
+
+@pytest.fixture(scope="session")
+def audioset() -> Path:
+    path = SHARED_DATA / "audioset"
+    if not path.is_dir():
+        pytest.fail(f"the shared data is missing: {path}")
+    return path

@@ -1,0 +1,50 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.spatial.distance import cdist
+
+from lstmprune_cli.core import criteria
+
+vectors = st.integers(1, 12).flatmap(
+    lambda h: st.integers(1, 20).flatmap(
+        lambda q: arrays(np.float64, (h, q), elements=st.floats(-10, 10, allow_nan=False, width=32))
+    )
+)
+
+
+@given(vectors)
+@settings(max_examples=60, deadline=None)
+def test_gm_scores_equal_the_cdist_reference(w):
+    want = cdist(w, w).sum(axis=1) / w.shape[0]
+    np.testing.assert_allclose(criteria.gm_scores(w), want, rtol=1e-6, atol=1e-5)
+
+
+@given(vectors, st.randoms())
+@settings(max_examples=40, deadline=None)
+def test_gm_scores_are_permutation_equivariant(w, rnd):
+    perm = np.array(rnd.sample(range(w.shape[0]), w.shape[0]))
+    np.testing.assert_allclose(criteria.gm_scores(w[perm]), criteria.gm_scores(w)[perm], rtol=1e-6, atol=1e-5)
+
+
+def test_unit_vectors_concatenate_gate_columns_of_kernel_and_recurrent_kernel():
+    f, h, g = 3, 4, 4
+    kernel = np.arange(f * g * h, dtype=float).reshape(f, g * h)
+    recurrent = 1000 + np.arange(h * g * h, dtype=float).reshape(h, g * h)
+    w = criteria.unit_vectors(kernel, recurrent, g)
+    assert w.shape == (h, g * (f + h))
+    j = 2
+    want = np.concatenate([np.concatenate([kernel[:, k * h + j], recurrent[:, k * h + j]]) for k in range(g)])
+    np.testing.assert_array_equal(w[j], want)
+
+
+def test_units_nearest_the_median_are_pruned_first():
+    w = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [-5.0, 4.0]])
+    assert list(criteria.kept_units(criteria.gm_scores(w), 2)) == [2, 3]
+
+
+def test_l2_prunes_small_norms_and_random_is_seeded():
+    w = np.array([[3.0], [0.1], [2.0]])
+    assert list(criteria.kept_units(criteria.l2_scores(w), 2)) == [0, 2]
+    np.testing.assert_array_equal(criteria.random_scores(5, 7), criteria.random_scores(5, 7))
+    assert not np.array_equal(criteria.random_scores(5, 7), criteria.random_scores(5, 8))
