@@ -14,15 +14,21 @@ def sequence_example(features: dict[str, np.ndarray], labels=(1, 2), quantized: 
     lists = {}
     for name, frames in features.items():
         if quantized:
-            feats = [tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.astype(np.uint8).tobytes()])) for f in frames]
+            feats = [
+                tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.astype(np.uint8).tobytes()])) for f in frames
+            ]
         else:
             feats = [tf.train.Feature(float_list=tf.train.FloatList(value=f.astype(np.float32))) for f in frames]
         lists[name] = tf.train.FeatureList(feature=feats)
-    context = tf.train.Features(feature={
-        "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"vid"])),
-        "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(labels))),
-    })
-    return tf.train.SequenceExample(context=context, feature_lists=tf.train.FeatureLists(feature_list=lists)).SerializeToString()
+    context = tf.train.Features(
+        feature={
+            "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"vid"])),
+            "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(labels))),
+        }
+    )
+    return tf.train.SequenceExample(
+        context=context, feature_lists=tf.train.FeatureLists(feature_list=lists)
+    ).SerializeToString()
 
 
 def write_records(path: Path, records: list[bytes]) -> Path:
@@ -40,11 +46,15 @@ def youtube8m_file(path: Path, count: int = 20, min_frames: int = 3, max_frames:
     records = []
     for _ in range(count):
         n = int(rng.integers(min_frames, max_frames + 1))
-        records.append(sequence_example({"rgb": rng.integers(0, 256, (n, 1024)), "audio": rng.integers(0, 256, (n, 128))}))
+        records.append(
+            sequence_example({"rgb": rng.integers(0, 256, (n, 1024)), "audio": rng.integers(0, 256, (n, 128))})
+        )
     return write_records(path, records)
 
 
-def single_feature_file(path: Path, dim: int, count: int = 16, frames: int = 6, seed: int = 0, name: str = "audio_embedding") -> Path:
+def single_feature_file(
+    path: Path, dim: int, count: int = 16, frames: int = 6, seed: int = 0, name: str = "audio_embedding"
+) -> Path:
     rng = np.random.default_rng(seed)
     records = [sequence_example({name: rng.integers(0, 256, (frames, dim))}) for _ in range(count)]
     return write_records(path, records)

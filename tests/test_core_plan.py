@@ -39,7 +39,10 @@ def test_units_target_is_reached():
 
 
 def test_merged_directions_keep_the_same_units():
-    gs = [UnitGroup(g.name, g.layer, g.direction, g.cell, g.units, g.input_dim, g.tie, same_units=g.layer == "bi") for g in groups()]
+    gs = [
+        UnitGroup(g.name, g.layer, g.direction, g.cell, g.units, g.input_dim, g.tie, same_units=g.layer == "bi")
+        for g in groups()
+    ]
     eig, vec = inputs()
     kept = build_plan(gs, eig, vec, "fp", 0.6).kept()
     np.testing.assert_array_equal(kept["bi/forward"], kept["bi/backward"])

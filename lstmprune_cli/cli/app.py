@@ -19,7 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-Workspace = Annotated[Path, typer.Option("--workspace", "-w", help="Folder where verbs leave artifacts for the next verb.")]
+Workspace = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Folder where verbs leave artifacts for the next verb.")
+]
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON record on stdout instead of tables.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing output.")]
 WS_DEFAULT = Path(".lstmprune")
@@ -46,7 +48,9 @@ def analyze(
     data: Annotated[str, typer.Option("--data", "-d", help="TFRecord file, directory or glob of SequenceExamples.")],
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
     max_samples: Annotated[Optional[int], typer.Option(help="Stop after this many sequences.")] = None,
-    every_step: Annotated[bool, typer.Option(help="Use every valid time step as a sample, not only the final state.")] = False,
+    every_step: Annotated[
+        bool, typer.Option(help="Use every valid time step as a sample, not only the final state.")
+    ] = False,
     stats: Annotated[Optional[Path], typer.Option(help="Also write the statistics to this file (.npz).")] = None,
     workspace: Workspace = WS_DEFAULT,
     force: Force = False,
@@ -68,7 +72,9 @@ def analyze(
     import_tensorflow()
     from ..framework import jobs
 
-    result = jobs.analyze(model, data, batch_size, max_samples, every_step, wrap=(lambda it, total: it) if json else render.progress)
+    result = jobs.analyze(
+        model, data, batch_size, max_samples, every_step, wrap=(lambda it, total: it) if json else render.progress
+    )
     result.statistics.save(ws.stats_path)
     if stats is not None:
         result.statistics.save(stats)
@@ -76,7 +82,14 @@ def analyze(
     ws.save()
     rows = group_rows(result.statistics)
     if json:
-        render.emit_json({"stats": str(ws.stats_path), "seconds": result.seconds, "data": result.statistics.meta["data"], "groups": rows})
+        render.emit_json(
+            {
+                "stats": str(ws.stats_path),
+                "seconds": result.seconds,
+                "data": result.statistics.meta["data"],
+                "groups": rows,
+            }
+        )
         return
     n = max(r["samples"] for r in rows)
     render.out.print(render.groups_table(rows, f"{Path(model).name}: {n:,} samples in {result.seconds:.1f} s"))
@@ -86,17 +99,28 @@ def analyze(
 @app.command()
 @_errors
 def prune(
-    theta: Annotated[Optional[float], typer.Option(help="Target pruning rate in (0, 1): the share of units removed.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Pruned model: x.keras, or a directory for a SavedModel.")] = None,
+    theta: Annotated[
+        Optional[float], typer.Option(help="Target pruning rate in (0, 1): the share of units removed.")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Pruned model: x.keras, or a directory for a SavedModel.")
+    ] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model to prune [default: the analyzed one].")] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Statistics file [default: the workspace's].")] = None,
     criterion: Annotated[str, typer.Option(help="Unit ranking: gm (geometric median), l2 or random.")] = "gm",
-    target: Annotated[str, typer.Option(help="units: share of all units; layer-mean: mean of group rates (eq. 13); uniform: every group at theta.")] = "units",
+    target: Annotated[
+        str,
+        typer.Option(
+            help="units: share of all units; layer-mean: mean of group rates (eq. 13); uniform: every group at theta."
+        ),
+    ] = "units",
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
     plan: Annotated[Optional[Path], typer.Option(help="Replay this plan file instead of making one.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and the costs; write no model.")] = False,
-    latency: Annotated[bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")] = True,
+    latency: Annotated[
+        bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")
+    ] = True,
     workspace: Workspace = WS_DEFAULT,
     force: Force = False,
     json: Json = False,
@@ -105,7 +129,6 @@ def prune(
 
     Example:  lstmprune prune --theta 0.7 --out small.keras
     """
-    from ..core.plan import Plan
     from ..core.statsfile import Statistics
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
@@ -143,9 +166,14 @@ def prune(
     title = "plan (replayed)" if plan else f"theta {p.theta}, target {p.target}, criterion {p.criterion}"
     render.out.print(render.groups_table(rows, title))
     a = p.achieved()
-    render.out.print(f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%")
+    render.out.print(
+        f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%"
+    )
     render.out.print(render.cost_table(result))
-    render.err.print(f"plan -> {ws.plan_path}" + (f"   model -> {result.out} ({result.kind})" if result.out else "   (dry run: no model written)"))
+    render.err.print(
+        f"plan -> {ws.plan_path}"
+        + (f"   model -> {result.out} ({result.kind})" if result.out else "   (dry run: no model written)")
+    )
 
 
 def main() -> None:

@@ -25,8 +25,12 @@ def emit_json(data) -> None:
 def progress(batches: Iterable, total: int, label: str = "analyze") -> Iterator:
     """Wrap an iterator of batches (B, ...) with a bar that counts sequences and shows their rate."""
     columns = [
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} seq/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} seq/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
     ]
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(label, total=total, rate="-")
@@ -43,8 +47,9 @@ def _pct(x: float | None) -> str:
 
 def groups_table(rows: list[dict], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for col in ("group", "cell", "units", "samples", "90%", "95%", "99%"):
-        table.add_column(col, justify="left" if col in ("group", "cell") else "right")
+    table.add_column("group", no_wrap=True)
+    for col in ("cell", "units", "samples", "90%", "95%", "99%"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
     planned = any("num_kept" in r for r in rows)
     if planned:
         for col in ("kept", "rate", "energy kept"):
@@ -73,9 +78,15 @@ def cost_table(result) -> Table:
         table.add_column(col, justify="left" if not col else "right")
     (p0, p1), (f0, f1) = result.params, result.flops
     table.add_row("parameters", _num(p0), _num(p1), f"{p0 / p1:.2f}x")
-    table.add_row("FLOPs per step", _num(f0["per_step"]), _num(f1["per_step"]), f"{f0['per_step'] / f1['per_step']:.2f}x")
-    table.add_row(f"FLOPs per sequence ({result.length} steps)", _num(f0["per_sequence"]), _num(f1["per_sequence"]),
-                  f"{f0['per_sequence'] / f1['per_sequence']:.2f}x")
+    table.add_row(
+        "FLOPs per step", _num(f0["per_step"]), _num(f1["per_step"]), f"{f0['per_step'] / f1['per_step']:.2f}x"
+    )
+    table.add_row(
+        f"FLOPs per sequence ({result.length} steps)",
+        _num(f0["per_sequence"]),
+        _num(f1["per_sequence"]),
+        f"{f0['per_sequence'] / f1['per_sequence']:.2f}x",
+    )
     if result.latency_ms:
         t0, t1 = result.latency_ms
         table.add_row(f"CPU latency, batch {result.batch} (ms)", f"{t0:.1f}", f"{t1:.1f}", f"{t0 / t1:.2f}x faster")

@@ -81,11 +81,15 @@ class Plan:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
-            raise LstmpruneError(f"cannot read plan {path}: {e}; expected a JSON file written by lstmprune prune") from e
+            raise LstmpruneError(
+                f"cannot read plan {path}: {e}; expected a JSON file written by lstmprune prune"
+            ) from e
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             raise LstmpruneError(f"{path} is not an lstmprune plan; expected a JSON object with format '{PLAN_FORMAT}'")
         if data.get("version") != PLAN_VERSION:
-            raise LstmpruneError(f"plan {path} has version {data.get('version')}; this lstmprune reads version {PLAN_VERSION}")
+            raise LstmpruneError(
+                f"plan {path} has version {data.get('version')}; this lstmprune reads version {PLAN_VERSION}"
+            )
         keys = {f for f in GroupPlan.__dataclass_fields__}
         try:
             groups = [GroupPlan(**{k: v for k, v in g.items() if k in keys}) for g in data["groups"]]

@@ -49,10 +49,15 @@ class Statistics:
         arrays = {"meta": np.array(json.dumps(header))}
         for i, g in enumerate(self.groups):
             s = self.stats[g.name]
-            arrays.update({
-                f"g{i}_count": np.array(s.count), f"g{i}_mean": s.mean, f"g{i}_scatter": s.scatter,
-                f"g{i}_covariance": s.covariance, f"g{i}_eigenvalues": s.eigenvalues(),
-            })
+            arrays.update(
+                {
+                    f"g{i}_count": np.array(s.count),
+                    f"g{i}_mean": s.mean,
+                    f"g{i}_scatter": s.scatter,
+                    f"g{i}_covariance": s.covariance,
+                    f"g{i}_eigenvalues": s.eigenvalues(),
+                }
+            )
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         write_atomic(Path(path), buf.getvalue())
@@ -70,7 +75,9 @@ class Statistics:
                     for i, g in enumerate(groups)
                 }
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise LstmpruneError(f"cannot read statistics {path}: {e}; expected a file written by lstmprune analyze") from e
+            raise LstmpruneError(
+                f"cannot read statistics {path}: {e}; expected a file written by lstmprune analyze"
+            ) from e
         fingerprint, every_step = header.pop("fingerprint"), header.pop("every_step")
         for key in ("format", "version"):
             header.pop(key)

@@ -14,8 +14,17 @@ def group_rows(statistics: Statistics | None, plan: Plan | None = None) -> list[
     kept = {g.name: g for g in plan.groups} if plan else {}
     if statistics is None:
         return [
-            {"group": p.name, "cell": p.cell, "units": p.units, "samples": None, "prunable": True,
-             "energy_units": None, "num_kept": p.num_kept, "rate": p.rate, "energy_kept": p.energy_kept}
+            {
+                "group": p.name,
+                "cell": p.cell,
+                "units": p.units,
+                "samples": None,
+                "prunable": True,
+                "energy_units": None,
+                "num_kept": p.num_kept,
+                "rate": p.rate,
+                "energy_kept": p.energy_kept,
+            }
             for p in plan.groups
         ]
     rows = []

@@ -35,7 +35,9 @@ class Workspace:
         try:
             data = json.loads(state.read_text())
         except ValueError as e:
-            raise LstmpruneError(f"workspace {root} is damaged ({state}: {e}); remove it and run lstmprune analyze") from e
+            raise LstmpruneError(
+                f"workspace {root} is damaged ({state}: {e}); remove it and run lstmprune analyze"
+            ) from e
         return cls(root, **{k: data.get(k) for k in ("model", "stats", "plan", "pruned")})
 
     def save(self) -> None:

@@ -160,8 +160,12 @@ def batches(schema: Schema, length: int | None, batch_size: int, max_samples: in
     """Batches of padded sequences (B, T, F) float32, file by file; errors name the file."""
     import tensorflow as tf
 
-    spec = {n: tf.io.FixedLenSequenceFeature([], tf.string) if k == "bytes" else tf.io.FixedLenSequenceFeature([d], tf.float32)
-            for n, k, d in schema.features}
+    spec = {
+        n: tf.io.FixedLenSequenceFeature([], tf.string)
+        if k == "bytes"
+        else tf.io.FixedLenSequenceFeature([d], tf.float32)
+        for n, k, d in schema.features
+    }
 
     def parse(record):
         _, seq = tf.io.parse_single_sequence_example(record, sequence_features=spec)

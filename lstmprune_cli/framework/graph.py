@@ -51,7 +51,9 @@ def nodes(config: dict, class_name: str) -> list[Node]:
     for layer in layers:
         inbound = layer.get("inbound_nodes") or []
         if len(inbound) > 1:
-            raise LstmpruneError(f"layer '{layer['name']}' is called {len(inbound)} times; shared layers are not supported")
+            raise LstmpruneError(
+                f"layer '{layer['name']}' is called {len(inbound)} times; shared layers are not supported"
+            )
         args = inbound[0]["args"] if inbound else []
         kwargs = inbound[0].get("kwargs", {}) if inbound else {}
         parents = _history(args[0]) if args else []
@@ -90,7 +92,9 @@ def unit_groups(model) -> list[UnitGroup]:
             )
         if incoming and node.class_name == "TimeDistributed" and node.config["layer"]["class_name"] != "Dense":
             inner = node.config["layer"]["class_name"]
-            raise LstmpruneError(f"layer '{node.name}' is TimeDistributed({inner}); only TimeDistributed(Dense) is supported")
+            raise LstmpruneError(
+                f"layer '{node.name}' is TimeDistributed({inner}); only TimeDistributed(Dense) is supported"
+            )
         if node.class_name in RECURRENT or node.class_name == "Bidirectional":
             layer = model.get_layer(node.name)
             carries[node.name] = {g.name for g in _groups_of(layer, node)}

@@ -49,7 +49,9 @@ def _length(model) -> int:
 def _groups(model) -> list[UnitGroup]:
     groups = unit_groups(model)
     if not groups:
-        raise LstmpruneError(f"the model has no recurrent layer to prune; expected one of {', '.join(GATES)} or Bidirectional")
+        raise LstmpruneError(
+            f"the model has no recurrent layer to prune; expected one of {', '.join(GATES)} or Bidirectional"
+        )
     return groups
 
 
@@ -123,14 +125,26 @@ def prune(
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or pass --plan")
         statistics.check_model(fp)
         plan = build_plan(
-            groups, statistics.eigenvalues(), unit_vectors(model, groups), fp,
-            theta, target, criterion, min_units, seed,
+            groups,
+            statistics.eigenvalues(),
+            unit_vectors(model, groups),
+            fp,
+            theta,
+            target,
+            criterion,
+            min_units,
+            seed,
         )
     pruned = prune_model(model, plan.kept())
     length = _length(model)
     result = PruneResult(
-        plan, None, None, (model.count_params(), pruned.count_params()),
-        (measure.flops(model, length), measure.flops(pruned, length)), length, batch=batch,
+        plan,
+        None,
+        None,
+        (model.count_params(), pruned.count_params()),
+        (measure.flops(model, length), measure.flops(pruned, length)),
+        length,
+        batch=batch,
     )
     if latency:
         shape = (length, model.inputs[0].shape[2])

@@ -22,9 +22,7 @@ def flops(model, length: int) -> dict[str, int]:
         name = type(layer).__name__
         if name in GATES or name == "Bidirectional":
             cells = [layer] if name in GATES else [layer.forward_layer, layer.backward_layer]
-            per_step += sum(
-                2 * GATES[type(c).__name__] * c.units * (c.cell.kernel.shape[0] + c.units) for c in cells
-            )
+            per_step += sum(2 * GATES[type(c).__name__] * c.units * (c.cell.kernel.shape[0] + c.units) for c in cells)
         elif name in ("Dense", "TimeDistributed"):
             kernel = layer.weights[0]
             cost = 2 * int(kernel.shape[0]) * int(kernel.shape[1])
@@ -35,7 +33,9 @@ def flops(model, length: int) -> dict[str, int]:
     return {"per_step": per_step, "per_sequence": per_step * length + per_sequence}
 
 
-def latency(models: list, input_shape: tuple[int, int], batch: int = 64, repeats: int = 5, seed: int = 0) -> list[float]:
+def latency(
+    models: list, input_shape: tuple[int, int], batch: int = 64, repeats: int = 5, seed: int = 0
+) -> list[float]:
     """Median milliseconds of one forward pass of each model, run alternately on the same batch."""
     import tensorflow as tf
 

@@ -87,7 +87,8 @@ class Probe:
 
 def _clone(sub, x, mask, return_sequences: bool):
     """Call a copy of recurrent layer `sub` (same weights) with another return_sequences."""
-    clone = type(sub).from_config({**sub.get_config(), "return_sequences": return_sequences, "name": sub.name + "_probe"})
+    config = {**sub.get_config(), "return_sequences": return_sequences, "zero_output_for_mask": return_sequences}
+    clone = type(sub).from_config({**config, "name": sub.name + "_probe"})
     y = clone(x, mask=mask)
     clone.set_weights(sub.get_weights())
     return y

@@ -18,7 +18,14 @@ Kept = dict[str, np.ndarray]
 Slicer = Callable[[str, str, dict, list, "np.ndarray | None", Kept], tuple[dict, list, "np.ndarray | None"]]
 
 RECURRENT = tuple(GATES)
-PASS_THROUGH = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization")
+PASS_THROUGH = (
+    "Dropout",
+    "SpatialDropout1D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+    "ActivityRegularization",
+)
 
 
 def _cell(config: dict, weights: list, in_kept, kept_units, cell: str) -> tuple[dict, list, np.ndarray]:
@@ -44,14 +51,20 @@ def bidirectional(name, class_name, config, weights, in_kept, kept):
     cell = fw_cfg["class_name"]
     units = fw_cfg["config"]["units"]
     fw_cfg["config"], fw_w, fw_out = _cell(fw_cfg["config"], weights[:half], in_kept, kept.get(f"{name}/forward"), cell)
-    bw_cfg["config"], bw_w, bw_out = _cell(bw_cfg["config"], weights[half:], in_kept, kept.get(f"{name}/backward"), cell)
+    bw_cfg["config"], bw_w, bw_out = _cell(
+        bw_cfg["config"], weights[half:], in_kept, kept.get(f"{name}/backward"), cell
+    )
     if len(fw_out) != len(bw_out):
-        raise ValueError(f"'{name}': both directions must keep the same number of units ({len(fw_out)} != {len(bw_out)})")
+        raise ValueError(
+            f"'{name}': both directions must keep the same number of units ({len(fw_out)} != {len(bw_out)})"
+        )
     if config.get("merge_mode") == "concat":
         out = np.concatenate([fw_out, units + bw_out])
     else:
         if not np.array_equal(fw_out, bw_out):
-            raise ValueError(f"'{name}': merge_mode {config['merge_mode']} needs the same kept units in both directions")
+            raise ValueError(
+                f"'{name}': merge_mode {config['merge_mode']} needs the same kept units in both directions"
+            )
         out = fw_out
     return config, fw_w + bw_w, out
 

@@ -34,7 +34,9 @@ def prune_model(model, kept: dict[str, np.ndarray]):
     for entry, node in zip(config["layers"], nodes(config, class_name)):
         incoming = [features.get(p) for p in node.parents]
         if len(incoming) > 1 and any(k is not None for k in incoming):
-            raise LstmpruneError(f"layer '{node.name}' merges several inputs and one of them is pruned; not supported yet")
+            raise LstmpruneError(
+                f"layer '{node.name}' merges several inputs and one of them is pruned; not supported yet"
+            )
         in_kept = incoming[0] if incoming else None
         slicer = SLICERS.get(node.class_name)
         if slicer is None:
@@ -42,7 +44,9 @@ def prune_model(model, kept: dict[str, np.ndarray]):
             continue
         layer = model.get_layer(node.name)
         try:
-            entry["config"], weights, out = slicer(node.name, node.class_name, node.config, layer.get_weights(), in_kept, kept)
+            entry["config"], weights, out = slicer(
+                node.name, node.class_name, node.config, layer.get_weights(), in_kept, kept
+            )
         except ValueError as e:
             raise LstmpruneError(str(e)) from e
         new_weights[node.name] = weights
@@ -56,7 +60,9 @@ def prune_model(model, kept: dict[str, np.ndarray]):
         want = [tuple(v.shape) for v in layer.weights]
         got = [tuple(w.shape) for w in weights]
         if want != got:
-            raise LstmpruneError(f"layer '{layer.name}': sliced weights have shapes {got}, the pruned layer expects {want}")
+            raise LstmpruneError(
+                f"layer '{layer.name}': sliced weights have shapes {got}, the pruned layer expects {want}"
+            )
         layer.set_weights(weights)
     return pruned
 
