@@ -47,21 +47,24 @@ def _pct(x: float | None) -> str:
 
 def groups_table(rows: list[dict], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("group", no_wrap=True)
-    for col in ("cell", "units", "samples", "90%", "95%", "99%"):
-        table.add_column(col, justify="left" if col == "cell" else "right")
     planned = any("num_kept" in r for r in rows)
+    table.add_column("group", no_wrap=True)
+    for col in ("cell", "units") + (() if planned else ("samples",)) + ("90%", "95%", "99%"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
     if planned:
-        for col in ("kept", "rate", "energy kept"):
+        for col in ("kept", "rate", "energy"):
             table.add_column(col, justify="right")
     for r in rows:
         samples = "-" if r["samples"] is None else f"{r['samples']:,}"
-        cells = [r["group"] + ("" if r["prunable"] else " (output, kept)"), r["cell"], str(r["units"]), samples]
+        cells = [r["group"] + ("" if r["prunable"] else " (output, kept)"), r["cell"], str(r["units"])]
+        cells += [] if planned else [samples]
         cells += [str(r["energy_units"][k]) if r["energy_units"] else "-" for k in ("90%", "95%", "99%")]
         if planned:
             cells += [str(r["num_kept"]), _pct(r["rate"]), _pct(r["energy_kept"])]
         table.add_row(*cells)
-    table.caption = "90/95/99%: units needed for that share of the covariance energy"
+    table.caption = "90/95/99%: components holding that share of the covariance energy" + (
+        "; energy: share held by the top `kept` components" if planned else ""
+    )
     return table
 
 
