@@ -29,15 +29,17 @@ def sample_rows(tmp: Path) -> tuple[list[dict], object]:
     rows = []
     for theta in THETAS:
         r = jobs.prune(SAMPLE / "audioset_lstm.keras", analysis.statistics, None, theta, latency=True)
-        rows.append({
-            "theta": theta,
-            "kept": {g.name: g.num_kept for g in r.plan.groups},
-            "params": r.params,
-            "flops": (r.flops[0]["per_sequence"], r.flops[1]["per_sequence"]),
-            "latency": r.latency_ms,
-            "achieved": r.plan.achieved(),
-            "alpha": r.plan.energy_level,
-        })
+        rows.append(
+            {
+                "theta": theta,
+                "kept": {g.name: g.num_kept for g in r.plan.groups},
+                "params": r.params,
+                "flops": (r.flops[0]["per_sequence"], r.flops[1]["per_sequence"]),
+                "latency": r.latency_ms,
+                "achieved": r.plan.achieved(),
+                "alpha": r.plan.energy_level,
+            }
+        )
     curves = {g: cumulative_energy(s.eigenvalues()) for g, s in analysis.statistics.stats.items()}
     return rows, (curves, analysis)
 
@@ -62,8 +64,14 @@ def youtube8m_rows() -> list[dict]:
         pruned = prune_model(model, kept)
         t0, t1 = measure.latency([model, pruned], (300, 1152), batch=64, repeats=3)
         f0, f1 = measure.flops(model, 300)["per_sequence"], measure.flops(pruned, 300)["per_sequence"]
-        rows.append({"theta": theta, "params": (model.count_params(), pruned.count_params()), "flops": (f0, f1),
-                     "latency": (t0, t1)})
+        rows.append(
+            {
+                "theta": theta,
+                "params": (model.count_params(), pruned.count_params()),
+                "flops": (f0, f1),
+                "latency": (t0, t1),
+            }
+        )
     return rows
 
 
@@ -123,6 +131,7 @@ def main() -> None:
     plot_speed(sample, yt8m, DOCS / "speedup.png")
     plot_energy(curves, sample, DOCS / "energy.png")
     names = list(sample[0]["kept"])
+    clips = analysis.statistics.stats[names[0]].count
     lines = [
         "# Benchmarks",
         "",
@@ -133,8 +142,8 @@ def main() -> None:
         "",
         "## Sample model (ISS-GM, criterion gm, target units)",
         "",
-        "`sample_models/audioset_lstm.keras`: Masking -> Bidirectional(LSTM 128) -> LSTM 256 -> Dense(527), 10 frames x 128,",
-        f"statistics from `sample_models/calibration.tfrecord` ({analysis.statistics.stats[names[0]].count:,} clips).",
+        "`sample_models/audioset_lstm.keras`: Masking -> Bidirectional(LSTM 128) -> LSTM 256 -> Dense(527),",
+        f"10 frames x 128; statistics from `sample_models/calibration.tfrecord` ({clips:,} clips).",
         "",
         "| theta | " + " | ".join(f"kept {n}" for n in names) + " | params before | params after | FLOP ratio | "
         "latency before (ms) | latency after (ms) | speedup |",
@@ -143,7 +152,9 @@ def main() -> None:
     for r in sample:
         (p0, p1), (f0, f1), (t0, t1) = r["params"], r["flops"], r["latency"]
         kept = " | ".join(f"{r['kept'][n]} / {analysis.statistics.stats[n].units}" for n in names)
-        lines.append(f"| {r['theta']} | {kept} | {_m(p0)} | {_m(p1)} | {f0 / f1:.2f}x | {t0:.1f} | {t1:.1f} | {t0 / t1:.2f}x |")
+        lines.append(
+            f"| {r['theta']} | {kept} | {_m(p0)} | {_m(p1)} | {f0 / f1:.2f}x | {t0:.1f} | {t1:.1f} | {t0 / t1:.2f}x |"
+        )
     lines += [
         "",
         "## YouTube-8M-shaped model (random weights, units kept uniformly)",

@@ -10,14 +10,15 @@ from lstmprune_cli.framework.surgery import masked_model, prune_model
 def random_kept(groups, seed: int = 0, share: float = 0.5) -> dict[str, np.ndarray]:
     """A random kept set per prunable group: tied groups share the count (and the indices when merged)."""
     rng = np.random.default_rng(seed)
-    kept, by_tie = {}, {}
+    kept, counts, same = {}, {}, {}
     for g in groups:
         if not g.prunable:
             continue
-        count, first = by_tie.setdefault(g.tie, (max(1, int(round(share * g.units))), None))
-        units = first if (g.same_units and first is not None) else np.sort(rng.choice(g.units, count, replace=False))
-        by_tie[g.tie] = (count, units)
-        kept[g.name] = units
+        count = counts.setdefault(g.tie, max(1, int(round(share * g.units))))
+        key = g.same_as or g.name
+        if key not in same:
+            same[key] = np.sort(rng.choice(g.units, count, replace=False))
+        kept[g.name] = same[key]
     return kept
 
 

@@ -28,8 +28,8 @@ def project(tf, tmp_path_factory):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6, 8))
     x = keras.layers.Masking(0.0)(inputs)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(10, return_sequences=True))(x)
-    x = keras.layers.LSTM(12)(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(10, return_sequences=True), name="bi")(x)
+    x = keras.layers.LSTM(12, name="top")(x)
     model = keras.Model(inputs, keras.layers.Dense(4, activation="sigmoid")(x))
     model.save(root / "model.keras")
     (root / "data").mkdir()
@@ -67,7 +67,7 @@ def test_analyze_then_prune_writes_a_smaller_model_and_a_replayable_plan(project
     assert record["params"]["pruned"] < record["params"]["original"]
     assert record["latency_ms"]["speedup"] > 0
     kept = {g["group"]: g["num_kept"] for g in record["groups"]}
-    assert kept["bidirectional/forward"] == kept["bidirectional/backward"]
+    assert kept["bi/forward"] == kept["bi/backward"]
     assert sum(kept.values()) == 16  # half of 10 + 10 + 12 units
     assert digest(project / "model.keras") == before
 
@@ -82,7 +82,7 @@ def test_prune_tables_and_dry_run(project, tmp_path):
     assert run("analyze", project / "model.keras", "--data", project / "data", ws=ws).exit_code == 0
     r = run("prune", "--theta", 0.7, "--dry-run", "--no-latency", "--criterion", "l2", "--target", "layer-mean", ws=ws)
     assert r.exit_code == 0, r.stderr
-    assert "bidirectional/forward" in r.stdout and "FLOPs per step" in r.stdout
+    assert "bi/forward" in r.stdout and "FLOPs per step" in r.stdout
     assert list(tmp_path.iterdir()) == [ws]
 
 

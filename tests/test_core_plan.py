@@ -40,7 +40,9 @@ def test_units_target_is_reached():
 
 def test_merged_directions_keep_the_same_units():
     gs = [
-        UnitGroup(g.name, g.layer, g.direction, g.cell, g.units, g.input_dim, g.tie, same_units=g.layer == "bi")
+        UnitGroup(
+            g.name, g.layer, g.direction, g.cell, g.units, g.input_dim, g.tie, same_as="bi" if g.layer == "bi" else ""
+        )
         for g in groups()
     ]
     eig, vec = inputs()

@@ -20,8 +20,8 @@ class UnitGroup:
     units: int
     input_dim: int
     tie: str  # groups with the same tie keep the same number of units
-    same_units: bool = False  # the tied groups also keep the same indices (merge sum/ave/mul)
-    prunable: bool = True  # False when the group's output is a model output
+    same_as: str = ""  # groups with the same non-empty key keep the same units (merge sum/ave/mul, Add)
+    prunable: bool = True  # False when the group's units reach a model output
 
     @property
     def gates(self) -> int:

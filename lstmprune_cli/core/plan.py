@@ -154,12 +154,14 @@ def build_plan(
 
     plans = []
     for members in folded:
-        if members[0].same_units:
-            shared = criteria.scores(criterion, np.concatenate([vectors[m.name] for m in members], axis=1), seed)
+        classes: dict[str, list[UnitGroup]] = {}
         for m in members:
-            s = shared if members[0].same_units else criteria.scores(criterion, vectors[m.name], seed)
-            kept = criteria.kept_units(s, num_kept[m.name])
-            plans.append(_group_plan(m, kept, s, zetas[m.name]))
+            classes.setdefault(m.same_as or m.name, []).append(m)
+        for same in classes.values():
+            w = np.concatenate([vectors[m.name] for m in same], axis=1)  # (H, sum of Q)
+            s = criteria.scores(criterion, w, seed)
+            kept = criteria.kept_units(s, num_kept[same[0].name])
+            plans.extend(_group_plan(m, kept, s, zetas[m.name]) for m in same)
     for g in groups:
         if not g.prunable:
             plans.append(_group_plan(g, np.arange(g.units), None, zetas[g.name]))

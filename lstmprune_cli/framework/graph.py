@@ -1,16 +1,19 @@
-"""The model's layer graph as plain records, its unit groups, and who consumes them.
+"""The model's layer graph as plain records, its unit groups, and how their units flow.
 
-Read from the model config (Functional or Sequential) so that couplings are data:
-each layer's data parents, and which groups' units reach which layer unsliced.
+Read from the model config (Functional or Sequential), so couplings are data: each layer's
+data parents, and which groups' units reach which layer unsliced, segment by segment along
+the feature axis. Element-wise merges (Add, Multiply, ...) tie the groups they combine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.errors import LstmpruneError
 from ..core.groups import GATES, UnitGroup
-from .slicers import PASS_THROUGH, RECURRENT, SLICERS, supported_after_group
+from .slicers import CONSUMERS, ELEMENTWISE, PASS_THROUGH, supported_after_group
+
+Segments = list[tuple[str | None, int]]  # along the last axis: (group carried unsliced or None, width)
 
 
 @dataclass
@@ -20,8 +23,9 @@ class Node:
     name: str
     class_name: str
     config: dict
-    parents: list[str]  # layers whose outputs are data inputs (positional args)
+    parents: list[str]  # layers whose outputs are data inputs (first positional argument)
     extra: dict[str, list[str]] = field(default_factory=dict)  # kwarg name -> layers (mask, initial_state)
+    module: str = "keras.layers"
 
 
 def _history(obj) -> list[str]:
@@ -31,7 +35,7 @@ def _history(obj) -> list[str]:
             return [obj["config"]["keras_history"][0]]
         return [n for v in obj.values() for n in _history(v)]
     if isinstance(obj, (list, tuple)):
-        if len(obj) == 3 and isinstance(obj[0], str) and isinstance(obj[1], int):
+        if len(obj) >= 3 and isinstance(obj[0], str) and isinstance(obj[1], int):
             return [obj[0]]
         return [n for v in obj for n in _history(v)]
     return []
@@ -59,8 +63,27 @@ def nodes(config: dict, class_name: str) -> list[Node]:
         parents = _history(args[0]) if args else []
         extra = {k: _history(v) for k, v in kwargs.items() if _history(v)}
         extra.update({f"arg{i}": _history(a) for i, a in enumerate(args[1:], 1) if _history(a)})
-        out.append(Node(layer["name"], layer["class_name"], layer["config"], parents, extra))
+        module = layer.get("module") or ""
+        out.append(Node(layer["name"], layer["class_name"], layer["config"], parents, extra, module))
     return out
+
+
+def mask_only(graph: list[Node], outputs: set[str]) -> set[str]:
+    """Keras ops whose results only ever feed masks (Keras 3 builds masks from ops in the graph)."""
+    uses: dict[str, list[tuple[str, str]]] = {}
+    for node in graph:
+        for p in node.parents:
+            uses.setdefault(p, []).append((node.name, "data"))
+        for kw, names in node.extra.items():
+            for p in names:
+                uses.setdefault(p, []).append((node.name, kw))
+    ops = {n.name for n in graph if n.module.startswith("keras.src.ops")}
+    found: set[str] = set()
+    for node in reversed(graph):
+        if node.name in ops and node.name not in outputs:
+            if all(kw == "mask" or user in found for user, kw in uses.get(node.name, [])):
+                found.add(node.name)
+    return found
 
 
 def output_names(config: dict, class_name: str, graph: list[Node]) -> set[str]:
@@ -69,45 +92,131 @@ def output_names(config: dict, class_name: str, graph: list[Node]) -> set[str]:
     return set(_history(config["output_layers"]))
 
 
+def output_shapes(model) -> dict[str, tuple]:
+    """Output shape of every layer and op, by name."""
+    ops = list(getattr(model, "operations", [])) or list(model.layers)
+    shapes = {}
+    for op in ops:
+        out = op.output
+        out = out[0] if isinstance(out, (list, tuple)) else out
+        shapes[op.name] = tuple(out.shape)
+    for node in model.get_config()["layers"]:
+        if node["class_name"] == "InputLayer":
+            shapes.setdefault(node["config"]["name"], tuple(node["config"]["batch_shape"]))
+    return shapes
+
+
+class _Union:
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+
+    def find(self, a: str) -> str:
+        self.parent.setdefault(a, a)
+        while self.parent[a] != a:
+            a = self.parent[a]
+        return a
+
+    def join(self, a: str, b: str) -> None:
+        self.parent[self.find(b)] = self.find(a)
+
+
 def unit_groups(model) -> list[UnitGroup]:
-    """The unit groups of `model`, each marked prunable unless its units reach a model output."""
+    """The unit groups of `model` with their ties; a group whose units reach a model output is not prunable."""
     config = model.get_config()
-    graph = nodes(config, type(model).__name__)
-    outputs = output_names(config, type(model).__name__, graph)
+    class_name = type(model).__name__
+    graph = nodes(config, class_name)
+    shapes = output_shapes(model)
     groups: list[UnitGroup] = []
-    carries: dict[str, set[str]] = {}  # layer -> groups whose units its output carries unsliced
+    flow: dict[str, Segments] = {}  # layer -> segments of its output
+    ties, same = _Union(), _Union()
+    blocked: set[str] = set()
+    masks = mask_only(graph, output_names(config, class_name, graph))
+
+    def width(name: str) -> int:
+        return int(shapes[name][-1])
+
     for node in graph:
-        incoming = set().union(*[carries.get(p, set()) for p in node.parents]) if node.parents else set()
+        if node.name in masks:
+            continue
+        inputs = [flow.get(p) or [(None, width(p))] for p in node.parents if p in shapes]
+        carried = {g for segs in inputs for g, _ in segs if g}
         for kw, names in node.extra.items():
-            tainted = set().union(*[carries.get(n, set()) for n in names])
-            if tainted and kw != "mask":
+            if kw != "mask" and any(g for n in names for g, _ in flow.get(n, [])):
                 raise LstmpruneError(
-                    f"layer '{node.name}' ({node.class_name}) takes the units of {sorted(tainted)} as '{kw}'; "
+                    f"layer '{node.name}' ({node.class_name}) takes a group's units as '{kw}'; "
                     "lstmprune only follows them as a layer's main input"
                 )
-        if incoming and node.class_name not in SLICERS:
+        if carried and node.class_name not in CONSUMERS + PASS_THROUGH + ELEMENTWISE + ("Concatenate", "Flatten"):
             raise LstmpruneError(
-                f"layer '{node.name}' ({node.class_name}) reads the units of {', '.join(sorted(incoming))}, "
+                f"layer '{node.name}' ({node.class_name}) reads the units of {', '.join(sorted(carried))}, "
                 f"and lstmprune cannot slice it; supported after a recurrent group: {supported_after_group()}"
             )
-        if incoming and node.class_name == "TimeDistributed" and node.config["layer"]["class_name"] != "Dense":
+        if carried and node.class_name == "TimeDistributed" and node.config["layer"]["class_name"] != "Dense":
             inner = node.config["layer"]["class_name"]
             raise LstmpruneError(
                 f"layer '{node.name}' is TimeDistributed({inner}); only TimeDistributed(Dense) is supported"
             )
-        if node.class_name in RECURRENT or node.class_name == "Bidirectional":
-            layer = model.get_layer(node.name)
-            carries[node.name] = {g.name for g in _groups_of(layer, node)}
-            groups.extend(_groups_of(layer, node))
+        if node.class_name in GATES or node.class_name == "Bidirectional":
+            new = _groups_of(model.get_layer(node.name), node)
+            groups.extend(new)
+            for g in new:
+                ties.join(new[0].name, g.name)
+                if g.same_as:
+                    same.join(new[0].name, g.name)
+            segs = [(g.name, g.units) for g in new]
+            flow[node.name] = segs[:1] if new[0].same_as else segs
         elif node.class_name in PASS_THROUGH:
-            carries[node.name] = incoming
-    blocked = set().union(*[carries.get(o, set()) for o in outputs]) if outputs else set()
-    blocked_ties = {g.tie for g in groups if g.name in blocked}
-    return [_replace(g, prunable=g.tie not in blocked_ties) for g in groups]
+            flow[node.name] = inputs[0] if inputs else []
+        elif node.class_name == "Concatenate" and carried:
+            rank = len(shapes[node.name])
+            if node.config.get("axis", -1) not in (-1, rank - 1):
+                axis = node.config["axis"]
+                raise LstmpruneError(
+                    f"layer '{node.name}' concatenates along axis {axis}; units are followed on the last axis"
+                )
+            flow[node.name] = [s for segs in inputs for s in segs]
+        elif node.class_name == "Flatten" and carried:
+            steps = shapes[node.parents[0]][1:-1]
+            if len(steps) != 1 or steps[0] is None:
+                shape = shapes[node.parents[0]]
+                raise LstmpruneError(
+                    f"layer '{node.name}' (Flatten) needs a fixed sequence length; input shape {shape}"
+                )
+            flow[node.name] = inputs[0] * steps[0]
+        elif node.class_name in ELEMENTWISE and carried:
+            flow[node.name] = _tie_elementwise(node, inputs, ties, same, blocked)
+    outputs = output_names(config, class_name, graph)
+    blocked |= {g for o in outputs for g, _ in flow.get(o, []) if g}
+    blocked_ties = {ties.find(g) for g in blocked}
+    sizes: dict[str, int] = {}
+    for g in groups:
+        sizes[same.find(g.name)] = sizes.get(same.find(g.name), 0) + 1
+    return [
+        replace(
+            g,
+            tie=ties.find(g.name),
+            same_as=same.find(g.name) if sizes[same.find(g.name)] > 1 else "",
+            prunable=ties.find(g.name) not in blocked_ties,
+        )
+        for g in groups
+    ]
 
 
-def _replace(g: UnitGroup, **kw) -> UnitGroup:
-    return UnitGroup(**{**g.to_dict(), **kw})
+def _tie_elementwise(node: Node, inputs: list[Segments], ties: _Union, same: _Union, blocked: set[str]) -> Segments:
+    """Inputs of Add / Multiply / ... must keep the same units position by position."""
+    layouts = {tuple(w for _, w in segs) for segs in inputs}
+    if len(layouts) != 1:
+        blocked.update(g for segs in inputs for g, _ in segs if g)
+        return [(None, sum(w for _, w in inputs[0]))]
+    for position in zip(*inputs):
+        names = [g for g, _ in position]
+        if None in names:
+            blocked.update(g for g in names if g)
+            continue
+        for g in names[1:]:
+            ties.join(names[0], g)
+            same.join(names[0], g)
+    return inputs[0]
 
 
 def _check_recurrent(config: dict, name: str) -> None:
@@ -117,22 +226,22 @@ def _check_recurrent(config: dict, name: str) -> None:
 
 
 def _groups_of(layer, node: Node) -> list[UnitGroup]:
-    if node.class_name in RECURRENT:
+    if node.class_name in GATES:
         _check_recurrent(node.config, node.name)
-        return [_group(node.name, node.name, "", node.class_name, layer, node.name)]
+        return [_group(node.name, node.name, "", node.class_name, layer)]
     inner = node.config["layer"]["class_name"]
     if inner not in GATES:
         raise LstmpruneError(f"layer '{node.name}' wraps {inner}; Bidirectional is supported around {', '.join(GATES)}")
     _check_recurrent(node.config["layer"]["config"], node.name)
-    same = node.config.get("merge_mode") in ("sum", "ave", "mul")
     if node.config.get("merge_mode") is None:
         raise LstmpruneError(f"layer '{node.name}' has merge_mode=None; use concat, sum, ave or mul")
+    same = node.name if node.config.get("merge_mode") in ("sum", "ave", "mul") else ""
     return [
-        _group(f"{node.name}/{d}", node.name, d, inner, sub, node.name, same)
+        replace(_group(f"{node.name}/{d}", node.name, d, inner, sub), same_as=same)
         for d, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer))
     ]
 
 
-def _group(name, layer_name, direction, cell, layer, tie, same=False) -> UnitGroup:
+def _group(name: str, layer_name: str, direction: str, cell: str, layer) -> UnitGroup:
     kernel = layer.cell.kernel
-    return UnitGroup(name, layer_name, direction, cell, int(layer.units), int(kernel.shape[0]), tie, same)
+    return UnitGroup(name, layer_name, direction, cell, int(layer.units), int(kernel.shape[0]), layer_name)

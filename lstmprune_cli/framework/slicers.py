@@ -1,93 +1,200 @@
 """One slicer per Keras layer class: how a layer's config and weights change when units go.
 
-A slicer takes the layer's name, class and config, its weights, the kept indices of its input features
-(None: all) and the kept units of every group, and returns the new config, the new
-weights and the kept indices of its output features (None: all).
+A slicer takes the layer's name, class, config and weights, the `Features` of each input (which
+of the original features are kept, and the constant a removed feature holds in the masked
+original) and the kept units of every group, and returns the new config, the new weights and
+the `Features` of its output. Constants (non-zero after BatchNormalization) are folded into the
+next consumer's bias, so the cut stays exact.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import LstmpruneError
 from ..core.groups import GATES, gate_columns
 
 Kept = dict[str, np.ndarray]
-Slicer = Callable[[str, str, dict, list, "np.ndarray | None", Kept], tuple[dict, list, "np.ndarray | None"]]
-
-RECURRENT = tuple(GATES)
-PASS_THROUGH = (
-    "Dropout",
-    "SpatialDropout1D",
-    "GaussianDropout",
-    "GaussianNoise",
-    "AlphaDropout",
-    "ActivityRegularization",
-)
 
 
-def _cell(config: dict, weights: list, in_kept, kept_units, cell: str) -> tuple[dict, list, np.ndarray]:
+@dataclass
+class Features:
+    """The last axis of a tensor after the cut."""
+
+    width: int  # original width
+    kept: np.ndarray | None = None  # kept indices, None: all
+    const: np.ndarray | None = None  # (width,) value of each removed feature in the masked original; None: 0
+
+    @property
+    def removed(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.width), self.kept) if self.kept is not None else np.zeros(0, np.int64)
+
+    def all_kept(self) -> np.ndarray:
+        return np.arange(self.width) if self.kept is None else self.kept
+
+    def consts(self) -> np.ndarray:
+        return np.zeros(self.width) if self.const is None else self.const
+
+
+Slicer = Callable[[str, str, dict, list, list[Features], Kept, int], tuple[dict, list, Features]]
+
+
+def _fold(name: str, kernel: np.ndarray, bias: list[np.ndarray], f: Features) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Drop the kernel rows of removed inputs; fold their constant value into the bias."""
+    if f.kept is None:
+        return kernel, bias
+    removed = f.removed
+    shift = f.consts()[removed] @ kernel[removed] if f.const is not None else None  # (out,)
+    if shift is not None and np.any(shift != 0):
+        if not bias:
+            raise LstmpruneError(f"layer '{name}' has no bias to absorb the constant of removed units")
+        b = bias[0].copy()
+        if b.ndim == 2:  # GRU reset_after: (2, 3H), row 0 is the input bias
+            b[0] += shift
+        else:
+            b += shift
+        bias = [b] + bias[1:]
+    return kernel[f.kept], bias
+
+
+def _cell(name, config, weights, f: Features, kept_units, cell: str):
     """Slice one recurrent layer: kernel (F, GH), recurrent_kernel (H, GH), bias (GH,) or (2, GH)."""
     units = config["units"]
     kept_units = np.arange(units) if kept_units is None else np.asarray(kept_units)
     cols = gate_columns(kept_units, units, GATES[cell])  # (G * K,)
     kernel, recurrent_kernel, *bias = weights
-    if in_kept is not None:
-        kernel = kernel[in_kept]  # (F', GH)
+    kernel, bias = _fold(name, kernel, bias, f)  # kernel (F', GH)
     new = [kernel[:, cols], recurrent_kernel[kept_units][:, cols]] + [b[..., cols] for b in bias]
     return {**config, "units": int(len(kept_units))}, new, kept_units
 
 
-def recurrent(name, class_name, config, weights, in_kept, kept):
-    return _cell(config, weights, in_kept, kept.get(name), class_name)
+def recurrent(name, class_name, config, weights, inputs, kept, width):
+    config, weights, out = _cell(name, config, weights, inputs[0], kept.get(name), class_name)
+    return config, weights, Features(width, None if len(out) == width else out)
 
 
-def bidirectional(name, class_name, config, weights, in_kept, kept):
+def bidirectional(name, class_name, config, weights, inputs, kept, width):
     config = copy.deepcopy(config)
     half = len(weights) // 2
     fw_cfg, bw_cfg = config["layer"], config["backward_layer"]
-    cell = fw_cfg["class_name"]
-    units = fw_cfg["config"]["units"]
-    fw_cfg["config"], fw_w, fw_out = _cell(fw_cfg["config"], weights[:half], in_kept, kept.get(f"{name}/forward"), cell)
+    cell, units = fw_cfg["class_name"], fw_cfg["config"]["units"]
+    fw_cfg["config"], fw_w, fw_out = _cell(
+        name, fw_cfg["config"], weights[:half], inputs[0], kept.get(f"{name}/forward"), cell
+    )
     bw_cfg["config"], bw_w, bw_out = _cell(
-        bw_cfg["config"], weights[half:], in_kept, kept.get(f"{name}/backward"), cell
+        name, bw_cfg["config"], weights[half:], inputs[0], kept.get(f"{name}/backward"), cell
     )
     if len(fw_out) != len(bw_out):
-        raise ValueError(
+        raise LstmpruneError(
             f"'{name}': both directions must keep the same number of units ({len(fw_out)} != {len(bw_out)})"
         )
     if config.get("merge_mode") == "concat":
         out = np.concatenate([fw_out, units + bw_out])
+    elif not np.array_equal(fw_out, bw_out):
+        raise LstmpruneError(
+            f"'{name}': merge_mode {config['merge_mode']} needs the same kept units in both directions"
+        )
     else:
-        if not np.array_equal(fw_out, bw_out):
-            raise ValueError(
-                f"'{name}': merge_mode {config['merge_mode']} needs the same kept units in both directions"
-            )
         out = fw_out
-    return config, fw_w + bw_w, out
+    return config, fw_w + bw_w, Features(width, None if len(out) == width else out)
 
 
-def dense(name, class_name, config, weights, in_kept, kept):
-    if in_kept is None:
-        return config, weights, None
+def dense(name, class_name, config, weights, inputs, kept, width):
     kernel, *bias = weights
-    return config, [kernel[in_kept]] + bias, None  # kernel (F', U)
+    kernel, bias = _fold(name, kernel, bias, inputs[0])  # kernel (F', U)
+    return config, [kernel] + bias, Features(width)
 
 
-def pass_through(name, class_name, config, weights, in_kept, kept):
-    return config, weights, in_kept
+def pass_through(name, class_name, config, weights, inputs, kept, width):
+    return config, weights, inputs[0]
 
+
+def batch_normalization(name, class_name, config, weights, inputs, kept, width):
+    f = inputs[0]
+    if f.kept is None:
+        return config, weights, f
+    _check_last_axis(name, config)
+    it = iter(weights)
+    gamma = next(it) if config.get("scale", True) else np.ones(f.width)
+    beta = next(it) if config.get("center", True) else np.zeros(f.width)
+    mean, var = next(it), next(it)
+    const = gamma * (f.consts() - mean) / np.sqrt(var + config.get("epsilon", 1e-3)) + beta  # (F,)
+    return config, [w[f.kept] for w in weights], Features(f.width, f.kept, const)
+
+
+def layer_normalization(name, class_name, config, weights, inputs, kept, width):
+    """Exact only up to the renormalisation: the pruned layer normalises over the kept features."""
+    f = inputs[0]
+    if f.kept is None:
+        return config, weights, f
+    _check_last_axis(name, config)
+    return config, [w[f.kept] for w in weights], Features(f.width, f.kept)
+
+
+def flatten(name, class_name, config, weights, inputs, kept, width):
+    f = inputs[0]
+    steps = width // f.width
+    idx = np.concatenate([t * f.width + f.all_kept() for t in range(steps)])
+    return config, weights, Features(width, idx, np.tile(f.consts(), steps))
+
+
+def concatenate(name, class_name, config, weights, inputs, kept, width):
+    offsets = np.cumsum([0] + [f.width for f in inputs])
+    idx = np.concatenate([off + f.all_kept() for off, f in zip(offsets, inputs)])
+    const = np.concatenate([f.consts() for f in inputs])
+    return config, weights, Features(width, None if len(idx) == width else idx, const)
+
+
+_COMBINE = {
+    "Add": lambda c: np.sum(c, axis=0),
+    "Subtract": lambda c: c[0] - c[1],
+    "Multiply": lambda c: np.prod(c, axis=0),
+    "Average": lambda c: np.mean(c, axis=0),
+    "Maximum": lambda c: np.max(c, axis=0),
+    "Minimum": lambda c: np.min(c, axis=0),
+}
+
+
+def elementwise(name, class_name, config, weights, inputs, kept, width):
+    first = inputs[0]
+    if any(not np.array_equal(f.all_kept(), first.all_kept()) for f in inputs):
+        raise LstmpruneError(f"layer '{name}' ({class_name}) merges inputs that keep different units")
+    const = _COMBINE[class_name](np.stack([f.consts() for f in inputs]))
+    return config, weights, Features(width, first.kept, const)
+
+
+def _check_last_axis(name: str, config: dict) -> None:
+    axis = config.get("axis", -1)
+    axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+    if axis not in (-1, 2, 1):
+        raise LstmpruneError(f"layer '{name}' normalises along axis {axis}; lstmprune supports the feature axis")
+
+
+RECURRENT = tuple(GATES)
+DROPOUT = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization")
+POOLING = ("GlobalAveragePooling1D", "GlobalMaxPooling1D", "Masking")
+NORMALIZATION = {"BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization}
+PASS_THROUGH = DROPOUT + POOLING + tuple(NORMALIZATION)
+ELEMENTWISE = tuple(_COMBINE)
+CONSUMERS = RECURRENT + ("Bidirectional", "Dense", "TimeDistributed")
 
 SLICERS: dict[str, Slicer] = {
     **{c: recurrent for c in RECURRENT},
     "Bidirectional": bidirectional,
     "Dense": dense,
     "TimeDistributed": dense,
-    **{c: pass_through for c in PASS_THROUGH},
+    **{c: pass_through for c in DROPOUT + POOLING},
+    **NORMALIZATION,
+    "Flatten": flatten,
+    "Concatenate": concatenate,
+    **{c: elementwise for c in ELEMENTWISE},
 }
 
 
 def supported_after_group() -> str:
-    return ", ".join(["Dense", "TimeDistributed(Dense)", *RECURRENT, "Bidirectional", *PASS_THROUGH])
+    names = ["Dense", "TimeDistributed(Dense)", *RECURRENT, "Bidirectional", *PASS_THROUGH, "Flatten", "Concatenate"]
+    return ", ".join(names + list(ELEMENTWISE))

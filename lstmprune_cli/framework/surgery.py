@@ -7,8 +7,8 @@ import copy
 import numpy as np
 
 from ..core.errors import LstmpruneError
-from .graph import nodes
-from .slicers import SLICERS
+from .graph import nodes, output_shapes
+from .slicers import RECURRENT, SLICERS, Features
 
 
 def _strip_build_config(obj) -> None:
@@ -29,28 +29,22 @@ def prune_model(model, kept: dict[str, np.ndarray]):
     """
     config = copy.deepcopy(model.get_config())
     class_name = type(model).__name__
-    features: dict[str, np.ndarray | None] = {}  # layer -> kept indices of its output features
+    shapes = output_shapes(model)
+    features: dict[str, Features] = {}
     new_weights: dict[str, list[np.ndarray]] = {}
     for entry, node in zip(config["layers"], nodes(config, class_name)):
-        incoming = [features.get(p) for p in node.parents]
-        if len(incoming) > 1 and any(k is not None for k in incoming):
-            raise LstmpruneError(
-                f"layer '{node.name}' merges several inputs and one of them is pruned; not supported yet"
-            )
-        in_kept = incoming[0] if incoming else None
-        slicer = SLICERS.get(node.class_name)
-        if slicer is None:
-            features[node.name] = None
+        width = int(shapes[node.name][-1]) if node.name in shapes and shapes[node.name] else 0
+        inputs = [features.get(p) or Features(int(shapes[p][-1])) for p in node.parents]
+        slicer = None if node.module.startswith("keras.src.ops") else SLICERS.get(node.class_name)
+        touched = any(f.kept is not None for f in inputs) or node.class_name in RECURRENT + ("Bidirectional",)
+        if slicer is None or not touched:
+            features[node.name] = Features(width)
             continue
         layer = model.get_layer(node.name)
-        try:
-            entry["config"], weights, out = slicer(
-                node.name, node.class_name, node.config, layer.get_weights(), in_kept, kept
-            )
-        except ValueError as e:
-            raise LstmpruneError(str(e)) from e
+        entry["config"], weights, features[node.name] = slicer(
+            node.name, node.class_name, node.config, layer.get_weights(), inputs, kept, width
+        )
         new_weights[node.name] = weights
-        features[node.name] = out
     _strip_build_config(config)
     pruned = type(model).from_config(config)
     for layer in pruned.layers:
