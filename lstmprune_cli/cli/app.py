@@ -103,10 +103,15 @@ def prune(
         Optional[float], typer.Option(help="Target pruning rate in (0, 1): the share of units removed.")
     ] = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Pruned model: x.keras, or a directory for a SavedModel.")
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="x.keras, x.h5, or a directory for a SavedModel (default: beside the input, same format).",
+        ),
     ] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model to prune [default: the analyzed one].")] = None,
-    stats: Annotated[Optional[Path], typer.Option(help="Statistics file [default: the workspace's].")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model to prune (default: the analyzed one).")] = None,
+    stats: Annotated[Optional[Path], typer.Option(help="Statistics file (default: the workspace's).")] = None,
     criterion: Annotated[str, typer.Option(help="Unit ranking: gm (geometric median), l2 or random.")] = "gm",
     target: Annotated[
         str,
@@ -135,10 +140,12 @@ def prune(
 
     if plan is None and (theta is None or not 0 < theta < 1):
         raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
-    if out is None and not dry_run:
-        raise LstmpruneError("no output given; pass --out small.keras (or --dry-run to only see the plan)")
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
+    if out is None and not dry_run:
+        from ..framework.models import default_output
+
+        out = default_output(model)
     statistics = None
     if plan is None:
         statistics = Statistics.load(stats or Path(ws.require("stats")))
@@ -173,6 +180,62 @@ def prune(
     render.err.print(
         f"plan -> {ws.plan_path}"
         + (f"   model -> {result.out} ({result.kind})" if result.out else "   (dry run: no model written)")
+    )
+
+
+@app.command()
+@_errors
+def export(
+    model: Annotated[Optional[Path], typer.Argument(help="Model to export (default: the last pruned one).")] = None,
+    to: Annotated[str, typer.Option("--to", help="tflite, keras, h5 or savedmodel.")] = "tflite",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file or directory.")] = None,
+    quantize: Annotated[
+        Optional[str], typer.Option(help="dynamic: int8 weights (TFLite dynamic-range quantization).")
+    ] = None,
+    route: Annotated[
+        str, typer.Option(help="TFLite path: auto (fused LSTM op where it converts), fused or keras3.")
+    ] = "auto",
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Write a model as TFLite (batch 1, checked against Keras), .keras, .h5 or a SavedModel directory.
+
+    Example:  lstmprune export --to tflite --quantize dynamic --out small.tflite
+    """
+    from ..core.workspace import Workspace as WS
+
+    ws = WS.open(workspace)
+    model = model or Path(ws.require("pruned"))
+    if out is None:
+        raise LstmpruneError("no output given; pass --out PATH (for example --out small.tflite)")
+    from ..framework import import_tensorflow
+
+    import_tensorflow()
+    from ..framework import jobs
+
+    result = jobs.export(model, to, out, quantize, route, force)
+    if to != "tflite":
+        record = {"out": str(out), "format": result}
+        render.emit_json(record) if json else render.err.print(f"model -> {out} ({result})")
+        return
+    record = {
+        "out": result.path,
+        "route": result.route,
+        "quantize": result.quantize,
+        "max_abs_diff": result.max_abs_diff,
+        "size_bytes": result.size_bytes,
+        "notes": result.notes,
+    }
+    if json:
+        render.emit_json(record)
+        return
+    for note in result.notes:
+        render.err.print(f"note: {note}")
+    op = "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if result.route == "fused" else "Keras 3 WHILE loops"
+    render.out.print(
+        f"TFLite -> {result.path}: {result.size_bytes / 1e6:.2f} MB, {op}, "
+        f"{'int8 weights' if result.quantize else 'float32'}, batch 1, max |TFLite - Keras| {result.max_abs_diff:.1e}"
     )
 
 

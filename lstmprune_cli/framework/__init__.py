@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence what C++ code writes straight to file descriptor 2 (TensorFlow, TFLite start-up lines)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def import_tensorflow() -> None:
     """Import TensorFlow and Keras once, keeping their start-up log lines off the user's stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with quiet_stderr():
         import keras  # noqa: F401
         import tensorflow
 
         tensorflow.get_logger().setLevel("ERROR")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

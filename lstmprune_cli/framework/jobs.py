@@ -153,3 +153,24 @@ def prune(
         result.kind = models.save_model(pruned, out, force)
         result.out = str(out)
     return result
+
+
+def export(model_path: Path, to: str, out: Path, quantize: str | None = None, route: str = "auto", force: bool = False):
+    """Write the model in another format; TFLite is checked against Keras before it is written."""
+    formats = ("tflite", "keras", "h5", "savedmodel")
+    if to not in formats:
+        raise LstmpruneError(f"--to must be one of {', '.join(formats)}; received {to!r}")
+    if quantize is not None and to != "tflite":
+        raise LstmpruneError(f"--quantize applies to --to tflite only; received --to {to}")
+    if route not in ("auto", "fused", "keras3"):
+        raise LstmpruneError(f"--route must be auto, fused or keras3; received {route!r}")
+    out = Path(out)
+    if to in ("keras", "h5") and out.suffix != f".{to}":
+        raise LstmpruneError(f"--to {to} writes a .{to} file; received --out {out}")
+    refuse_existing(out, force)
+    model = models.load_model(model_path)
+    if to == "tflite":
+        from .tflite import export_tflite
+
+        return export_tflite(model, out, quantize, force, route)
+    return models.save_model(model, out, force)

@@ -50,3 +50,34 @@ def latency(
             np.asarray(call(x))
             t.append((time.perf_counter() - start) * 1000)
     return [float(np.median(t)) for t in times]
+
+
+def tflite_latency(
+    contents: list[bytes], inputs: list[list[np.ndarray]], repeats: int = 5, threads: int = 2
+) -> list[float]:
+    """Median milliseconds of one batch-1 sequence per TFLite model, run alternately (state reset each time)."""
+    import warnings
+
+    import tensorflow as tf
+
+    from . import quiet_stderr
+
+    interpreters = []
+    for content in contents:
+        with warnings.catch_warnings(), quiet_stderr():
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+            interpreter.allocate_tensors()
+        interpreters.append(interpreter)
+    times: list[list[float]] = [[] for _ in contents]
+    for rep in range(repeats + 1):
+        for interpreter, t in zip(interpreters, times):
+            details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
+            interpreter.reset_all_variables()
+            for d, x in zip(details, inputs[rep % len(inputs)]):
+                interpreter.set_tensor(d["index"], x)
+            start = time.perf_counter()
+            interpreter.invoke()
+            if rep:  # the first run warms up
+                t.append((time.perf_counter() - start) * 1000)
+    return [float(np.median(t)) for t in times]

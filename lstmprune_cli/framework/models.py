@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core.errors import LstmpruneError
 from ..core.files import commit, refuse_existing, temp_sibling
+from . import legacy
 
 EMBEDDED = Path("assets.extra") / "model.keras"
 
@@ -22,18 +23,20 @@ def model_kind(path: Path) -> str:
         if (path / EMBEDDED).is_file():
             return "savedmodel"
         if (path / "keras_metadata.pb").is_file():
-            raise LstmpruneError(
-                f"{path} is a SavedModel written by tf-keras (Keras 2); not supported yet: "
-                "load it with tf-keras and save it with model.save('model.keras') from Keras 3"
-            )
+            return "tf-keras"
         if (path / "saved_model.pb").is_file():
             raise LstmpruneError(
                 f"{path} is a SavedModel without a Keras architecture inside (Keras 3 model.export() or a TF1 graph); "
                 "pass the .keras file the model was saved to"
             )
         raise LstmpruneError(f"{path} is a directory without a model; expected a .keras file or a SavedModel directory")
+    if path.suffix in (".h5", ".hdf5"):
+        return "h5"
     if not zipfile.is_zipfile(path):
-        raise LstmpruneError(f"{path} is not a Keras model file; expected a .keras file (a zip written by model.save)")
+        raise LstmpruneError(
+            f"{path} is not a Keras model file; expected a .keras file (a zip written by model.save), "
+            "an .h5 file or a SavedModel directory"
+        )
     return "keras"
 
 
@@ -42,12 +45,17 @@ def load_model(path: Path):
     import keras
 
     kind = model_kind(path)
-    source = Path(path) / EMBEDDED if kind == "savedmodel" else Path(path)
-    try:
-        model = keras.saving.load_model(source, compile=False)
-    except Exception as e:  # noqa: BLE001  keras raises many types for unreadable files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LstmpruneError(f"cannot load {path} as a Keras model: {first}") from e
+    if kind == "tf-keras":
+        model = legacy.from_tf_keras(path)
+    else:
+        source = Path(path) / EMBEDDED if kind == "savedmodel" else Path(path)
+        try:
+            model = legacy.load_h5(source) if kind == "h5" else keras.saving.load_model(source, compile=False)
+        except LstmpruneError:
+            raise
+        except Exception as e:  # noqa: BLE001  keras raises many types for unreadable files
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise LstmpruneError(f"cannot load {path} as a Keras model: {first}") from e
     if type(model).__name__ not in ("Functional", "Sequential"):
         raise LstmpruneError(
             f"{path} holds a subclassed model ({type(model).__name__}); save a Functional or Sequential model instead"
@@ -56,13 +64,16 @@ def load_model(path: Path):
 
 
 def save_model(model, out: Path, force: bool = False) -> str:
-    """Write `model` to `out` atomically: `.keras` by suffix, otherwise a servable SavedModel directory."""
+    """Write `model` to `out` atomically: `.keras` or `.h5` by suffix, otherwise a servable SavedModel directory."""
     out = Path(out)
     refuse_existing(out, force)
     tmp = temp_sibling(out)
     if out.suffix == ".keras":
         model.save(tmp)
         kind = "keras"
+    elif out.suffix == ".h5":
+        _save_h5(model, tmp)
+        kind = "h5"
     else:
         model.export(str(tmp), verbose=False)
         (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
@@ -70,6 +81,25 @@ def save_model(model, out: Path, force: bool = False) -> str:
         kind = "savedmodel"
     commit(tmp, out)
     return kind
+
+
+def _save_h5(model, path: Path) -> None:
+    """A legacy .h5 as Keras 2 (tf-keras) writes it, so the tools of that era read it too."""
+    from .tflite import tf_keras_model
+
+    old = tf_keras_model(model, batch=None)
+    if old is None:
+        raise LstmpruneError(f"this model cannot be written as {path.name} (.h5); write a .keras file instead")
+    old.save(path)
+
+
+def default_output(path: Path) -> Path:
+    """Where the pruned model goes when no --out is given: beside the input, in the input's family."""
+    path = Path(path)
+    kind = model_kind(path)
+    if kind in ("keras", "h5"):
+        return path.with_name(f"{path.stem}-pruned{path.suffix}")
+    return path.with_name(f"{path.name}-pruned")
 
 
 def fingerprint(model) -> str:

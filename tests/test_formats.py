@@ -1,0 +1,127 @@
+"""Models users have: Keras 2 SavedModels and .h5 in, Keras / SavedModel / TFLite out."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from golden import assert_pruned_equals_masked
+from records import single_feature_file
+from typer.testing import CliRunner
+
+from lstmprune_cli.cli.app import app
+
+runner = CliRunner()
+T, F = 6, 8
+
+
+@pytest.fixture(scope="module")
+def keras2_models(tf, tmp_path_factory):
+    """A Masking -> Bidirectional -> LSTM -> Dense model written by tf-keras as a SavedModel and as .h5."""
+    import tf_keras
+
+    root = tmp_path_factory.mktemp("keras2")
+    L = tf_keras.layers
+    inputs = L.Input((T, F))
+    x = L.Masking()(inputs)
+    x = L.Bidirectional(L.LSTM(10, return_sequences=True), name="bi")(x)
+    x = L.LSTM(12, name="top")(x)
+    model = tf_keras.Model(inputs, L.Dense(4, activation="sigmoid", name="head")(x))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(np.random.rand(16, T, F), np.random.randint(0, 2, (16, 4)), verbose=0)
+    model.save(root / "saved")
+    model.save(root / "model.h5")
+    (root / "data").mkdir()
+    single_feature_file(root / "data" / "a.tfrecord", F, count=40, frames=T)
+    return root, model
+
+
+def _x(seed=0):
+    x = np.random.default_rng(seed).random((5, T, F)).astype("float32")  # (B, T, F)
+    x[0, 3:] = 0
+    return x
+
+
+@pytest.mark.parametrize("source", ["saved", "model.h5"])
+def test_keras2_models_are_read_pruned_and_written_in_their_family(keras2_models, tmp_path, source):
+    from lstmprune_cli.core.plan import Plan
+    from lstmprune_cli.framework import models
+
+    root, original = keras2_models
+    path = root / source
+    ws = tmp_path / "ws"
+    converted = models.load_model(path)
+    np.testing.assert_allclose(np.asarray(converted(_x())), original(_x()).numpy(), atol=1e-6)
+    assert (
+        runner.invoke(app, ["analyze", str(path), "--data", str(root / "data"), "--json", "-w", str(ws)]).exit_code == 0
+    )
+    r = runner.invoke(app, ["prune", "--theta", "0.5", "--no-latency", "--json", "-w", str(ws)])
+    assert r.exit_code == 0, r.stderr
+    out = Path(json.loads(r.stdout)["out"])
+    assert out == (root / "saved-pruned" if source == "saved" else root / "model-pruned.h5")
+    kept = Plan.load(ws / "plan.json").kept()
+    assert_pruned_equals_masked(converted, kept, _x(), pruned=models.load_model(out))
+    if source == "saved":
+        import tensorflow as tf
+
+        served = tf.saved_model.load(str(out))
+        np.testing.assert_allclose(served.serve(_x()).numpy(), np.asarray(models.load_model(out)(_x())), atol=1e-6)
+
+
+def test_export_tflite_matches_keras(tf, tmp_path):
+    import keras
+
+    from lstmprune_cli.framework.tflite import export_tflite, op_names, run_tflite, sample_inputs
+
+    inputs = keras.Input((T, F))
+    x = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.LSTM(5)(x)))
+    fused = export_tflite(model, tmp_path / "fused.tflite")
+    assert fused.route == "fused" and fused.max_abs_diff <= 1e-4
+    content = (tmp_path / "fused.tflite").read_bytes()
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in op_names(content)
+    samples = sample_inputs(model, 3, seed=5)
+    for got, xs in zip(run_tflite(content, samples), samples):
+        np.testing.assert_allclose(got, np.asarray(model(xs[0])).ravel(), atol=1e-4)
+    loop = export_tflite(model, tmp_path / "loop.tflite", quantize="dynamic", route="keras3")
+    assert loop.route == "keras3" and loop.max_abs_diff <= 0.05
+
+
+def test_export_verb_writes_tflite_and_refuses_an_existing_output(keras2_models, tmp_path):
+    root, _ = keras2_models
+    out = tmp_path / "m.tflite"
+    r = runner.invoke(
+        app, ["export", str(root / "model.h5"), "--to", "tflite", "--route", "keras3", "--out", str(out), "--json"]
+    )
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["max_abs_diff"] <= 1e-4 and out.stat().st_size > 0
+    r = runner.invoke(app, ["export", str(root / "model.h5"), "--to", "tflite", "--out", str(out)])
+    assert r.exit_code == 2 and "already exists; pass --force" in r.stderr
+
+
+def test_models_without_an_architecture_are_refused_with_advice(tf, tmp_path):
+    import keras
+
+    from lstmprune_cli.core.errors import LstmpruneError
+    from lstmprune_cli.framework import models
+
+    inputs = keras.Input((T, F))
+    model = keras.Model(inputs, keras.layers.LSTM(3)(inputs))
+    model.export(str(tmp_path / "exported"), verbose=False)
+    with pytest.raises(LstmpruneError, match="without a Keras architecture.*pass the .keras file"):
+        models.load_model(tmp_path / "exported")
+
+    @keras.saving.register_keras_serializable(package="tests")
+    class Tagger(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.rnn = keras.layers.LSTM(3)
+
+        def call(self, x):
+            return self.rnn(x)
+
+    sub = Tagger()
+    sub(np.zeros((1, T, F), "float32"))
+    sub.save(tmp_path / "sub.keras")
+    with pytest.raises(LstmpruneError, match="subclassed model .*save a Functional or Sequential model"):
+        models.load_model(tmp_path / "sub.keras")
