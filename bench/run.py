@@ -5,9 +5,11 @@ Speed figures are ratios of models timed alternately in the same run on this mac
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,25 +46,33 @@ def sample_rows(tmp: Path) -> tuple[list[dict], object]:
     return rows, (curves, analysis)
 
 
-def youtube8m_rows() -> list[dict]:
-    """Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over 300 x 1152, random weights, units kept uniformly."""
+def youtube8m_model():
+    """Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over 300 x 1152, random weights."""
     import keras
-
-    from lstmprune_cli.framework import measure
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((300, 1152))
     x = keras.layers.Bidirectional(keras.layers.LSTM(512, return_sequences=True))(inputs)
     x = keras.layers.LSTM(1024)(x)
-    model = keras.Model(inputs, keras.layers.Dense(3862, activation="sigmoid")(x))
-    groups = unit_groups(model)
+    return keras.Model(inputs, keras.layers.Dense(3862, activation="sigmoid")(x))
+
+
+def youtube8m_pruned(model, theta: float):
+    """The model with the first (1 - theta) share of every group's units kept."""
+    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery import prune_model
+
+    return prune_model(model, {g.name: np.arange(round((1 - theta) * g.units)) for g in unit_groups(model)})
+
+
+def youtube8m_rows(model) -> list[dict]:
+    """TensorFlow latency at batch 64, units kept uniformly."""
+    from lstmprune_cli.framework import measure
+
     rows = []
     for theta in THETAS:
-        kept = {g.name: np.arange(round((1 - theta) * g.units)) for g in groups}
-        pruned = prune_model(model, kept)
-        t0, t1 = measure.latency([model, pruned], (300, 1152), batch=64, repeats=3)
+        pruned = youtube8m_pruned(model, theta)
+        t0, t1 = measure.latency([model, pruned], 300, batch=64, repeats=3)
         f0, f1 = measure.flops(model, 300)["per_sequence"], measure.flops(pruned, 300)["per_sequence"]
         rows.append(
             {
@@ -75,32 +85,118 @@ def youtube8m_rows() -> list[dict]:
     return rows
 
 
-def plot_speed(sample: list[dict], yt8m: list[dict], path: Path) -> None:
+def tflite_rows(model, tmp: Path) -> list[dict]:
+    """TFLite batch-1 latency, float and int8, unpruned vs theta 0.7, fused and Keras 3 paths."""
+    from lstmprune_cli.framework import measure
+    from lstmprune_cli.framework.tflite import export_tflite, sample_inputs
+
+    pruned = youtube8m_pruned(model, 0.7)
+    ratio = measure.flops(model, 300)["per_sequence"] / measure.flops(pruned, 300)["per_sequence"]
+    inputs = sample_inputs(model, 2)
+    rows = []
+    for route, quantize in (("fused", None), ("fused", "dynamic"), ("keras3", None), ("keras3", "dynamic")):
+        contents, sizes = [], []
+        for name, m in (("full", model), ("pruned", pruned)):
+            path = tmp / f"{name}-{route}-{quantize}.tflite"
+            export_tflite(m, path, quantize, force=True, route=route)
+            contents.append(path.read_bytes())
+            sizes.append(path.stat().st_size)
+        t0, t1 = measure.tflite_latency(contents, inputs, repeats=5)
+        rows.append(
+            {"route": route, "quantize": quantize or "float", "latency": (t0, t1), "size": sizes, "flop_ratio": ratio}
+        )
+    return rows
+
+
+def analyze_speed(audioset: Path) -> dict:
+    """analyze wall time against a bare forward pass of the same model over the same records."""
+    import tensorflow as tf
+
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import data, jobs, models
+    from lstmprune_cli.framework.stream import Stream
+
+    path = audioset / "eval-00000-of-00004.tfrecord"
+    model = models.load_model(SAMPLE / "audioset_lstm.keras")
+    spec = data.InputSpec.of(model)
+    forward = tf.function(lambda x: model(x, training=False))
+    times: dict[str, list[float]] = {"analyze": [], "forward": []}
+    for _ in range(2):
+        result = jobs.analyze(SAMPLE / "audioset_lstm.keras", str(path), batch_size=64)
+        records = result.statistics.meta["sequences"]
+        times["analyze"].append(result.seconds)  # the streaming pass, without loading the model
+
+        start = time.perf_counter()
+        for x in Stream(data.resolve(str(path), Options(), spec), spec.length, 64):
+            np.asarray(forward(x))
+        times["forward"].append(time.perf_counter() - start)
+    return {"records": records, "analyze": min(times["analyze"]), "forward": min(times["forward"])}
+
+
+def analyze_memory(audioset: Path, tmp: Path) -> list[dict]:
+    """Peak resident memory of `lstmprune analyze` over 1x and 10x the sequences (one subprocess each)."""
+    import subprocess
+
+    source = audioset / "eval-00000-of-00004.tfrecord"
+    rows = []
+    for copies in (1, 10):
+        folder = tmp / f"x{copies}"
+        folder.mkdir()
+        for i in range(copies):
+            (folder / f"part{i}.tfrecord").symlink_to(source)
+        code = (
+            "import resource, sys\n"
+            "from lstmprune_cli.cli.app import app\n"
+            f"sys.argv = ['lstmprune', 'analyze', '{SAMPLE / 'audioset_lstm.keras'}', '--data', '{folder}', '--json',"
+            f" '-w', '{tmp / f'ws{copies}'}']\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        )
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - start
+        sequences = json.loads(done.stdout)["groups"][0]["samples"]
+        rows.append(
+            {
+                "copies": copies,
+                "sequences": sequences,
+                "peak_mb": int(done.stderr.split()[-1]) / 1024,
+                "seconds": seconds,
+            }
+        )
+    return rows
+
+
+def _axes():
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for rows, name in ((sample, "sample (AudioSet, 10 x 128)"), (yt8m, "YouTube-8M shape (300 x 1152)")):
-        theta = [r["theta"] for r in rows]
-        ax.plot(theta, [r["latency"][0] / r["latency"][1] for r in rows], "o-", label=f"{name}: measured")
-        ax.plot(theta, [r["flops"][0] / r["flops"][1] for r in rows], "x--", label=f"{name}: FLOP ratio")
-    ax.set_xlabel("theta (share of units removed)")
-    ax.set_ylabel("speedup, batch 64, CPU")
+    return plt.subplots(figsize=(6, 4))
+
+
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str, fontsize: int) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=fontsize)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
+def plot_speed(sample: list[dict], yt8m: list[dict], path: Path) -> None:
+    fig, ax = _axes()
+    for rows, name in ((sample, "sample (AudioSet, 10 x 128)"), (yt8m, "YouTube-8M shape (300 x 1152)")):
+        theta = [r["theta"] for r in rows]
+        ax.plot(theta, [r["latency"][0] / r["latency"][1] for r in rows], "o-", label=f"{name}: measured")
+        ax.plot(theta, [r["flops"][0] / r["flops"][1] for r in rows], "x--", label=f"{name}: FLOP ratio")
+    _save(fig, ax, path, "theta (share of units removed)", "speedup, batch 64, CPU", 7)
+
+
 def plot_energy(curves: dict, sample: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes()
     for name, zeta in curves.items():
         ax.plot(np.arange(1, len(zeta) + 1), zeta, label=name)
     for r in sample:
@@ -108,12 +204,7 @@ def plot_energy(curves: dict, sample: list[dict], path: Path) -> None:
             ax.axhline(r["alpha"], color="gray", ls=":", lw=1)
             ax.text(2, r["alpha"] + 0.01, f"alpha at theta {r['theta']}", fontsize=7, color="gray")
     ax.set_xscale("log")
-    ax.set_xlabel("components (eigenvalues, descending)")
-    ax.set_ylabel("cumulative energy zeta")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, ax, path, "components (eigenvalues, descending)", "cumulative energy zeta", 8)
 
 
 def _m(x: float) -> str:
@@ -127,7 +218,14 @@ def main() -> None:
     start = time.time()
     DOCS.mkdir(exist_ok=True)
     sample, (curves, analysis) = sample_rows(DOCS)
-    yt8m = youtube8m_rows()
+    big = youtube8m_model()
+    yt8m = youtube8m_rows(big)
+    with tempfile.TemporaryDirectory() as tmp:
+        lite = tflite_rows(big, Path(tmp))
+    audioset = ROOT.parent / "shared" / "data" / "audioset"
+    speed = analyze_speed(audioset)
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = analyze_memory(audioset, Path(tmp))
     plot_speed(sample, yt8m, DOCS / "speedup.png")
     plot_energy(curves, sample, DOCS / "energy.png")
     names = list(sample[0]["kept"])
@@ -167,6 +265,41 @@ def main() -> None:
     for r in yt8m:
         (p0, p1), (f0, f1), (t0, t1) = r["params"], r["flops"], r["latency"]
         lines.append(f"| {r['theta']} | {_m(p0)} | {_m(p1)} | {f0 / f1:.2f}x | {t0:.0f} | {t1:.0f} | {t0 / t1:.2f}x |")
+    lines += [
+        "",
+        "## TFLite, batch 1, YouTube-8M-shaped model, unpruned vs theta 0.7 (2 threads)",
+        "",
+        "Each model converted by `lstmprune export` (checked against Keras before writing); the fused path is",
+        "tf-keras' UNIDIRECTIONAL_SEQUENCE_LSTM op, the Keras 3 path WHILE loops. int8 is dynamic-range quantization.",
+        "",
+        "| path | weights | unpruned (ms) | pruned (ms) | speedup | FLOP ratio | size unpruned / pruned (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in lite:
+        (t0, t1), (s0, s1) = r["latency"], r["size"]
+        lines.append(
+            f"| {r['route']} | {r['quantize']} | {t0:.0f} | {t1:.0f} | {t0 / t1:.2f}x | {r['flop_ratio']:.2f}x | "
+            f"{s0 / 1e6:.1f} / {s1 / 1e6:.1f} |"
+        )
+    lines += [
+        "",
+        "## Calibration pass",
+        "",
+        "`analyze`'s streaming pass (probe forward + statistics, tracing included; model loading and the framing",
+        "check excluded) for the sample model over AudioSet `eval-00000`, against a bare forward pass of the same",
+        "model over the same records (same reader, batch 64), best of two runs each:",
+        "",
+        "| records | analyze (s) | bare forward pass (s) | ratio |",
+        "|---|---|---|---|",
+        f"| {speed['records']:,} | {speed['analyze']:.2f} | {speed['forward']:.2f} | "
+        f"{speed['analyze'] / speed['forward']:.2f} |",
+        "",
+        "Peak resident memory of `lstmprune analyze` (a subprocess each; the 10x folder holds ten copies of the file):",
+        "",
+        "| sequences | peak memory (MB) | wall time (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {m['sequences']:,} | {m['peak_mb']:.0f} | {m['seconds']:.1f} |" for m in memory]
     lines += [
         "",
         "![measured speedup and FLOP ratio against theta](speedup.png)",

@@ -4,7 +4,9 @@
 
 Writes sample_models/audioset_lstm.keras (Masking -> Bidirectional(LSTM 128) -> LSTM 256 ->
 Dense(527, sigmoid), 10 frames x 128 features) trained on ../shared/data/audioset/bal_train-*,
-and sample_models/calibration.tfrecord: the first 1,500 records of eval-00000, copied byte for byte.
+sample_models/calibration.tfrecord: the first 1,500 records of eval-00000, and sample_models/train.tfrecord:
+the first 1,500 records of bal_train-00000 (for the demo's fine-tuning), copied byte for byte.
+
 AudioSet is by Google, CC BY 4.0.
 """
 
@@ -106,6 +108,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     save_without_optimizer(model, OUT / "audioset_lstm.keras")
     copy_records(DATA / "eval-00000-of-00004.tfrecord", OUT / "calibration.tfrecord", 1500)
+    copy_records(DATA / "bal_train-00000-of-00004.tfrecord", OUT / "train.tfrecord", 1500)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,24 @@ Workspace = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON record on stdout instead of tables.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing output.")]
 WS_DEFAULT = Path(".lstmprune")
+Features = Annotated[Optional[str], typer.Option(help="Comma-separated features, in the order they are concatenated.")]
+Dequantize = Annotated[
+    Optional[bool],
+    typer.Option("--dequantize/--no-dequantize", help="uint8 bytes -> x*4/255 - 2 + 4/512 (default on)."),
+]
+Scale = Annotated[Optional[str], typer.Option(help="A,B: values become x*A + B (after dequantization).")]
+L2 = Annotated[bool, typer.Option("--l2-normalize", help="Scale every frame to unit L2 norm.")]
+Fit = Annotated[
+    str,
+    typer.Option(
+        help="pad: cut or zero-pad to the model's length; sample: evenly spaced frames; exact: refuse other lengths."
+    ),
+]
+SkipNonfinite = Annotated[
+    bool, typer.Option("--skip-nonfinite", help="Skip and count sequences with NaN or Inf instead of stopping.")
+]
+Vocab = Annotated[Optional[Path], typer.Option(help="Token list (one per line, in id order) for a plain-text corpus.")]
+SchemaFile = Annotated[Optional[Path], typer.Option("--schema", help="JSON file with any of the data options above.")]
 
 
 def _errors(fn):
@@ -52,29 +70,54 @@ def analyze(
         bool, typer.Option(help="Use every valid time step as a sample, not only the final state.")
     ] = False,
     stats: Annotated[Optional[Path], typer.Option(help="Also write the statistics to this file (.npz).")] = None,
+    shard: Annotated[
+        Optional[str], typer.Option(help="I/N: read only records I, I+N, ... (combine with lstmprune merge).")
+    ] = None,
+    features: Features = None,
+    dequantize: Dequantize = None,
+    scale: Scale = None,
+    l2_normalize: L2 = False,
+    fit: Fit = "pad",
+    skip_nonfinite: SkipNonfinite = False,
+    vocab: Vocab = None,
+    schema: SchemaFile = None,
     workspace: Workspace = WS_DEFAULT,
     force: Force = False,
     json: Json = False,
 ):
     """Stream calibration data through MODEL and accumulate each unit group's covariance.
 
+    DATA is a TFRecord file, directory or glob (SequenceExample or Example, GZIP detected), a .npy/.npz
+    array, or a text corpus with --vocab.
+
     Example:  lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord
     """
     from ..core.files import refuse_existing
+    from ..core.schema import options_from_flags
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
     if stats is not None:
         refuse_existing(stats, force)
+    options = options_from_flags(
+        schema,
+        features=features,
+        dequantize=dequantize,
+        scale=scale,
+        l2_normalize=l2_normalize,
+        fit=fit,
+        skip_nonfinite=skip_nonfinite,
+        vocab=None if vocab is None else str(vocab),
+        shard=shard,
+    )
     ws = WS.open(workspace)
     from ..framework import import_tensorflow
 
     import_tensorflow()
     from ..framework import jobs
 
-    result = jobs.analyze(
-        model, data, batch_size, max_samples, every_step, wrap=(lambda it, total: it) if json else render.progress
-    )
+    wrap = (lambda it, total: it) if json else render.progress
+    result = jobs.analyze(model, data, options, batch_size, max_samples, every_step, wrap=wrap)
     result.statistics.save(ws.stats_path)
     if stats is not None:
         result.statistics.save(stats)
@@ -239,5 +282,305 @@ def export(
     )
 
 
+@app.command()
+@_errors
+def finetune(
+    model: Annotated[Optional[Path], typer.Argument(help="Model to train (default: the last pruned one).")] = None,
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Training data (same forms as analyze; labels from 'labels').")
+    ] = "",
+    validation: Annotated[
+        Optional[str], typer.Option("--val", help="Validation data: metrics each epoch, early stopping, best kept.")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Output (default: beside MODEL, '-finetuned', same format).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")] = "adam",
+    schedule: Annotated[str, typer.Option(help="constant or cosine (decays to 0 over all epochs).")] = "constant",
+    teacher: Annotated[
+        Optional[Path], typer.Option(help="Distil from this model (default: the original, when known).")
+    ] = None,
+    distill: Annotated[
+        bool, typer.Option("--distill/--no-distill", help="Learn from the teacher's outputs too.")
+    ] = True,
+    alpha: Annotated[float, typer.Option(help="Weight of the teacher's loss, in [0, 1].")] = 0.5,
+    patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 2,
+    loss: Annotated[
+        str, typer.Option(help="auto (from the output activation), binary, categorical or sparse.")
+    ] = "auto",
+    max_samples: Annotated[Optional[int], typer.Option(help="Sequences per epoch at most.")] = None,
+    features: Features = None,
+    dequantize: Dequantize = None,
+    scale: Scale = None,
+    l2_normalize: L2 = False,
+    fit: Fit = "pad",
+    skip_nonfinite: SkipNonfinite = False,
+    vocab: Vocab = None,
+    schema: SchemaFile = None,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Recover accuracy after the cut: train the pruned model, optionally distilled from the original.
+
+    Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
+    """
+    from ..core.schema import options_from_flags
+    from ..core.workspace import Workspace as WS
+
+    if not data:
+        raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    options = options_from_flags(
+        schema,
+        features=features,
+        dequantize=dequantize,
+        scale=scale,
+        l2_normalize=l2_normalize,
+        fit=fit,
+        skip_nonfinite=skip_nonfinite,
+        vocab=None if vocab is None else str(vocab),
+    )
+    ws = WS.open(workspace)
+    model = model or Path(ws.require("pruned"))
+    teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
+    if out is None:
+        out = model.with_name(f"{model.stem}-finetuned{model.suffix}") if model.suffix else Path(f"{model}-finetuned")
+    from ..framework import import_tensorflow
+
+    import_tensorflow()
+    from ..framework import jobs
+
+    job = jobs.finetune(
+        model,
+        data,
+        out,
+        options,
+        validation,
+        teacher,
+        epochs,
+        batch_size,
+        lr,
+        optimizer,
+        schedule,
+        alpha,
+        patience,
+        loss,
+        max_samples,
+        force,
+        wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
+        on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
+    )
+    ws.finetuned = str(Path(job.out).resolve())
+    ws.save()
+    record = render.finetune_record(job, teacher)
+    if json:
+        render.emit_json(record)
+        return
+    render.out.print(render.finetune_table(job))
+    render.err.print(f"model -> {job.out} ({job.kind})" + (f"   teacher: {teacher}" if teacher else ""))
+
+
+@app.command()
+@_errors
+def report(
+    eval_data: Annotated[
+        Optional[str], typer.Option("--eval", help="Evaluation data: metrics before and after.")
+    ] = None,
+    original: Annotated[Optional[Path], typer.Option(help="Original model (default: the analyzed one).")] = None,
+    pruned: Annotated[Optional[Path], typer.Option(help="Pruned model (default: the workspace's).")] = None,
+    finetuned: Annotated[
+        Optional[Path], typer.Option(help="Fine-tuned model (default: the workspace's, if any).")
+    ] = None,
+    markdown: Annotated[
+        Optional[Path], typer.Option(help="Also write the report as Markdown, plots beside it.")
+    ] = None,
+    tflite: Annotated[
+        bool, typer.Option("--tflite", help="Also measure TFLite batch-1 latency (converts each model).")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch for evaluation.")] = 64,
+    max_samples: Annotated[Optional[int], typer.Option(help="Evaluate on at most this many sequences.")] = None,
+    loss: Annotated[str, typer.Option(help="auto, binary, categorical or sparse (see finetune).")] = "auto",
+    vocab: Vocab = None,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """What the cut bought and what it cost: size, FLOPs, latency and metrics, side by side.
+
+    Example:  lstmprune report --eval dbs/valid/ --markdown report.md
+    """
+    from ..core.files import refuse_existing
+    from ..core.plan import Plan
+    from ..core.schema import Options
+    from ..core.statsfile import Statistics
+    from ..core.workspace import Workspace as WS
+
+    ws = WS.open(workspace)
+    paths = {"original": original or Path(ws.require("model")), "pruned": pruned or Path(ws.require("pruned"))}
+    if finetuned or ws.finetuned:
+        paths["finetuned"] = finetuned or Path(ws.finetuned)
+    if markdown is not None:
+        refuse_existing(markdown, force)
+    statistics = Statistics.load(Path(ws.stats)) if ws.stats and Path(ws.stats).exists() else None
+    plan = Plan.load(Path(ws.plan)) if ws.plan and Path(ws.plan).exists() else None
+    from ..framework import import_tensorflow
+
+    import_tensorflow()
+    from ..framework import jobs
+
+    plot_dir = markdown.with_name(markdown.stem + "_files") if markdown else ws.root / "plots"
+    options = Options(vocab=None if vocab is None else str(vocab))
+    job = jobs.report(paths, statistics, plan, eval_data, options, batch_size, max_samples, loss, tflite, plot_dir)
+    if markdown is not None:
+        from ..core.files import write_atomic
+
+        write_atomic(markdown, render.report_markdown(job, markdown.parent).encode())
+    if json:
+        render.emit_json(render.report_record(job))
+        return
+    for table in render.report_tables(job):
+        render.out.print(table)
+    render.err.print("plots -> " + ", ".join(job.plots) + (f"   markdown -> {markdown}" if markdown else ""))
+
+
+@app.command()
+@_errors
+def sweep(
+    theta: Annotated[str, typer.Option(help="START:STOP:STEP (stop included) or a comma list.")] = "0.1:0.9:0.1",
+    eval_data: Annotated[Optional[str], typer.Option("--eval", help="Evaluation data for the metric curve.")] = None,
+    train_data: Annotated[
+        Optional[str], typer.Option("--train", help="Training data for a brief fine-tune per theta.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per theta (0: none; needs --train).")] = 0,
+    model: Annotated[Optional[Path], typer.Option(help="Model (default: the analyzed one).")] = None,
+    criterion: Annotated[str, typer.Option(help="gm, l2 or random.")] = "gm",
+    target: Annotated[str, typer.Option(help="units, layer-mean or uniform.")] = "units",
+    min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch for evaluation and training.")] = 64,
+    max_samples: Annotated[
+        Optional[int], typer.Option(help="Evaluate (and train) on at most this many sequences.")
+    ] = None,
+    loss: Annotated[str, typer.Option(help="auto, binary, categorical or sparse (see finetune).")] = "auto",
+    plot: Annotated[Optional[Path], typer.Option(help="PNG of metric and latency against theta.")] = None,
+    vocab: Vocab = None,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Prune at many thetas, evaluate and time each, to choose theta against a budget.
+
+    Example:  lstmprune sweep --theta 0.1:0.9:0.2 --eval dbs/valid/ --plot sweep.png
+    """
+    from ..core.files import refuse_existing
+    from ..core.schema import Options, parse_thetas
+    from ..core.statsfile import Statistics
+    from ..core.workspace import Workspace as WS
+
+    thetas = parse_thetas(theta)
+    ws = WS.open(workspace)
+    model = model or Path(ws.require("model"))
+    statistics = Statistics.load(Path(ws.require("stats")))
+    plot = plot or ws.root / "sweep.png"
+    refuse_existing(plot, force or plot == ws.root / "sweep.png")
+    from ..framework import import_tensorflow
+
+    import_tensorflow()
+    from ..framework import jobs
+
+    options = Options(vocab=None if vocab is None else str(vocab))
+    base, points = jobs.sweep(
+        model,
+        statistics,
+        thetas,
+        target,
+        criterion,
+        min_units,
+        eval_data,
+        train_data,
+        epochs,
+        options,
+        batch_size,
+        max_samples,
+        loss,
+        on_point=None if json else lambda p: render.err.print(f"theta {p.theta}: {_short(p)}"),
+    )
+    jobs.sweep_plot(base, points, plot)
+    if json:
+        render.emit_json(render.sweep_record(base, points, plot))
+        return
+    render.out.print(render.sweep_table(base, points))
+    render.err.print(f"plot -> {plot}")
+
+
+def _short(point) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in (point.metrics or {}).items()) or "pruned"
+
+
+@app.command()
+@_errors
+def inspect(
+    data: Annotated[str, typer.Argument(help="TFRecord file, directory or glob.")],
+    sample: Annotated[int, typer.Option(help="Records read to report lengths.")] = 100,
+    json: Json = False,
+):
+    """Show what a TFRecord source holds: record type, features, values per frame, frame counts seen.
+
+    Example:  lstmprune inspect ../shared/data/audioset/eval-00000-of-00004.tfrecord
+    """
+    from ..framework import import_tensorflow
+
+    import_tensorflow()
+    from ..framework.tfrecords import inspect as inspect_records
+
+    report = inspect_records(data, sample)
+    if json:
+        render.emit_json(report)
+        return
+    render.out.print(render.inspect_table(report))
+
+
+@app.command()
+@_errors
+def merge(
+    parts: Annotated[list[Path], typer.Argument(help="Statistics files of shards (analyze --shard I/N --stats FILE).")],
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Merged file (default: the workspace's statistics).")
+    ] = None,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Combine statistics of shards into the statistics of one pass over all of them (exact).
+
+    Example:  lstmprune merge part0.npz part1.npz part2.npz part3.npz
+    """
+    from ..core.files import refuse_existing
+    from ..core.statsfile import Statistics
+    from ..core.summary import group_rows
+    from ..core.workspace import Workspace as WS
+
+    if out is not None:
+        refuse_existing(out, force)
+    merged = Statistics.load(parts[0])
+    for part in parts[1:]:
+        merged = merged.merge(Statistics.load(part))
+    ws = WS.open(workspace)
+    target = out or ws.stats_path
+    merged.save(target)
+    if out is None:
+        ws.model, ws.stats, ws.plan, ws.pruned = merged.meta.get("model"), str(target), None, None
+        ws.save()
+    rows = group_rows(merged)
+    if json:
+        render.emit_json({"stats": str(target), "parts": [str(p) for p in parts], "groups": rows})
+        return
+    render.out.print(render.groups_table(rows, f"{len(parts)} parts merged"))
+    render.err.print(f"statistics -> {target}")
+
+
 def main() -> None:
+
     app()

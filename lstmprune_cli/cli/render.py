@@ -33,15 +33,83 @@ def progress(batches: Iterable, total: int, label: str = "analyze") -> Iterator:
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(label, total=total, rate="-")
-        for x in batches:
-            yield x
+        task = bar.add_task(label, total=total or None, rate="-")
+        for batch in batches:
+            yield batch
+            x = batch[0] if isinstance(batch, tuple) else batch
             bar.advance(task, int(x.shape[0]))
+
             speed = bar.tasks[0].speed
             bar.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
 
+def inspect_table(report: dict) -> Table:
+    files = report["files"]
+    title = (
+        f"{len(files)} file(s), {report['records']:,} {report['record_type']} records"
+        + (f", {report['compression']}" if report["compression"] else "")
+        + (f"; layout: {report['preset']}" if report["preset"] else "")
+    )
+    table = Table(title=title, title_justify="left")
+    for col in ("feature", "where", "kind", "values", "frames (min / median / max)"):
+        table.add_column(col, justify="right" if col == "values" else "left")
+    for f in report["features"]:
+        spread = f["frames"]
+        frames = f"{spread['min']} / {spread['median']} / {spread['max']}" if spread else "-"
+        table.add_row(f["name"], f["where"], f["kind"], str(f["values"]), frames)
+    table.caption = f"values: per frame for frame features; lengths from the first {report['sampled']} records"
+    return table
+
+
+def _evaluation(e) -> dict | None:
+    return None if e is None else {"loss": e.loss, "samples": e.samples, **e.metrics}
+
+
+def epoch_line(e) -> str:
+    line = f"epoch {e.epoch}: loss {e.loss:.4f}, {e.samples / e.seconds:,.0f} seq/s"
+    if e.validation:
+        line += ", val " + ", ".join(f"{k} {v:.4f}" for k, v in _evaluation(e.validation).items() if k != "samples")
+    return line
+
+
+def finetune_record(job, teacher) -> dict:
+    return {
+        "out": job.out,
+        "format": job.kind,
+        "task": job.task,
+        "teacher": None if teacher is None else str(teacher),
+        "best_epoch": job.result.best_epoch,
+        "stopped_early": job.result.stopped_early,
+        "before": _evaluation(job.before),
+        "epochs": [
+            {
+                "epoch": e.epoch,
+                "loss": e.loss,
+                "seconds": e.seconds,
+                "samples": e.samples,
+                "samples_per_second": e.samples / e.seconds,
+                "validation": _evaluation(e.validation),
+            }
+            for e in job.result.epochs
+        ],
+    }
+
+
+def finetune_table(job) -> Table:
+    table = Table(title=f"finetune ({job.task}), best epoch {job.result.best_epoch}", title_justify="left")
+    keys = ["loss"] + (list(job.result.epochs[0].validation.metrics) if job.result.epochs[0].validation else [])
+    for col in ["epoch", "train loss", "seq/s"] + [f"val {k}" for k in keys]:
+        table.add_column(col, justify="right")
+    if job.before:
+        table.add_row("before", "-", "-", *[f"{_evaluation(job.before)[k]:.4f}" for k in keys])
+    for e in job.result.epochs:
+        vals = [f"{_evaluation(e.validation)[k]:.4f}" for k in keys] if e.validation else []
+        table.add_row(str(e.epoch), f"{e.loss:.4f}", f"{e.samples / e.seconds:,.0f}", *vals)
+    return table
+
+
 def _pct(x: float | None) -> str:
+
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
@@ -111,3 +179,94 @@ def prune_record(result, rows: list[dict]) -> dict:
         t0, t1 = result.latency_ms
         record["latency_ms"] = {"batch": result.batch, "original": t0, "pruned": t1, "speedup": t0 / t1}
     return record
+
+
+def _ms(record, key: str) -> str:
+    t = record.latency_ms.get(key)
+    return "-" if t is None else f"{t:.1f}"
+
+
+def report_rows(job) -> tuple[list[str], list[list[str]]]:
+    """Rows of the cost table: one per quantity, one column per model, ratios against the original."""
+    names = list(job.costs)
+    base = job.costs[names[0]]
+    lat_keys = [k for k in base.latency_ms]
+    rows = [
+        ["parameters"] + [_num(job.costs[n].params) for n in names],
+        ["FLOPs per step"] + [_num(job.costs[n].flops_per_step) for n in names],
+        ["size on disk (MB)"] + [f"{job.costs[n].size_bytes / 1e6:.2f}" for n in names],
+    ]
+    rows += [[f"latency {k} (ms)"] + [_ms(job.costs[n], k) for n in names] for k in lat_keys]
+    if base.metrics:
+        rows += [[m] + [f"{job.costs[n].metrics[m]:.4f}" for n in names] for m in base.metrics]
+    speed = [f"{base.latency_ms[k] / job.costs[n].latency_ms[k]:.2f}x" for n in names[1:] for k in lat_keys[-1:]]
+    rows.append([f"speedup ({lat_keys[-1]})", "1.00x"] + speed)
+    return ["", *names], rows
+
+
+def report_tables(job) -> list[Table]:
+    header, rows = report_rows(job)
+    table = Table(title="report", title_justify="left")
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    tables = [table]
+    if job.groups:
+        tables.append(groups_table(job.groups, "groups"))
+    return tables
+
+
+def report_record(job) -> dict:
+    from dataclasses import asdict
+
+    return {
+        "models": {n: asdict(c) for n, c in job.costs.items()},
+        "groups": job.groups,
+        "plan": None if job.plan is None else {k: v for k, v in job.plan.to_dict().items() if k != "groups"},
+        "task": job.task,
+        "plots": job.plots,
+    }
+
+
+def report_markdown(job, base) -> str:
+    import os
+
+    header, rows = report_rows(job)
+    lines = ["# lstmprune report", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if job.groups:
+        lines += ["", "| group | units | kept | rate | energy kept |", "|---|---|---|---|---|"]
+        for g in job.groups:
+            lines.append(
+                f"| {g['group']} | {g['units']} | {g.get('num_kept', '-')} | {_pct(g.get('rate'))} | "
+                f"{_pct(g.get('energy_kept'))} |"
+            )
+    for plot in job.plots:
+        lines += ["", f"![energy per group]({os.path.relpath(plot, base)})"]
+    return "\n".join(lines) + "\n"
+
+
+def sweep_record(base, points, plot) -> dict:
+    from dataclasses import asdict
+
+    return {"original": asdict(base), "points": [asdict(p) for p in points], "plot": str(plot)}
+
+
+def sweep_table(base, points) -> Table:
+    keys = [k for k in (base.metrics or {}) if k != "loss"]
+    table = Table(title="sweep", title_justify="left")
+    for col in ["theta", "units kept", "parameters", "FLOPs per step", "latency b64 (ms)", "speedup", *keys]:
+        table.add_column(col, justify="right")
+    for p in [base, *points]:
+        metrics = [f"{p.metrics[k]:.4f}" for k in keys] if p.metrics else []
+        table.add_row(
+            f"{p.theta:.2f}" if p.theta else "original",
+            str(sum(p.kept.values())),
+            _num(p.params),
+            _num(p.flops_per_step),
+            f"{p.latency_ms:.1f}",
+            f"{base.latency_ms / p.latency_ms:.2f}x",
+            *metrics,
+        )
+    return table

@@ -17,6 +17,7 @@ class Workspace:
     stats: str | None = None
     plan: str | None = None
     pruned: str | None = None
+    finetuned: str | None = None
 
     @property
     def stats_path(self) -> Path:
@@ -38,7 +39,7 @@ class Workspace:
             raise LstmpruneError(
                 f"workspace {root} is damaged ({state}: {e}); remove it and run lstmprune analyze"
             ) from e
-        return cls(root, **{k: data.get(k) for k in ("model", "stats", "plan", "pruned")})
+        return cls(root, **{k: data.get(k) for k in ("model", "stats", "plan", "pruned", "finetuned")})
 
     def save(self) -> None:
         data = {k: v for k, v in asdict(self).items() if k != "root"}

@@ -1,202 +1,155 @@
-"""Calibration data: TFRecord files of SequenceExamples, streamed with tf.data.
+"""Calibration data streamed as model-ready batches: TFRecord SequenceExamples or Examples (tf.data),
+.npy / .npz arrays, and plain-text corpora cut into token windows.
 
 The YouTube-8M frame-level layout (per-frame uint8 `rgb` + `audio`) and the AudioSet layout
-(`audio_embedding`) are detected from the first record; a file with one per-frame feature
-list of bytes or floats is read as it is.
+(`audio_embedding`) are detected from the first record; anything else maps through `Options`.
 """
 
 from __future__ import annotations
 
-import glob
-import gzip
-import struct
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..core.errors import LstmpruneError
+from ..core.schema import Feature, Options, Schema
+from .tfrecords import count_records, describe_record, first_records, is_gzip, tfrecord_files
 
 PRESETS = {"youtube8m": ("rgb", "audio"), "audioset": ("audio_embedding",)}
 
 
 @dataclass
-class Schema:
-    """Which per-frame features make the model's input, in concatenation order."""
+class InputSpec:
+    """What the model takes: sequence length (None: free), features per step (None for token ids)."""
 
-    preset: str
-    features: list[tuple[str, str, int]]  # (name, "bytes" | "float", dim)
-    dequantize: bool = True  # uint8 bytes -> x * 4/255 - 2 + 4/512, as YouTube-8M
-    compression: str = ""  # "" or "GZIP"
-    files: list[str] = field(default_factory=list)
-    records: int = 0
+    length: int | None
+    dim: int | None
+    tokens: bool
 
-    @property
-    def dim(self) -> int:
-        return sum(d for _, _, d in self.features)
-
-    def describe(self) -> dict:
-        return {
-            "preset": self.preset,
-            "features": [{"name": n, "kind": k, "dim": d} for n, k, d in self.features],
-            "dequantize": self.dequantize,
-            "compression": self.compression or None,
-            "files": self.files,
-            "records": self.records,
-        }
+    @classmethod
+    def of(cls, model) -> InputSpec:
+        if len(model.inputs) != 1:
+            raise LstmpruneError(
+                f"the model has {len(model.inputs)} inputs; lstmprune reads data for models with one input"
+            )
+        shape, dtype = tuple(model.inputs[0].shape), str(model.inputs[0].dtype)
+        if len(shape) == 2 and "int" in dtype:
+            return cls(shape[1], None, True)
+        if len(shape) != 3:
+            raise LstmpruneError(f"the model's input has shape {shape}; expected (batch, time, features) or token ids")
+        return cls(shape[1], shape[2], False)
 
 
-def tfrecord_files(spec: str) -> list[Path]:
-    """The files named by a file, a directory or a glob."""
+def resolve(spec: str, options: Options, model_input: InputSpec) -> Schema:
+    """Detect the layout of the data and check it against the model's input."""
     path = Path(spec)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        where = f"directory {spec}"
-    elif path.is_file():
-        files = [path]
-        where = spec
+    if path.suffix in (".npy", ".npz"):
+        schema = _numpy_schema(path, options)
+    elif options.vocab is not None or path.suffix == ".txt":
+        schema = _text_schema(path, options)
     else:
-        files = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
-        where = f"pattern {spec}"
-        if not files and not any(c in spec for c in "*?["):
-            raise LstmpruneError(f"data {spec} does not exist; expected a TFRecord file, a directory or a glob")
-    files = [f for f in files if f.stat().st_size > 0 or f == path]
-    if not files:
-        raise LstmpruneError(f"no TFRecord files in {where}; expected at least one non-empty file")
-    return files
+        schema = _tfrecord_schema(spec, options, model_input)
+    _check_fits(schema, model_input)
+    return schema
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def count_records(path: Path) -> int:
-    """Walk the record framing; a file cut inside a record is an error (tf.data would drop it silently)."""
-    opener = gzip.open if _is_gzip(path) else open
-    n = 0
-    try:
-        with opener(path, "rb") as f:
-            while True:
-                header = f.read(12)
-                if not header:
-                    return n
-                if len(header) < 12:
-                    break
-                (length,) = struct.unpack("<Q", header[:8])
-                body = f.read(length + 4) if opener is gzip.open else None
-                if body is not None and len(body) < length + 4:
-                    break
-                if body is None:
-                    pos = f.seek(length + 4, 1)
-                    if pos > path.stat().st_size:
-                        break
-                n += 1
-    except (OSError, EOFError) as e:
-        raise LstmpruneError(f"{path} is not a readable TFRecord file (record {n}): {e}") from e
-    raise LstmpruneError(f"{path} is truncated: record {n} is cut short; expected complete TFRecord records")
-
-
-def _first_record(path: Path, compression: str) -> bytes:
-    import tensorflow as tf
-
-    try:
-        for record in tf.data.TFRecordDataset(str(path), compression_type=compression).take(1):
-            return record.numpy()
-    except tf.errors.OpError as e:
-        raise LstmpruneError(f"{path} record 0 cannot be read: {e.message.splitlines()[0]}") from e
-    raise LstmpruneError(f"{path} holds no records")
-
-
-def detect_schema(files: list[Path]) -> Schema:
-    """The schema of the data, from its first record, after checking every file's framing."""
-    import tensorflow as tf
-
+def _tfrecord_schema(spec: str, options: Options, model_input: InputSpec) -> Schema:
+    files = tfrecord_files(spec)
     counts = [count_records(f) for f in files]
-    records = sum(counts)
-    if records == 0:
+    if sum(counts) == 0:
         raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
     first = next(f for f, n in zip(files, counts) if n > 0)
-    compression = "GZIP" if _is_gzip(first) else ""
-    raw = _first_record(first, compression)
-    example = tf.train.SequenceExample.FromString(raw)
-    lists = example.feature_lists.feature_list
-    if not lists:
-        raise LstmpruneError(
-            f"{first} holds Example records without per-frame features; expected SequenceExamples "
-            "with a feature list (YouTube-8M 'rgb'/'audio', AudioSet 'audio_embedding')"
+    kind, frames, context = describe_record(first_records(first)[0])
+    table = frames if kind == "sequence" else context
+    if options.features:
+        names, preset = list(options.features), "custom"
+    else:
+        preset = next((p for p, need in PRESETS.items() if all(n in table for n in need)), "")
+        names = (
+            list(PRESETS[preset]) if preset else [n for n, (k, _) in table.items() if k in ("bytes", "float", "int")]
         )
-    preset = next((p for p, names in PRESETS.items() if all(n in lists for n in names)), "")
-    names = list(PRESETS[preset]) if preset else sorted(lists)
-    if not preset and len(names) != 1:
-        raise LstmpruneError(f"{first} has feature lists {names}; expected one, or the YouTube-8M / AudioSet layout")
+        if kind == "example":
+            names = [n for n in names if n not in ("labels", "id", "video_id", "label")]
+        if not preset and len(names) != 1:
+            raise LstmpruneError(
+                f"{first} has features {sorted(table)}; pass --features NAMES to choose the model's input "
+                "(or use the YouTube-8M / AudioSet layout)"
+            )
+        preset = preset or "single"
     features = []
     for name in names:
-        frames = lists[name].feature
-        if not frames:
-            raise LstmpruneError(f"{first} record 0: feature list '{name}' has no frames")
-        kind = frames[0].WhichOneof("kind")
-        if kind == "bytes_list":
-            features.append((name, "bytes", len(frames[0].bytes_list.value[0])))
-        elif kind == "float_list":
-            features.append((name, "float", len(frames[0].float_list.value)))
-        else:
-            raise LstmpruneError(f"{first} record 0: feature list '{name}' holds {kind}; expected bytes or floats")
-    return Schema(preset or "single", features, True, compression, [str(f) for f in files], records)
+        if name not in table:
+            raise LstmpruneError(f"{first} record 0 has no feature '{name}'; it has {sorted(table)}")
+        k, n = table[name]
+        if k == "empty":
+            raise LstmpruneError(f"{first} record 0: feature '{name}' is empty")
+        if kind == "example" and k != "int":
+            n = _example_dim(name, n, len(names), model_input)
+        features.append(Feature(name, k, 1 if k == "int" else n))
+    dequantize = options.dequantize if options.dequantize is not None else True
+    compression = "GZIP" if is_gzip(first) else ""
+    label = options.labels or ("labels" if context.get("labels", ("",))[0] == "int" else None)
+    if options.labels and context.get(options.labels, ("",))[0] != "int":
+        raise LstmpruneError(f"{first} record 0 has no integer context feature '{options.labels}' to use as labels")
+    files = [str(f) for f in files]
+    return Schema(kind, preset, features, options, dequantize, compression, files, sum(counts), label)
 
 
-def check_fits(schema: Schema, input_shape: tuple) -> int | None:
-    """The model's sequence length (None when free), after checking that frames fit its input."""
-    if len(input_shape) != 3:
-        raise LstmpruneError(f"the model's input has shape {tuple(input_shape)}; expected (batch, time, features)")
-    if input_shape[2] != schema.dim:
-        names = " + ".join(f"{n} {d}" for n, _, d in schema.features)
+def _example_dim(name: str, values: int, count: int, model_input: InputSpec) -> int:
+    """Values per frame of a flat Example feature: the model's width, or values / length for several."""
+    if count == 1 and model_input.dim:
+        return model_input.dim
+    if model_input.length and values % model_input.length == 0:
+        return values // model_input.length
+    raise LstmpruneError(f"cannot tell the frame width of Example feature '{name}' ({values} values); use one feature")
+
+
+def _numpy_schema(path: Path, options: Options) -> Schema:
+    array = _load_array(path)
+    if array.ndim not in (2, 3) or array.shape[0] == 0:
+        raise LstmpruneError(f"{path} holds an array of shape {array.shape}; expected (sequences, time[, features])")
+    is_int = np.issubdtype(array.dtype, np.integer)
+    dim = 1 if array.ndim == 2 else array.shape[2]
+    feature = Feature(path.stem, "int" if is_int else "float", dim)
+    return Schema("numpy", "array", [feature], options, False, "", [str(path)], int(array.shape[0]))
+
+
+def _load_array(path: Path, name: str = "x") -> np.ndarray:
+    if not path.exists():
+        raise LstmpruneError(f"data {path} does not exist; expected a .npy or .npz file")
+    try:
+        if path.suffix == ".npy":
+            if name != "x":
+                raise LstmpruneError(f"{path} is one array; targets need an .npz with arrays 'x' and '{name}'")
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with np.load(path, allow_pickle=False) as f:
+            keys = list(f.keys())
+            key = name if name in keys else keys[0] if len(keys) == 1 and name == "x" else None
+            if key is None:
+                raise LstmpruneError(f"{path} holds arrays {keys}; expected one named '{name}'")
+            return f[key]
+
+    except (OSError, ValueError) as e:
+        raise LstmpruneError(f"cannot read {path} as a numpy array: {e}") from e
+
+
+def _text_schema(path: Path, options: Options) -> Schema:
+    if not path.is_file():
+        raise LstmpruneError(f"data {path} does not exist; expected a text corpus")
+    if options.vocab is None:
+        raise LstmpruneError(f"text data {path} needs --vocab FILE: the model's tokens, one per line, in id order")
+    words = sum(len(line.split()) + 1 for line in path.open())
+    return Schema("text", "tokens", [Feature("tokens", "int", 1)], options, False, "", [str(path)], words)
+
+
+def _check_fits(schema: Schema, model_input: InputSpec) -> None:
+    if model_input.tokens != schema.tokens:
+        want = "token ids" if model_input.tokens else f"frames of {model_input.dim} features"
+        got = "token ids" if schema.tokens else f"frames of {schema.dim} features"
+        raise LstmpruneError(f"the data holds {got}; the model's input expects {want}")
+    if not schema.tokens and schema.dim != model_input.dim:
+        names = " + ".join(f"{f.name} {f.dim}" for f in schema.features)
         raise LstmpruneError(
-            f"data frames have {schema.dim} features ({names}); the model's input expects {input_shape[2]}"
+            f"data frames have {schema.dim} features ({names}); the model's input expects {model_input.dim}"
         )
-    return input_shape[1]
-
-
-def batches(schema: Schema, length: int | None, batch_size: int, max_samples: int | None = None) -> Iterator:
-    """Batches of padded sequences (B, T, F) float32, file by file; errors name the file."""
-    import tensorflow as tf
-
-    spec = {
-        n: tf.io.FixedLenSequenceFeature([], tf.string)
-        if k == "bytes"
-        else tf.io.FixedLenSequenceFeature([d], tf.float32)
-        for n, k, d in schema.features
-    }
-
-    def parse(record):
-        _, seq = tf.io.parse_single_sequence_example(record, sequence_features=spec)
-        parts = []
-        for name, kind, dim in schema.features:
-            if kind == "bytes":
-                v = tf.reshape(tf.io.decode_raw(seq[name], tf.uint8), [-1, dim])  # (L, dim)
-                v = tf.cast(v, tf.float32)
-                v = v * (4.0 / 255.0) - 2.0 + 4.0 / 512.0 if schema.dequantize else v
-            else:
-                v = seq[name]  # (L, dim)
-            parts.append(v)
-        x = tf.concat(parts, axis=1)  # (L, F)
-        return x[:length] if length else x
-
-    left = max_samples
-    for path in schema.files:
-        if left is not None and left <= 0:
-            return
-        ds = tf.data.TFRecordDataset(path, compression_type=schema.compression)
-        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda x: tf.shape(x)[0] > 0)
-        if left is not None:
-            ds = ds.take(left)
-        ds = ds.padded_batch(batch_size, padded_shapes=[length, schema.dim]).prefetch(2)
-        done = 0
-        try:
-            for x in ds:
-                done += int(x.shape[0])
-                yield x
-        except tf.errors.OpError as e:
-            msg = e.message.strip().splitlines()[0]
-            raise LstmpruneError(f"{path}: record {done} or just after cannot be read: {msg}") from e
-        if left is not None:
-            left -= done

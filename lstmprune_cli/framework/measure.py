@@ -33,14 +33,27 @@ def flops(model, length: int) -> dict[str, int]:
     return {"per_step": per_step, "per_sequence": per_step * length + per_sequence}
 
 
-def latency(
-    models: list, input_shape: tuple[int, int], batch: int = 64, repeats: int = 5, seed: int = 0
-) -> list[float]:
+def random_inputs(model, batch: int, length: int, seed: int = 0) -> list[np.ndarray]:
+    """One random batch for each model input: normal floats, or token ids in [1, 10) for integer inputs."""
+    rng = np.random.default_rng(seed)
+    xs = []
+    for x in model.inputs:
+        shape = [batch] + [d or length for d in x.shape[1:]]
+        if "int" in str(x.dtype):
+            xs.append(rng.integers(1, 10, shape).astype(str(x.dtype)))
+        else:
+            xs.append(rng.normal(size=shape).astype("float32"))  # (B, T, F)
+    return xs
+
+
+def latency(models: list, length: int, batch: int = 64, repeats: int = 5, seed: int = 0) -> list[float]:
     """Median milliseconds of one forward pass of each model, run alternately on the same batch."""
     import tensorflow as tf
 
-    x = tf.constant(np.random.default_rng(seed).normal(size=(batch, *input_shape)).astype("float32"))  # (B, T, F)
+    xs = [tf.constant(a) for a in random_inputs(models[0], batch, length, seed)]
+    x = xs if len(xs) > 1 else xs[0]
     calls = [tf.function(lambda x, m=m: m(x, training=False)) for m in models]
+
     for call in calls:
         call(x)  # trace and warm up
     times: list[list[float]] = [[] for _ in models]

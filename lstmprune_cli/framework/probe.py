@@ -76,6 +76,8 @@ class Probe:
 
             self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         outs = self._call(x)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+
         if self.every_step:
             for i, g in enumerate(self.groups):
                 seq, valid = np.asarray(outs[2 * i]), np.asarray(outs[2 * i + 1]) > 0.5  # (B, T, H), (B, T)

@@ -151,18 +151,9 @@ def _convert(model, route: str, quantize: str | None) -> bytes:
 
 def sample_inputs(model, count: int = 4, length: int | None = None, seed: int = 0) -> list[list[np.ndarray]]:
     """`count` single-sequence inputs (batch 1) for each of the model's inputs."""
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(count):
-        xs = []
-        for x in model.inputs:
-            shape = [1] + [d or length or 10 for d in x.shape[1:]]
-            if "int" in str(x.dtype):
-                xs.append(rng.integers(1, 10, shape).astype(str(x.dtype)))
-            else:
-                xs.append(rng.normal(size=shape).astype("float32"))
-        samples.append(xs)
-    return samples
+    from .measure import random_inputs
+
+    return [random_inputs(model, 1, length or 10, seed + i) for i in range(count)]
 
 
 def op_names(content: bytes) -> list[str]:

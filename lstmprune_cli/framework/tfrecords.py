@@ -1,0 +1,178 @@
+"""TFRecord files: listing, framing checks (truncation), and what their first records hold."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import struct
+from pathlib import Path
+
+from ..core.errors import LstmpruneError
+
+
+def tfrecord_files(spec: str) -> list[Path]:
+    """The files named by a file, a directory or a glob."""
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        named = [p for p in files if "tfrecord" in p.name or ".tfrec" in p.name]
+        files = named or files  # a folder of data with a README or CSV beside it
+        where = f"directory {spec}"
+
+    elif path.is_file():
+        files = [path]
+        where = spec
+    else:
+        files = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
+        where = f"pattern {spec}"
+        if not files and not any(c in spec for c in "*?["):
+            raise LstmpruneError(f"data {spec} does not exist; expected a TFRecord file, a directory or a glob")
+    files = [f for f in files if f.stat().st_size > 0 or f == path]
+    if not files:
+        raise LstmpruneError(f"no TFRecord files in {where}; expected at least one non-empty file")
+    return files
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _table()
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = _crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def count_records(path: Path) -> int:
+    """Walk the record framing, checking each length header's checksum.
+
+    A file cut inside a record is an error (tf.data would drop it silently), and so is a corrupt
+    length header; record bodies are checked by tf.data as they are read.
+    """
+    zipped = is_gzip(path)
+    n = 0
+    try:
+        with (gzip.open if zipped else open)(path, "rb") as f:
+            while True:
+                header = f.read(12)
+                if not header:
+                    return n
+                if len(header) < 12:
+                    break
+                (length,) = struct.unpack("<Q", header[:8])
+                if struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
+                    raise LstmpruneError(f"{path} record {n} has a corrupt length header; the file is damaged")
+                if zipped:
+                    if len(f.read(length + 4)) < length + 4:
+                        break
+                elif f.seek(length + 4, 1) > path.stat().st_size:
+                    break
+                n += 1
+    except (OSError, EOFError) as e:
+        raise LstmpruneError(f"{path} is not a readable TFRecord file (record {n}): {e}") from e
+    raise LstmpruneError(f"{path} is truncated: record {n} is cut short; expected complete TFRecord records")
+
+
+def first_records(path: Path, count: int = 1) -> list[bytes]:
+    """The first `count` serialized records of a file."""
+    import tensorflow as tf
+
+    try:
+        ds = tf.data.TFRecordDataset(str(path), compression_type="GZIP" if is_gzip(path) else "")
+        return [r.numpy() for r in ds.take(count)]
+    except tf.errors.OpError as e:
+        raise LstmpruneError(f"{path} record 0 cannot be read: {e.message.splitlines()[0]}") from e
+
+
+def describe_record(raw: bytes) -> tuple[str, dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
+    """("sequence" | "example", per-frame features {name: (kind, values per frame)}, context {name: (kind, values)}).
+
+    For an Example, every feature is in the context dict (a flat list per record).
+    """
+    import tensorflow as tf
+
+    seq = tf.train.SequenceExample.FromString(raw)
+    context = {k: _kind(v) for k, v in seq.context.feature.items()}
+    lists = seq.feature_lists.feature_list
+    if not lists:
+        return "example", {}, context
+    frames = {}
+    for name, fl in lists.items():
+        frames[name] = _kind(fl.feature[0]) if fl.feature else ("empty", 0)
+    return "sequence", frames, context
+
+
+def _kind(feature) -> tuple[str, int]:
+    which = feature.WhichOneof("kind")
+    if which == "bytes_list":
+        values = feature.bytes_list.value
+        return "bytes", len(values[0]) if values else 0
+    if which == "float_list":
+        return "float", len(feature.float_list.value)
+    if which == "int64_list":
+        return "int", len(feature.int64_list.value)
+    return "empty", 0
+
+
+def inspect(spec: str, sample: int = 100) -> dict:
+    """What a TFRecord source holds: files, records, the record type and every feature with the lengths seen."""
+    import tensorflow as tf
+
+    files = tfrecord_files(spec)
+    counts = [count_records(f) for f in files]
+    first = next((f for f, n in zip(files, counts) if n > 0), None)
+    if first is None:
+        raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
+    raws = first_records(first, sample)
+    kind, frames, context = describe_record(raws[0])
+    lengths: dict[str, list[int]] = {name: [] for name in frames}
+    for raw in raws:
+        seq = tf.train.SequenceExample.FromString(raw)
+        for name in frames:
+            lengths[name].append(len(seq.feature_lists.feature_list[name].feature))
+    rows = [
+        {"name": n, "where": "per frame", "kind": k, "values": v, "frames": _spread(lengths[n])}
+        for n, (k, v) in frames.items()
+    ]
+    rows += [
+        {"name": n, "where": "context" if kind == "sequence" else "example", "kind": k, "values": v, "frames": None}
+        for n, (k, v) in context.items()
+    ]
+    from .data import PRESETS
+
+    names = set(frames) if kind == "sequence" else set(context)
+    preset = next((p for p, need in PRESETS.items() if all(n in names for n in need)), None)
+    return {
+        "files": [str(f) for f in files],
+        "records": sum(counts),
+        "record_type": kind,
+        "compression": "GZIP" if is_gzip(first) else None,
+        "preset": preset,
+        "sampled": len(raws),
+        "features": rows,
+    }
+
+
+def _spread(values: list[int]) -> dict[str, int]:
+    s = sorted(values)
+    return {"min": s[0], "median": s[len(s) // 2], "max": s[-1]}

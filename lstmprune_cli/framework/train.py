@@ -1,0 +1,191 @@
+"""Fine-tuning (optionally distilled from the original model) and evaluation on streamed data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import metrics
+from ..core.errors import LstmpruneError
+
+LOSSES = ("auto", "binary", "categorical", "sparse")
+
+
+@dataclass
+class Task:
+    """What the model predicts: 'multilabel' (sigmoid), 'classes' (softmax, one label) or 'lm' (next token)."""
+
+    kind: str
+    classes: int
+
+
+def task_of(model, text: bool, loss: str = "auto") -> Task:
+    """The task from the loss asked for, else from the output layer's activation and shape."""
+    shape = tuple(model.outputs[0].shape)
+    classes = int(shape[-1])
+    if loss == "sparse" or text or len(shape) == 3:
+        return Task("lm", classes)
+    if loss == "binary":
+        return Task("multilabel", classes)
+    if loss == "categorical":
+        return Task("classes", classes)
+    last = model.get_layer(model.outputs[0]._keras_history[0].name)
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if name == "softmax":
+        return Task("classes", classes)
+    if name == "sigmoid":
+        return Task("multilabel", classes)
+    raise LstmpruneError(
+        f"cannot tell the loss from the output layer '{last.name}' (activation {name or 'none'}); "
+        "pass --loss binary, categorical or sparse"
+    )
+
+
+def _losses(task: Task):
+    import keras
+
+    if task.kind == "multilabel":
+        return keras.losses.BinaryCrossentropy(), keras.losses.BinaryCrossentropy()
+    if task.kind == "classes":
+        return keras.losses.CategoricalCrossentropy(), keras.losses.CategoricalCrossentropy()
+    return keras.losses.SparseCategoricalCrossentropy(), keras.losses.CategoricalCrossentropy()
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    metrics: dict[str, float]
+    samples: int
+
+
+def evaluate(model, batches: Iterable, task: Task) -> Evaluation:
+    """Loss and the task's metrics: GAP@20 and mAP (multi-label), top-1/top-5 accuracy, perplexity (LM)."""
+    import keras
+    import tensorflow as tf
+
+    loss_fn, _ = _losses(task)
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    total, n, tokens = 0.0, 0, 0
+    scores, labels = [], []
+    for x, y in batches:
+        p = call(x)
+        b = int(len(y))
+        if task.kind == "lm":
+            nll = keras.losses.sparse_categorical_crossentropy(y, p)  # (B, T)
+            total += float(tf.reduce_sum(nll))
+            tokens += int(np.prod(nll.shape))
+        else:
+            total += float(loss_fn(y, p)) * b
+            scores.append(np.asarray(p))
+            labels.append(np.asarray(y))
+        n += b
+    if n == 0:
+        raise LstmpruneError("the evaluation data gave no sequences")
+    if task.kind == "lm":
+        return Evaluation(total / tokens, {"perplexity": metrics.perplexity(total, tokens)}, n)
+    s, y = np.concatenate(scores), np.concatenate(labels)
+    if task.kind == "multilabel":
+        found = {"gap@20": metrics.gap(s, y, 20), "map": metrics.mean_average_precision(s, y)}
+    else:
+        target = np.argmax(y, axis=1)
+        found = {"top1": metrics.top_k_accuracy(s, target, 1), "top5": metrics.top_k_accuracy(s, target, 5)}
+    return Evaluation(total / n, found, n)
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    loss: float
+    seconds: float
+    samples: int
+    validation: Evaluation | None = None
+
+
+@dataclass
+class FinetuneResult:
+    epochs: list[Epoch] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+def finetune(
+    model,
+    train: Callable[[], Iterable],
+    task: Task,
+    epochs: int = 3,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    schedule: str = "constant",
+    steps_per_epoch: int | None = None,
+    teacher=None,
+    alpha: float = 0.5,
+    validation: Callable[[], Iterable] | None = None,
+    patience: int = 2,
+    on_epoch: Callable[[Epoch], None] | None = None,
+    wrap: Callable[[Iterable, int], Iterable] = lambda it, epoch: it,
+) -> FinetuneResult:
+    """Train `model` in place; the best epoch's weights (by validation loss, else training loss) are kept.
+
+    With a teacher, the loss is (1 - alpha) * task loss + alpha * the loss against the teacher's outputs.
+    """
+    import keras
+    import tensorflow as tf
+
+    if epochs < 1:
+        raise LstmpruneError(f"--epochs must be at least 1; received {epochs}")
+    if not 0 <= alpha <= 1:
+        raise LstmpruneError(f"--alpha must be in [0, 1]; received {alpha}")
+    lr = learning_rate
+    if schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * (steps_per_epoch or 1)))
+    elif schedule != "constant":
+        raise LstmpruneError(f"--schedule must be constant or cosine; received {schedule!r}")
+    makers = {
+        "adam": keras.optimizers.Adam,
+        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+    }
+    if optimizer not in makers:
+        raise LstmpruneError(f"--optimizer must be adam or sgd; received {optimizer!r}")
+    opt = makers[optimizer](learning_rate=lr)
+    opt.build(model.trainable_variables)
+    task_loss, distill_loss = _losses(task)
+
+    @tf.function(reduce_retracing=True)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            loss = task_loss(y, p)
+            if teacher is not None:
+                loss = (1 - alpha) * loss + alpha * distill_loss(teacher(x, training=False), p)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    result, best, best_weights, waited = FinetuneResult(), np.inf, None, 0
+    for epoch in range(1, epochs + 1):
+        start, total, samples = time.perf_counter(), 0.0, 0
+        for x, y in wrap(train(), epoch):
+            total += float(step(x, y)) * len(y)
+            samples += len(y)
+        if samples == 0:
+            raise LstmpruneError("the training data gave no sequences")
+        record = Epoch(epoch, total / samples, time.perf_counter() - start, samples)
+        if validation is not None:
+            record.validation = evaluate(model, validation(), task)
+        result.epochs.append(record)
+        if on_epoch:
+            on_epoch(record)
+        score = record.validation.loss if record.validation else record.loss
+        if score < best:
+            best, best_weights, result.best_epoch, waited = score, model.get_weights(), epoch, 0
+        else:
+            waited += 1
+            if waited > patience:
+                result.stopped_early = True
+                break
+    model.set_weights(best_weights)
+    return result

@@ -1,0 +1,134 @@
+"""finetune, report and sweep on a small model with labelled records; language-model targets from text."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from records import sequence_example, write_records
+from typer.testing import CliRunner
+
+from lstmprune_cli.cli.app import app
+
+runner = CliRunner()
+T, F, C = 6, 8, 5
+
+
+@pytest.fixture(scope="module")
+def tagged(tf, tmp_path_factory):
+    """A multi-label tagger (sigmoid over 5 classes) and records whose label is readable from the frames."""
+    import keras
+
+    root = tmp_path_factory.mktemp("tagged")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((T, F))
+    x = keras.layers.Masking(0.0)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(12, return_sequences=True), name="bi")(x)
+    x = keras.layers.LSTM(16, name="top")(x)
+    model = keras.Model(inputs, keras.layers.Dense(C, activation="sigmoid", name="tags")(x))
+    rng = np.random.default_rng(0)
+
+    def records(n, seed):
+        r = np.random.default_rng(seed)
+        out = []
+        for _ in range(n):
+            label = int(r.integers(0, C))
+            frames = r.integers(0, 256, (T, F))
+            frames[:, label] = 255
+            out.append(sequence_example({"audio_embedding": frames}, labels=(label,)))
+        return out
+
+    write_records(root / "train.tfrecord", records(192, 1))
+    write_records(root / "valid.tfrecord", records(64, 2))
+    model.compile("adam", "binary_crossentropy")
+    model.save(root / "model.keras")
+    del rng
+    return root
+
+
+def invoke(*args):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.stderr
+    return r
+
+
+def test_finetune_report_and_sweep_chain(tagged, tmp_path):
+    ws = ["-w", tmp_path / "ws"]
+    invoke("analyze", tagged / "model.keras", "--data", tagged / "train.tfrecord", "--json", *ws)
+    invoke("prune", "--theta", 0.5, "--out", tmp_path / "small.keras", "--no-latency", "--json", *ws)
+    r = invoke(
+        "finetune",
+        "--data",
+        tagged / "train.tfrecord",
+        "--val",
+        tagged / "valid.tfrecord",
+        "--epochs",
+        2,
+        "--batch-size",
+        32,
+        "--json",
+        *ws,
+    )
+    record = json.loads(r.stdout)
+    assert record["task"] == "multilabel" and record["teacher"].endswith("model.keras")
+    assert len(record["epochs"]) == 2 and all(e["samples"] == 192 for e in record["epochs"])
+    assert "gap@20" in record["epochs"][0]["validation"] and record["before"]["samples"] == 64
+    assert Path(record["out"]) == tmp_path / "small-finetuned.keras" and Path(record["out"]).is_file()
+
+    md = tmp_path / "report.md"
+    r = invoke("report", "--eval", tagged / "valid.tfrecord", "--markdown", md, "--json", *ws)
+    report = json.loads(r.stdout)
+    assert list(report["models"]) == ["original", "pruned", "finetuned"]
+    pruned, original = report["models"]["pruned"], report["models"]["original"]
+    assert pruned["params"] < original["params"] and pruned["flops_per_step"] < original["flops_per_step"]
+    assert set(original["latency_ms"]) == {"tf batch 1", "tf batch 64"}
+    assert 0 <= original["metrics"]["gap@20"] <= 1 and "map" in pruned["metrics"]
+    assert [g["num_kept"] for g in report["groups"]][:2] == [report["groups"][0]["num_kept"]] * 2
+    plot = Path(report["plots"][0])
+    assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "energy per group" in md.read_text() and "| original | pruned | finetuned |" in md.read_text()
+
+    r = invoke(
+        "sweep", "--theta", "0.3,0.6", "--eval", tagged / "valid.tfrecord", "--plot", tmp_path / "s.png", "--json", *ws
+    )
+    sweep = json.loads(r.stdout)
+    assert [p["theta"] for p in sweep["points"]] == [0.3, 0.6]
+    assert sweep["points"][0]["params"] > sweep["points"][1]["params"]
+    assert "gap@20" in sweep["points"][1]["metrics"] and (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_language_model_finetunes_on_text_with_perplexity(tf, tmp_path):
+    import keras
+
+    words = "the cat sat on the mat <eos> a dog ran".split()
+    (tmp_path / "vocab.txt").write_text("\n".join(["<unk>", "<eos>", *sorted(set(words) - {"<eos>"})]) + "\n")
+    rng = np.random.default_rng(0)
+    (tmp_path / "train.txt").write_text("\n".join(" ".join(rng.choice(words[:6], 8)) for _ in range(60)) + "\n")
+    vocab = len((tmp_path / "vocab.txt").read_text().split())
+    inputs = keras.Input((T,), dtype="int32")
+    x = keras.layers.Embedding(vocab, 8)(inputs)
+    x = keras.layers.LSTM(10, return_sequences=True)(x)
+    model = keras.Model(
+        inputs, keras.layers.Dense(vocab, activation="softmax")(keras.layers.LSTM(9, return_sequences=True)(x))
+    )
+    model.save(tmp_path / "lm.keras")
+    r = invoke(
+        "finetune",
+        tmp_path / "lm.keras",
+        "--data",
+        tmp_path / "train.txt",
+        "--vocab",
+        tmp_path / "vocab.txt",
+        "--val",
+        tmp_path / "train.txt",
+        "--epochs",
+        2,
+        "--no-distill",
+        "--json",
+        "-w",
+        tmp_path / "ws",
+    )
+    record = json.loads(r.stdout)
+    assert record["task"] == "lm" and record["teacher"] is None
+    before, after = record["before"]["perplexity"], record["epochs"][-1]["validation"]["perplexity"]
+    assert after < before <= vocab * 1.5
