@@ -136,3 +136,33 @@ def test_an_unknown_layer_after_a_group_is_named(tf):
     model = keras.Model(inputs, keras.layers.Dense(2)(x))
     with pytest.raises(LstmpruneError, match=r"'conv' \(Conv1D\).*supported after a recurrent group: Dense"):
         unit_groups(model)
+
+
+@pytest.mark.parametrize("arch", ["single", "bidirectional"])
+def test_compensation_folds_the_mean_of_removed_units_into_the_next_bias(tf, arch):
+    """Pruned with fill == masked original whose consumer's bias absorbed fill[removed] @ kernel[removed]."""
+    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery import masked_model, prune_model
+
+    model = build(arch, "concat", False, True)
+    groups = unit_groups(model)
+    kept = random_kept(groups, seed=5)
+    rng = np.random.default_rng(0)
+    first = groups[0].layer
+    fill = {g.name: rng.normal(size=g.units) for g in groups if g.layer == first}
+    pruned = prune_model(model, kept, fill)
+    reference = masked_model(model, kept)
+
+    consumer = next(layer for layer in reference.layers if layer.name not in ("input_layer",) and
+                    type(layer).__name__ in ("LSTM", "Dense") and layer.name != first)
+    if arch == "single":
+        const, removed = fill[groups[0].name], np.setdiff1d(np.arange(6), kept[groups[0].name])
+    else:
+        fw, bw = groups[0].name, groups[1].name
+        const = np.concatenate([fill[fw], fill[bw]])
+        removed = np.concatenate([np.setdiff1d(np.arange(6), kept[fw]), 6 + np.setdiff1d(np.arange(6), kept[bw])])
+    weights = consumer.get_weights()
+    weights[-1] = weights[-1] + const[removed] @ weights[0][removed]
+    consumer.set_weights(weights)
+    got, want = np.asarray(pruned(_x())), np.asarray(reference(_x()))
+    assert np.max(np.abs(got - want)) <= 1e-5

@@ -166,6 +166,12 @@ def prune(
     seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
     plan: Annotated[Optional[Path], typer.Option(help="Replay this plan file instead of making one.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and the costs; write no model.")] = False,
+    compensate: Annotated[
+        bool,
+        typer.Option(
+            "--compensate/--no-compensate", help="Fold each removed unit's mean output into the next layer's bias."
+        ),
+    ] = True,
     latency: Annotated[
         bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")
     ] = True,
@@ -200,8 +206,20 @@ def prune(
     from ..framework import jobs
 
     result = jobs.prune(
-        model, statistics, None if dry_run else out, theta, target, criterion, min_units, seed, plan, force, latency
+        model,
+        statistics,
+        None if dry_run else out,
+        theta,
+        target,
+        criterion,
+        min_units,
+        seed,
+        plan,
+        force,
+        latency,
+        compensate=compensate,
     )
+
     if statistics is not None and statistics.fingerprint != result.plan.fingerprint:
         statistics = None
     result.plan.save(ws.plan_path)

@@ -28,6 +28,7 @@ class GroupPlan:
     kept_units: list[int]
     scores: list[float] | None = None
     energy_kept: float | None = None  # share of the covariance energy in the top num_kept components
+    fill: list[float] | None = None  # per unit: the value a removed unit is replaced by (its mean), if compensated
 
     @property
     def num_kept(self) -> int:
@@ -62,6 +63,10 @@ class Plan:
     def kept(self) -> dict[str, np.ndarray]:
         """Kept units by group name."""
         return {g.name: np.asarray(g.kept_units, dtype=np.int64) for g in self.groups}
+
+    def fill(self) -> dict[str, np.ndarray]:
+        """Values folded in for removed units, by group name (empty when not compensated)."""
+        return {g.name: np.asarray(g.fill, dtype=np.float64) for g in self.groups if g.fill is not None}
 
     def to_dict(self) -> dict:
         data = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
@@ -123,11 +128,14 @@ def build_plan(
     criterion: str = "gm",
     min_units: int = 1,
     seed: int = 0,
+    means: dict[str, np.ndarray] | None = None,
 ) -> Plan:
     """Rates from the eigenvalues, then the units each group keeps by `criterion`.
 
     eigenvalues: group name -> (H,) spectrum of its covariance.
     vectors: group name -> (H, Q) unit vectors (criteria.unit_vectors).
+    means: group name -> (H,) mean responses; when given, removed units are replaced by their mean
+    (folded into the consumers' biases) instead of 0.
     Groups that are not prunable keep every unit and are left out of the target.
     """
     if not 0 < theta < 1:
@@ -167,6 +175,10 @@ def build_plan(
             plans.append(_group_plan(g, np.arange(g.units), None, zetas[g.name]))
     order = {g.name: i for i, g in enumerate(groups)}
     plans.sort(key=lambda p: order[p.name])
+    for p in plans:
+        if means is not None and p.num_kept < p.units:
+            p.fill = [float(v) for v in means[p.name]]
+
     return Plan(fingerprint, plans, theta, target, criterion, min_units, seed, alpha)
 
 

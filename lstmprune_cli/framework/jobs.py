@@ -120,6 +120,7 @@ def prune(
     force: bool = False,
     latency: bool = True,
     batch: int = 64,
+    compensate: bool = True,
 ) -> PruneResult:
     """Make (or replay) a plan, cut the model, write it to `out` (nothing is written when out is None)."""
     if plan_file is None and (theta is None or not 0 < theta < 1):
@@ -136,6 +137,7 @@ def prune(
         if statistics is None:
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or pass --plan")
         statistics.check_model(fp)
+        means = {name: s.mean for name, s in statistics.stats.items()} if compensate else None
         plan = build_plan(
             groups,
             statistics.eigenvalues(),
@@ -146,8 +148,10 @@ def prune(
             criterion,
             min_units,
             seed,
+            means,
         )
-    pruned = prune_model(model, plan.kept())
+    pruned = prune_model(model, plan.kept(), plan.fill())
+
     length = _length(model)
     result = PruneResult(
         plan,
@@ -333,6 +337,7 @@ def sweep(
     loss: str = "auto",
     latency_batch: int = 64,
     on_point=None,
+    compensate: bool = True,
 ) -> tuple[SweepPoint, list[SweepPoint]]:
     """Prune at every theta (fine-tune briefly when asked), evaluate, and time all models side by side."""
     from .train import evaluate
@@ -360,8 +365,9 @@ def sweep(
     base = scored(measure_point(0.0, model, None), model)
     pruned_models, points = [], []
     for theta in thetas:
-        plan = build_plan(groups, statistics.eigenvalues(), vectors, fp, theta, target, criterion, min_units)
-        pruned = prune_model(model, plan.kept())
+        means = {name: s.mean for name, s in statistics.stats.items()} if compensate else None
+        plan = build_plan(groups, statistics.eigenvalues(), vectors, fp, theta, target, criterion, min_units, 0, means)
+        pruned = prune_model(model, plan.kept(), plan.fill())
         if epochs and train_spec:
             task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
             run(pruned, train, task, epochs, teacher=model)

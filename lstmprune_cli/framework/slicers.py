@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.errors import LstmpruneError
 from ..core.groups import GATES, gate_columns
 
-Kept = dict[str, np.ndarray]
+
+@dataclass
+class Cut:
+    """The units each group keeps and, optionally, the value a removed unit is replaced by (its mean)."""
+
+    kept: dict[str, np.ndarray]
+    fill: dict[str, np.ndarray] = field(default_factory=dict)  # group -> (H,) values of its units
 
 
 @dataclass
@@ -40,7 +46,7 @@ class Features:
         return np.zeros(self.width) if self.const is None else self.const
 
 
-Slicer = Callable[[str, str, dict, list, list[Features], Kept, int], tuple[dict, list, Features]]
+Slicer = Callable[[str, str, dict, list, list[Features], Cut, int], tuple[dict, list, Features]]
 
 
 def _fold(name: str, kernel: np.ndarray, bias: list[np.ndarray], f: Features) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -72,48 +78,53 @@ def _cell(name, config, weights, f: Features, kept_units, cell: str):
     return {**config, "units": int(len(kept_units))}, new, kept_units
 
 
-def recurrent(name, class_name, config, weights, inputs, kept, width):
-    config, weights, out = _cell(name, config, weights, inputs[0], kept.get(name), class_name)
-    return config, weights, Features(width, None if len(out) == width else out)
+def recurrent(name, class_name, config, weights, inputs, cut, width):
+    config, weights, out = _cell(name, config, weights, inputs[0], cut.kept.get(name), class_name)
+    return config, weights, Features(width, None if len(out) == width else out, cut.fill.get(name))
 
 
-def bidirectional(name, class_name, config, weights, inputs, kept, width):
+def bidirectional(name, class_name, config, weights, inputs, cut, width):
     config = copy.deepcopy(config)
     half = len(weights) // 2
     fw_cfg, bw_cfg = config["layer"], config["backward_layer"]
     cell, units = fw_cfg["class_name"], fw_cfg["config"]["units"]
     fw_cfg["config"], fw_w, fw_out = _cell(
-        name, fw_cfg["config"], weights[:half], inputs[0], kept.get(f"{name}/forward"), cell
+        name, fw_cfg["config"], weights[:half], inputs[0], cut.kept.get(f"{name}/forward"), cell
     )
     bw_cfg["config"], bw_w, bw_out = _cell(
-        name, bw_cfg["config"], weights[half:], inputs[0], kept.get(f"{name}/backward"), cell
+        name, bw_cfg["config"], weights[half:], inputs[0], cut.kept.get(f"{name}/backward"), cell
     )
     if len(fw_out) != len(bw_out):
         raise LstmpruneError(
             f"'{name}': both directions must keep the same number of units ({len(fw_out)} != {len(bw_out)})"
         )
-    if config.get("merge_mode") == "concat":
+    mode = config.get("merge_mode")
+    fills = [cut.fill.get(f"{name}/{d}") for d in ("forward", "backward")]
+    const = None
+    if mode == "concat":
         out = np.concatenate([fw_out, units + bw_out])
+        if any(f is not None for f in fills):
+            const = np.concatenate([np.zeros(units) if f is None else f for f in fills])
     elif not np.array_equal(fw_out, bw_out):
-        raise LstmpruneError(
-            f"'{name}': merge_mode {config['merge_mode']} needs the same kept units in both directions"
-        )
+        raise LstmpruneError(f"'{name}': merge_mode {mode} needs the same kept units in both directions")
     else:
         out = fw_out
-    return config, fw_w + bw_w, Features(width, None if len(out) == width else out)
+        if all(f is not None for f in fills):
+            const = {"sum": fills[0] + fills[1], "ave": (fills[0] + fills[1]) / 2, "mul": fills[0] * fills[1]}[mode]
+    return config, fw_w + bw_w, Features(width, None if len(out) == width else out, const)
 
 
-def dense(name, class_name, config, weights, inputs, kept, width):
+def dense(name, class_name, config, weights, inputs, cut, width):
     kernel, *bias = weights
     kernel, bias = _fold(name, kernel, bias, inputs[0])  # kernel (F', U)
     return config, [kernel] + bias, Features(width)
 
 
-def pass_through(name, class_name, config, weights, inputs, kept, width):
+def pass_through(name, class_name, config, weights, inputs, cut, width):
     return config, weights, inputs[0]
 
 
-def batch_normalization(name, class_name, config, weights, inputs, kept, width):
+def batch_normalization(name, class_name, config, weights, inputs, cut, width):
     f = inputs[0]
     if f.kept is None:
         return config, weights, f
@@ -126,7 +137,7 @@ def batch_normalization(name, class_name, config, weights, inputs, kept, width):
     return config, [w[f.kept] for w in weights], Features(f.width, f.kept, const)
 
 
-def layer_normalization(name, class_name, config, weights, inputs, kept, width):
+def layer_normalization(name, class_name, config, weights, inputs, cut, width):
     """Exact only up to the renormalisation: the pruned layer normalises over the kept features."""
     f = inputs[0]
     if f.kept is None:
@@ -135,14 +146,14 @@ def layer_normalization(name, class_name, config, weights, inputs, kept, width):
     return config, [w[f.kept] for w in weights], Features(f.width, f.kept)
 
 
-def flatten(name, class_name, config, weights, inputs, kept, width):
+def flatten(name, class_name, config, weights, inputs, cut, width):
     f = inputs[0]
     steps = width // f.width
     idx = np.concatenate([t * f.width + f.all_kept() for t in range(steps)])
     return config, weights, Features(width, idx, np.tile(f.consts(), steps))
 
 
-def concatenate(name, class_name, config, weights, inputs, kept, width):
+def concatenate(name, class_name, config, weights, inputs, cut, width):
     offsets = np.cumsum([0] + [f.width for f in inputs])
     idx = np.concatenate([off + f.all_kept() for off, f in zip(offsets, inputs)])
     const = np.concatenate([f.consts() for f in inputs])
@@ -159,7 +170,7 @@ _COMBINE = {
 }
 
 
-def elementwise(name, class_name, config, weights, inputs, kept, width):
+def elementwise(name, class_name, config, weights, inputs, cut, width):
     first = inputs[0]
     if any(not np.array_equal(f.all_kept(), first.all_kept()) for f in inputs):
         raise LstmpruneError(f"layer '{name}' ({class_name}) merges inputs that keep different units")

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.errors import LstmpruneError
 from .graph import nodes, output_shapes
-from .slicers import RECURRENT, SLICERS, Features
+from .slicers import RECURRENT, SLICERS, Cut, Features
 
 
 def _strip_build_config(obj) -> None:
@@ -22,11 +22,14 @@ def _strip_build_config(obj) -> None:
             _strip_build_config(v)
 
 
-def prune_model(model, kept: dict[str, np.ndarray]):
+def prune_model(model, kept: dict[str, np.ndarray], fill: dict[str, np.ndarray] | None = None):
     """A copy of `model` keeping, for each group name in `kept`, only those units (sorted indices).
 
-    Groups not named keep every unit. Optimizer state and compile settings are dropped.
+    Groups not named keep every unit. With `fill` (group -> (H,) values, e.g. the units' mean outputs),
+    each removed unit's value is folded into the bias of the layers that read it, instead of 0.
+    Optimizer state and compile settings are dropped.
     """
+    cut = Cut(kept, fill or {})
     config = copy.deepcopy(model.get_config())
     class_name = type(model).__name__
     shapes = output_shapes(model)
@@ -42,7 +45,7 @@ def prune_model(model, kept: dict[str, np.ndarray]):
             continue
         layer = model.get_layer(node.name)
         entry["config"], weights, features[node.name] = slicer(
-            node.name, node.class_name, node.config, layer.get_weights(), inputs, kept, width
+            node.name, node.class_name, node.config, layer.get_weights(), inputs, cut, width
         )
         new_weights[node.name] = weights
     _strip_build_config(config)
