@@ -153,8 +153,11 @@ def test_compensation_folds_the_mean_of_removed_units_into_the_next_bias(tf, arc
     pruned = prune_model(model, kept, fill)
     reference = masked_model(model, kept)
 
-    consumer = next(layer for layer in reference.layers if layer.name not in ("input_layer",) and
-                    type(layer).__name__ in ("LSTM", "Dense") and layer.name != first)
+    consumer = next(
+        layer
+        for layer in reference.layers
+        if layer.name not in ("input_layer",) and type(layer).__name__ in ("LSTM", "Dense") and layer.name != first
+    )
     if arch == "single":
         const, removed = fill[groups[0].name], np.setdiff1d(np.arange(6), kept[groups[0].name])
     else:

@@ -238,7 +238,10 @@ def finetune(
 
     options = options or Options()
     refuse_existing(out, force)
+    if loss == "auto":  # the original's compile settings, where they are known
+        loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     model = models.load_model(model_path)
+
     task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
     val = None
     if validation is not None:

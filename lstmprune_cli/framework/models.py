@@ -102,6 +102,31 @@ def default_output(path: Path) -> Path:
     return path.with_name(f"{path.name}-pruned")
 
 
+def compiled_loss(path: Path) -> str | None:
+    """'binary', 'categorical' or 'sparse' from a .keras file's compile settings, if it has them."""
+    import zipfile
+
+    names = {
+        "binary_crossentropy": "binary",
+        "categorical_crossentropy": "categorical",
+        "sparse_categorical_crossentropy": "sparse",
+    }
+    path = Path(path) / EMBEDDED if Path(path).is_dir() else Path(path)
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json")) if "config.json" in z.namelist() else {}
+    loss = (config.get("compile_config") or {}).get("loss")
+    if isinstance(loss, dict):
+        loss = loss.get("config", {}).get("name") or loss.get("class_name")
+    if isinstance(loss, str):
+        key = loss.lower().replace("binarycrossentropy", "binary_crossentropy")
+        key = key.replace("sparsecategoricalcrossentropy", "sparse_categorical_crossentropy")
+        key = key.replace("categoricalcrossentropy", "categorical_crossentropy")
+        return names.get(key)
+    return None
+
+
 def fingerprint(model) -> str:
     """sha256 of the architecture and the weights: statistics and plans belong to one model."""
     h = hashlib.sha256()
