@@ -45,6 +45,23 @@ Vocab = Annotated[Optional[Path], typer.Option(help="Token list (one per line, i
 SchemaFile = Annotated[Optional[Path], typer.Option("--schema", help="JSON file with any of the data options above.")]
 
 
+def _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab, shard=None):
+    """The data options of analyze and finetune, from a schema file and flags."""
+    from ..core.schema import options_from_flags
+
+    return options_from_flags(
+        schema,
+        features=features,
+        dequantize=dequantize,
+        scale=scale,
+        l2_normalize=l2_normalize,
+        fit=fit,
+        skip_nonfinite=skip_nonfinite,
+        vocab=None if vocab is None else str(vocab),
+        shard=shard,
+    )
+
+
 def _errors(fn):
     """Bad input ends in one line on stderr and exit code 2, never a traceback."""
 
@@ -93,23 +110,12 @@ def analyze(
     Example:  lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord
     """
     from ..core.files import refuse_existing
-    from ..core.schema import options_from_flags
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
     if stats is not None:
         refuse_existing(stats, force)
-    options = options_from_flags(
-        schema,
-        features=features,
-        dequantize=dequantize,
-        scale=scale,
-        l2_normalize=l2_normalize,
-        fit=fit,
-        skip_nonfinite=skip_nonfinite,
-        vocab=None if vocab is None else str(vocab),
-        shard=shard,
-    )
+    options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab, shard)
     ws = WS.open(workspace)
     from ..framework import import_tensorflow
 
@@ -346,21 +352,11 @@ def finetune(
 
     Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
     """
-    from ..core.schema import options_from_flags
     from ..core.workspace import Workspace as WS
 
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
-    options = options_from_flags(
-        schema,
-        features=features,
-        dequantize=dequantize,
-        scale=scale,
-        l2_normalize=l2_normalize,
-        fit=fit,
-        skip_nonfinite=skip_nonfinite,
-        vocab=None if vocab is None else str(vocab),
-    )
+    options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
     model = model or Path(ws.require("pruned"))
     teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
