@@ -22,7 +22,7 @@ def main() -> None:
     import_tensorflow()
     from lstmprune_cli.core.plan import build_plan
     from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework import jobs, models, recover
     from lstmprune_cli.framework.graph import unit_groups
     from lstmprune_cli.framework.surgery import prune_model
     from lstmprune_cli.framework.train import evaluate
@@ -31,7 +31,7 @@ def main() -> None:
     evaluation = str(ROOT.parent / "shared" / "data" / "audioset" / "eval-00001-of-00004.tfrecord")
     statistics = jobs.analyze(path, str(ROOT / "sample_models" / "calibration.tfrecord")).statistics
     model = models.load_model(path)
-    task, _, stream = jobs.training_streams(model, evaluation, Options(), 256, None, "auto")
+    task, _, stream = recover.training_streams(model, evaluation, Options(), 256, None, "auto")
     print(f"original: {evaluate(model, stream(), task).metrics}")
     groups, fp = unit_groups(model), models.fingerprint(model)
     vectors = jobs.unit_vectors(model, groups)

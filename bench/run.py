@@ -139,7 +139,7 @@ def finetune_throughput(audioset: Path) -> dict:
     import keras
 
     from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework import models, recover
     from lstmprune_cli.framework.train import finetune
 
     data = str(audioset / "bal_train-00000-of-00004.tfrecord")
@@ -147,7 +147,7 @@ def finetune_throughput(audioset: Path) -> dict:
     rates: dict[str, float] = {}
     for name in ("model.fit", "finetune", "finetune + teacher", "model.fit ", "finetune ", "finetune + teacher "):
         model = models.load_model(SAMPLE / "audioset_lstm.keras")
-        task, _, stream = jobs.training_streams(model, data, Options(), 64, 3000, "auto")
+        task, _, stream = recover.training_streams(model, data, Options(), 64, 3000, "auto")
         start = time.perf_counter()
         if name.startswith("model.fit"):
             model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
@@ -316,7 +316,6 @@ def main() -> None:
         "framing check excluded) for the sample model over all AudioSet `eval-*` files, against a bare forward",
         "pass of the same model over the same records (same reader, batch 64, tracing included in both), best",
         "of three runs each:",
-
         "",
         "| records | analyze (s) | bare forward pass (s) | ratio |",
         "|---|---|---|---|",

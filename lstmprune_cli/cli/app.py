@@ -365,9 +365,9 @@ def finetune(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import jobs
+    from ..framework import recover
 
-    job = jobs.finetune(
+    job = recover.finetune(
         model,
         data,
         out,
@@ -443,11 +443,11 @@ def report(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import jobs
+    from ..framework import recover
 
     plot_dir = markdown.with_name(markdown.stem + "_files") if markdown else ws.root / "plots"
     options = Options(vocab=None if vocab is None else str(vocab))
-    job = jobs.report(paths, statistics, plan, eval_data, options, batch_size, max_samples, loss, tflite, plot_dir)
+    job = recover.report(paths, statistics, plan, eval_data, options, batch_size, max_samples, loss, tflite, plot_dir)
     if markdown is not None:
         from ..core.files import write_atomic
 
@@ -502,10 +502,10 @@ def sweep(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import jobs
+    from ..framework import recover
 
     options = Options(vocab=None if vocab is None else str(vocab))
-    base, points = jobs.sweep(
+    base, points = recover.sweep(
         model,
         statistics,
         thetas,
@@ -521,7 +521,7 @@ def sweep(
         loss,
         on_point=None if json else lambda p: render.err.print(f"theta {p.theta}: {_short(p)}"),
     )
-    jobs.sweep_plot(base, points, plot)
+    recover.sweep_plot(base, points, plot)
     if json:
         render.emit_json(render.sweep_record(base, points, plot))
         return

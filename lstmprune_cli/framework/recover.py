@@ -1,0 +1,240 @@
+"""The verbs that recover and prove: finetune, report and sweep, as library calls returning records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import LstmpruneError
+from ..core.files import refuse_existing
+from ..core.plan import Plan, build_plan
+from ..core.schema import Options
+from ..core.statsfile import Statistics
+from . import data, measure, models
+from .jobs import _groups, _length, unit_vectors
+from .stream import Stream
+from .surgery import prune_model
+
+
+@dataclass
+class FinetuneJob:
+    result: object  # train.FinetuneResult
+    task: str
+    out: str
+    kind: str
+    before: object | None = None  # train.Evaluation of the model as it came, on the validation data
+
+
+def training_streams(model, data_spec: str, options: Options, batch_size: int, max_samples: int | None, loss: str):
+    """The task of `model` and a factory of (x, y) batches over `data_spec`."""
+    from .train import task_of
+
+    spec = data.InputSpec.of(model)
+    schema = data.resolve(data_spec, options, spec)
+    task = task_of(model, schema.source == "text", loss)
+    if task.kind == "lm" and schema.source != "text":
+        raise LstmpruneError("language-model targets come from a text corpus with --vocab; the data is not text")
+    return task, schema, lambda: Stream(schema, spec.length, batch_size, max_samples, classes=task.classes)
+
+
+def finetune(
+    model_path: Path,
+    data_spec: str,
+    out: Path,
+    options: Options | None = None,
+    validation: str | None = None,
+    teacher_path: Path | None = None,
+    epochs: int = 3,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    schedule: str = "constant",
+    alpha: float = 0.5,
+    patience: int = 2,
+    loss: str = "auto",
+    max_samples: int | None = None,
+    force: bool = False,
+    wrap=lambda it, epoch: it,
+    on_epoch=None,
+) -> FinetuneJob:
+    """Recover accuracy after the cut: train the pruned model, keep its best epoch, write it to `out`."""
+    from .train import evaluate
+    from .train import finetune as run
+
+    options = options or Options()
+    refuse_existing(out, force)
+    if loss == "auto":  # the original's compile settings, where they are known
+        loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
+    model = models.load_model(model_path)
+
+    task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
+    val = None
+    if validation is not None:
+        plain = Options(**{**options.__dict__, "shard": (0, 1)})
+        _, _, val = training_streams(model, validation, plain, batch_size, None, loss)
+    teacher = models.load_model(teacher_path) if teacher_path is not None else None
+    if teacher is not None and tuple(teacher.outputs[0].shape) != tuple(model.outputs[0].shape):
+        raise LstmpruneError(f"the teacher's output {tuple(teacher.outputs[0].shape)} differs from the model's")
+    before = evaluate(model, val(), task) if val else None
+    steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
+    result = run(
+        model,
+        train,
+        task,
+        epochs,
+        learning_rate,
+        optimizer,
+        schedule,
+        steps,
+        teacher,
+        alpha,
+        val,
+        patience,
+        on_epoch,
+        wrap,
+    )
+    kind = models.save_model(model, out, force)
+    return FinetuneJob(result, task.kind, str(out), kind, before)
+
+
+@dataclass
+class ReportJob:
+    costs: dict  # name -> report.ModelCost
+    groups: list[dict]
+    plan: Plan | None
+    plots: list[str]
+    task: str | None = None
+
+
+def report(
+    paths: dict[str, Path],
+    statistics: Statistics | None,
+    plan: Plan | None,
+    eval_spec: str | None = None,
+    options: Options | None = None,
+    batch_size: int = 64,
+    max_samples: int | None = None,
+    loss: str = "auto",
+    tflite: bool = False,
+    plot_dir: Path | None = None,
+) -> ReportJob:
+    """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
+    from ..core.summary import group_rows
+    from .report import costs, energy_plot
+    from .train import evaluate
+
+    loaded, records = costs(paths, None, tflite=tflite)
+    task = None
+    if eval_spec is not None:
+        for name, m in loaded.items():
+            found, _, stream = training_streams(m, eval_spec, options or Options(), batch_size, max_samples, loss)
+            task = found.kind
+            e = evaluate(m, stream(), found)
+            records[name].metrics = {"loss": e.loss, **e.metrics}
+    plots = []
+    if statistics is not None and plot_dir is not None:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        plots.append(str(energy_plot(statistics, plan, plot_dir / "energy.png")))
+    rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
+    return ReportJob(records, rows, plan, plots, task)
+
+
+@dataclass
+class SweepPoint:
+    theta: float
+    kept: dict[str, int]
+    params: int
+    flops_per_step: int
+    latency_ms: float = 0.0
+    metrics: dict[str, float] | None = None
+
+
+def sweep(
+    model_path: Path,
+    statistics: Statistics,
+    thetas: list[float],
+    target: str = "units",
+    criterion: str = "gm",
+    min_units: int = 1,
+    eval_spec: str | None = None,
+    train_spec: str | None = None,
+    epochs: int = 0,
+    options: Options | None = None,
+    batch_size: int = 64,
+    max_samples: int | None = None,
+    loss: str = "auto",
+    latency_batch: int = 64,
+    on_point=None,
+    compensate: bool = True,
+) -> tuple[SweepPoint, list[SweepPoint]]:
+    """Prune at every theta (fine-tune briefly when asked), evaluate, and time all models side by side."""
+    from .train import evaluate
+    from .train import finetune as run
+
+    options = options or Options()
+    model = models.load_model(model_path)
+    groups = _groups(model)
+    fp = models.fingerprint(model)
+    statistics.check_model(fp)
+    vectors = unit_vectors(model, groups)
+    length = _length(model)
+
+    def measure_point(theta: float, m, plan: Plan | None) -> SweepPoint:
+        kept = {g.name: g.num_kept for g in plan.groups} if plan else {g.name: g.units for g in groups}
+        return SweepPoint(theta, kept, m.count_params(), measure.flops(m, length)["per_step"])
+
+    def scored(point: SweepPoint, m) -> SweepPoint:
+        if eval_spec is not None:
+            task, _, stream = training_streams(m, eval_spec, options, batch_size, max_samples, loss)
+            e = evaluate(m, stream(), task)
+            point.metrics = {"loss": e.loss, **e.metrics}
+        return point
+
+    base = scored(measure_point(0.0, model, None), model)
+    pruned_models, points = [], []
+    for theta in thetas:
+        means = {name: s.mean for name, s in statistics.stats.items()} if compensate else None
+        plan = build_plan(groups, statistics.eigenvalues(), vectors, fp, theta, target, criterion, min_units, 0, means)
+        pruned = prune_model(model, plan.kept(), plan.fill())
+        if epochs and train_spec:
+            task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
+            run(pruned, train, task, epochs, teacher=model)
+        point = scored(measure_point(theta, pruned, plan), pruned)
+
+        points.append(point)
+        pruned_models.append(pruned)
+        if on_point:
+            on_point(point)
+    times = measure.latency([model, *pruned_models], length, batch=latency_batch)
+    base.latency_ms = times[0]
+    for p, t in zip(points, times[1:]):
+        p.latency_ms = t
+    return base, points
+
+
+def sweep_plot(base: SweepPoint, points: list[SweepPoint], path: Path) -> Path:
+    """Metric against theta and latency against theta, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thetas = [0.0] + [p.theta for p in points]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    if base.metrics:
+        for key in base.metrics:
+            if key == "loss":
+                continue
+            axes[0].plot(thetas, [base.metrics[key]] + [p.metrics[key] for p in points], "o-", label=key)
+        axes[0].set_ylabel("metric on the evaluation data")
+        axes[0].legend(fontsize=8)
+    axes[0].set_xlabel("theta")
+    axes[1].plot(thetas, [base.latency_ms] + [p.latency_ms for p in points], "o-", label="measured")
+    axes[1].set_xlabel("theta")
+    axes[1].set_ylabel("CPU latency, batch 64 (ms)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
