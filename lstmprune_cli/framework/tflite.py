@@ -141,7 +141,8 @@ def _convert(model, route: str, quantize: str | None) -> bytes:
             converter = tf.lite.TFLiteConverter.from_keras_model(model)
         else:  # through a SavedModel with a batch-1 signature, so variables are frozen
             specs = [tf.TensorSpec((1, *x.shape[1:]), x.dtype) for x in model.inputs]
-            model.export(tmp, input_signature=specs if len(specs) > 1 else specs[:1], verbose=False)
+            model.export(tmp, input_signature=specs, verbose=False)
+
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         if quantize == "dynamic":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
