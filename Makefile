@@ -7,7 +7,7 @@ WS := .lstmprune-demo
 OUT := $(WS)/audioset_lstm_pruned.keras
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: demo test bench lint sample clean
+.PHONY: demo test bench bench-quick lint sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The full suite takes hours and writes docs/benchmarks.md; the quick one minutes, into docs/quick/.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstmprune_cli tests scripts bench

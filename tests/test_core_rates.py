@@ -84,3 +84,13 @@ def test_units_for_energy():
 def test_unknown_target_is_refused():
     with pytest.raises(ValueError, match="target must be one of"):
         rates.solve([RateGroup(2, np.array([0.5, 1.0]))], 0.5, "bogus")
+
+
+def test_inverted_rule_reverses_which_group_is_pruned_hardest():
+    steep = RateGroup(20, rates.cumulative_energy(np.r_[1.0, np.full(19, 1e-4)]))  # nearly rank 1
+    flat = RateGroup(20, rates.cumulative_energy(np.ones(20)))
+    paper, _ = rates.solve([steep, flat], 0.5, "units")
+    inverted, _ = rates.solve([steep, flat], 0.5, "inverted")
+    assert paper[0] < paper[1]  # eq. 11: the redundant (steep) group loses more units
+    assert inverted[0] > inverted[1]  # the reference code's rule: the flat group loses more
+    assert abs(sum(inverted) - 20) <= 2

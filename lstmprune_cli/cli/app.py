@@ -165,7 +165,8 @@ def prune(
     target: Annotated[
         str,
         typer.Option(
-            help="units: share of all units; layer-mean: mean of group rates (eq. 13); uniform: every group at theta."
+            help="units: share of all units; layer-mean: mean of group rates (eq. 13); baselines: uniform (every "
+            "group at theta), inverted (the reference code's reversed energy rule)."
         ),
     ] = "units",
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
@@ -471,7 +472,8 @@ def sweep(
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per theta (0: none; needs --train).")] = 0,
     model: Annotated[Optional[Path], typer.Option(help="Model (default: the analyzed one).")] = None,
     criterion: Annotated[str, typer.Option(help="gm, l2 or random.")] = "gm",
-    target: Annotated[str, typer.Option(help="units, layer-mean or uniform.")] = "units",
+    target: Annotated[str, typer.Option(help="units, layer-mean, or the baselines uniform and inverted.")] = "units",
+
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch for evaluation and training.")] = 64,
     max_samples: Annotated[

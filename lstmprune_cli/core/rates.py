@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TARGETS = ("units", "layer-mean")
+TARGETS = ("units", "layer-mean", "uniform", "inverted")  # the last two are baselines
+
 
 
 def cumulative_energy(eigenvalues: np.ndarray) -> np.ndarray:
@@ -88,6 +89,26 @@ def solve_uniform(groups: list[RateGroup], theta: float) -> list[int]:
     return [int(min(g.units, max(g.floor, round((1 - theta) * g.units)))) for g in groups]
 
 
+def solve_inverted(groups: list[RateGroup], theta: float) -> tuple[list[int], float]:
+    """The released reference code's rule, kept as a baseline: keep #{i : zeta_i > alpha}.
+
+    The reverse of eq. 11 (method.md section 7): a nearly rank-1 group keeps every unit and a flat
+    spectrum is pruned hardest. alpha is the shared level whose units-weighted rate comes closest to theta.
+    """
+    total = sum(g.units * g.members for g in groups)
+
+    def counts(alpha: float) -> list[int]:
+        above = [g.units - int(np.searchsorted(g.zeta, alpha, side="right")) for g in groups]
+        return [int(min(g.units, max(g.floor, k))) for g, k in zip(groups, above)]
+
+    def gap(alpha: float) -> float:
+        return abs(1 - sum(k * g.members for g, k in zip(groups, counts(alpha))) / total - theta)
+
+    candidates = np.unique(np.concatenate([[0.0]] + [g.zeta for g in groups]))
+    alpha = float(min(candidates, key=gap))
+    return counts(alpha), alpha
+
+
 def solve(groups: list[RateGroup], theta: float, target: str) -> tuple[list[int], float | None]:
     """Kept counts for the network target `theta`; alpha is None for the uniform baseline."""
     if target == "units":
@@ -96,4 +117,6 @@ def solve(groups: list[RateGroup], theta: float, target: str) -> tuple[list[int]
         return solve_layer_mean(groups, theta)
     if target == "uniform":
         return solve_uniform(groups, theta), None
-    raise ValueError(f"target must be one of units, layer-mean, uniform; received {target!r}")
+    if target == "inverted":
+        return solve_inverted(groups, theta)
+    raise ValueError(f"target must be one of {', '.join(TARGETS)}; received {target!r}")

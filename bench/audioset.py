@@ -1,0 +1,56 @@
+"""Part 1: the YouTube-8M experiment in miniature (paper Table II) on AudioSet frame-level embeddings.
+
+The shipped sample (Bidirectional(LSTM 128) -> LSTM 256 -> Dense(527, sigmoid)), GAP@20 on eval-00001..3;
+ISS-GM against the baselines of compare.METHODS. Seeds vary the fine-tuning order and the random draw.
+The unpruned model gets the same fine-tuning budget as every pruned one.
+
+"""
+
+from __future__ import annotations
+
+import compare
+import numpy as np
+from common import AUDIOSET, SAMPLE, Mode, save
+from ptb import shuffled
+
+MODEL = SAMPLE / "audioset_lstm.keras"
+SIZES = {  # calibration clips, fine-tuning clips, evaluation clips, thetas, seeds
+    "quick": dict(stats=1500, budget=1000, evaluate=2000, thetas=(0.5, 0.9), seeds=(0,)),
+    "full": dict(stats=None, budget=8000, evaluate=None, thetas=(0.3, 0.5, 0.7, 0.9), seeds=(0, 1, 2)),
+}
+
+
+def clips(pattern: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 10, 128) frames and (N, 527) multi-hot labels, read by lstmprune's own reader."""
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import models, recover
+
+    model = models.load_model(MODEL)
+    _, _, stream = recover.training_streams(model, str(AUDIOSET / pattern), Options(), 512, limit, "auto")
+    xs, ys = zip(*stream())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def part(mode: Mode) -> dict:
+    from lstmprune_cli.framework import jobs
+    from lstmprune_cli.framework.train import Task, evaluate
+
+    size = SIZES[mode.name]
+    calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
+    stats = jobs.analyze(MODEL, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
+    budget = clips("bal_train-*", size["budget"])
+    held = clips("eval-0000[1-3]-*", size["evaluate"])
+    task = Task("multilabel", 527)
+
+    def score(model) -> dict:
+        found = evaluate(model, shuffled(*held, 0, 512), task).metrics
+        return {"gap@20": found["gap@20"], "map": found["map"]}
+
+    rows = compare.run(MODEL, stats, size["thetas"], size["seeds"], lambda s: shuffled(*budget, s), score, 1, 1e-3)
+    result = {
+        "size": size,
+        "clips": {"calibration": next(iter(stats.stats.values())).count, "train": len(budget[0]), "eval": len(held[0])},
+        "rows": rows,
+    }
+    save(mode, "audioset", result)
+    return result

@@ -1,0 +1,84 @@
+"""What the benchmark parts share: paths, modes, result files and plot helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+AUDIOSET = SHARED / "audioset"
+PTB = SHARED / "ptb"
+SAMPLE = ROOT / "sample_models"
+CACHE = ROOT / "bench" / ".cache"  # trained base models, reused between runs (git-ignored)
+
+
+@dataclass
+class Mode:
+    """How big each part runs: `quick` for minutes, `full` for the published numbers."""
+
+    name: str
+    out: Path  # where the document, the plots and the raw results go
+
+    @property
+    def quick(self) -> bool:
+        return self.name == "quick"
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results"
+
+
+def mode(name: str) -> Mode:
+    return Mode(name, ROOT / "docs" if name == "full" else ROOT / "docs" / "quick")
+
+
+def save(m: Mode, part: str, data: dict) -> None:
+    m.results.mkdir(parents=True, exist_ok=True)
+    data = {**data, "mode": m.name, "written": time.strftime("%Y-%m-%d %H:%M")}
+    (m.results / f"{part}.json").write_text(json.dumps(data, indent=1, default=_plain))
+
+
+def load(m: Mode, part: str) -> dict | None:
+    path = m.results / f"{part}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _plain(x):
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x))
+
+
+def log(*parts) -> None:
+    print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
+
+
+def axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(6, 4))
+
+
+def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, fontsize: int = 7) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)

@@ -1,0 +1,144 @@
+"""Part 4: the cost of the tool itself: analyze against a bare forward pass, memory, fine-tuning, prune time."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import AUDIOSET, PTB, SAMPLE, Mode, log, save
+
+SIZES = {
+    "quick": dict(pattern="eval-00000-*", runs=1, memory=(SAMPLE / "calibration.tfrecord", (1, 4)), clips=1000),
+    "full": dict(pattern="eval-*", runs=3, memory=(AUDIOSET / "eval-00000-of-00004.tfrecord", (1, 10)), clips=3000),
+}
+LARGE = dict(hidden=1500, vocab=10_000, windows=200)  # the paper's Penn Treebank shape
+
+
+def analyze_speed(pattern: str, runs: int) -> dict:
+    """analyze wall time against a bare forward pass of the same model over the same records."""
+    import tensorflow as tf
+
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import data, jobs, models
+    from lstmprune_cli.framework.stream import Stream
+
+    path = AUDIOSET / pattern
+    model = models.load_model(SAMPLE / "audioset_lstm.keras")
+    spec = data.InputSpec.of(model)
+    schema = data.resolve(str(path), Options(), spec)
+    signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
+    times: dict[str, list[float]] = {"analyze": [], "forward": []}
+    for _ in range(runs):
+        result = jobs.analyze(SAMPLE / "audioset_lstm.keras", str(path), batch_size=64)
+        records = result.statistics.meta["sequences"]
+        times["analyze"].append(result.seconds)  # the streaming pass: tracing included, loading excluded
+        forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+        start = time.perf_counter()
+        for x in Stream(schema, spec.length, 64):
+            np.asarray(forward(x))
+        times["forward"].append(time.perf_counter() - start)
+    return {"records": records, "analyze": min(times["analyze"]), "forward": min(times["forward"])}
+
+
+def finetune_throughput(clips: int) -> dict:
+    """Sequences per second: lstmprune's training loop (with and without a teacher) against model.fit."""
+    import keras
+
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import models, recover
+    from lstmprune_cli.framework.train import finetune
+
+    data = str(AUDIOSET / "bal_train-00000-of-00004.tfrecord")
+    teacher = models.load_model(SAMPLE / "audioset_lstm.keras")
+    rates: dict[str, float] = {}
+    for name in ("model.fit", "finetune", "finetune + teacher", "model.fit ", "finetune ", "finetune + teacher "):
+        model = models.load_model(SAMPLE / "audioset_lstm.keras")
+        task, _, stream = recover.training_streams(model, data, Options(), 64, clips, "auto")
+        start = time.perf_counter()
+        if name.startswith("model.fit"):
+            model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+            model.fit(((x, y) for x, y in stream()), epochs=1, verbose=0)
+        else:
+            finetune(model, stream, task, epochs=1, teacher=teacher if "teacher" in name else None)
+        rate = clips / (time.perf_counter() - start)
+        rates[name.strip()] = max(rates.get(name.strip(), 0.0), rate)  # best of two rounds
+    return rates
+
+
+def analyze_memory(source: Path, copies: tuple[int, ...], tmp: Path) -> list[dict]:
+    """Peak resident memory of `lstmprune analyze` over several copies of one file (one subprocess each)."""
+    import subprocess
+
+    rows = []
+    for n in copies:
+        folder = tmp / f"x{n}"
+        folder.mkdir()
+        for i in range(n):
+            (folder / f"part{i}.tfrecord").symlink_to(source)
+        code = (
+            "import resource, sys\n"
+            "from lstmprune_cli.cli.app import app\n"
+            f"sys.argv = ['lstmprune', 'analyze', '{SAMPLE / 'audioset_lstm.keras'}', '--data', '{folder}', '--json',"
+            f" '-w', '{tmp / f'ws{n}'}']\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        )
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - start
+        sequences = json.loads(done.stdout)["groups"][0]["samples"]
+        rows.append(
+            {
+                "copies": n,
+                "sequences": sequences,
+                "peak_mb": int(done.stderr.split()[-1]) / 1024,
+                "seconds": seconds,
+            }
+        )
+    return rows
+
+
+def prune_wall_time(tmp: Path) -> dict:
+    """analyze and prune on the Penn Treebank large shape (random weights): Embedding -> 2 x LSTM 1500 -> Dense."""
+    import keras
+    from ptb import build, vocabulary
+
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import jobs
+
+    keras.utils.set_random_seed(0)
+    model = build(LARGE["hidden"], LARGE["vocab"])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    path = tmp / "ptb_large.keras"
+    model.save(path)
+    start = time.perf_counter()
+    options = Options(vocab=str(vocabulary()))
+    stats = jobs.analyze(path, str(PTB / "ptb.valid.txt"), options, 64, LARGE["windows"], every_step=True).statistics
+    analyzed = time.perf_counter() - start
+    times = {}
+    for theta in (0.5, 0.7):
+        start = time.perf_counter()
+        r = jobs.prune(path, stats, tmp / f"pruned-{theta}.keras", theta, latency=False, force=True)
+        times[theta] = {"seconds": time.perf_counter() - start, "kept": {g.name: g.num_kept for g in r.plan.groups}}
+    return {"params": model.count_params(), "analyze": analyzed, "windows": LARGE["windows"], "prune": times}
+
+
+def part(mode: Mode) -> dict:
+    size = SIZES[mode.name]
+    result = {"size": {k: str(v) for k, v in size.items()}}
+    result["analyze"] = analyze_speed(size["pattern"], size["runs"])
+    log("analyze", result["analyze"])
+    result["finetune"] = finetune_throughput(size["clips"])
+    log("finetune", result["finetune"])
+    with tempfile.TemporaryDirectory() as tmp:
+        result["memory"] = analyze_memory(*size["memory"], Path(tmp))
+    log("memory", result["memory"])
+    with tempfile.TemporaryDirectory() as tmp:
+        result["prune"] = prune_wall_time(Path(tmp))
+    log("prune", result["prune"])
+    save(mode, "cost", result)
+    return result

@@ -1,0 +1,354 @@
+"""docs/benchmarks.md from the parts' result files: tables, plots, commands and where we lose."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import compare
+import numpy as np
+from common import Mode, axes, load, save_plot
+
+BASELINES = [m for m in compare.METHODS if m != "ISS-GM"]
+
+
+def _pm(cell: tuple[float, float], scale: float = 1.0, digits: int = 2) -> str:
+    mean, spread = cell
+    return f"{mean * scale:.{digits}f} ± {spread * scale:.{digits}f}" if spread else f"{mean * scale:.{digits}f}"
+
+
+def _kept(kept: dict) -> str:
+    return " / ".join(str(v) for v in kept.values())
+
+
+def machine() -> str:
+    import tensorflow as tf
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GB, no GPU; "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}"
+    )
+
+
+def comparison(cells: list[dict], metric: str, scale: float, digits: int, higher: bool, group_names: list[str]):
+    """The table of one experiment and the lines that say where ISS-GM loses."""
+    lines = [
+        f"| theta | method | kept {' / '.join(group_names)} | params | right after the cut | after fine-tuning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        theta = "0 (unpruned)" if c["method"] == "unpruned" else c["theta"]
+        cut = _pm(c["cut"], scale, digits)
+        lines.append(
+            f"| {theta} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
+            f"{_pm(c['tuned'], scale, digits)} |"
+        )
+    lines += [
+        "",
+        "At a theta every method removes about the same number of units (the layer-mean target: the same mean of the",
+        "group rates instead); parameter counts differ, because a unit of a wide-input layer carries more weights.",
+    ]
+    lines += [
+        "",
+        "Every method removes the same number of units at a theta except where the floor of one unit binds; the",
+        "parameter counts differ, because a unit of a wide-input layer carries more weights than one of a narrow one.",
+    ]
+    better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)
+
+    losses, wins = [], []
+    by = {(c["theta"], c["method"]): c for c in cells}
+    for (theta, method), c in by.items():
+        if method not in BASELINES:
+            continue
+        ours = by[(theta, "ISS-GM")]
+        for stage in ("cut", "tuned"):
+            a, b = ours[stage][0] * scale, c[stage][0] * scale
+            where = "right after the cut" if stage == "cut" else "after fine-tuning"
+            text = f"theta {theta}, {where}: ISS-GM {a:.{digits}f} vs {method} {b:.{digits}f}"
+            (wins if better(a, b) else losses).append((method, stage, text))
+    return lines, wins, losses
+
+
+def tally(wins: list, losses: list) -> list[str]:
+    """Per baseline: how many (theta, stage) cells ISS-GM wins, and each loss spelled out."""
+    lines = ["| baseline | ISS-GM ahead right after the cut | ISS-GM ahead after fine-tuning |", "|---|---|---|"]
+    for method in BASELINES:
+        cells = []
+        for stage in ("cut", "tuned"):
+            w = sum(1 for m, s, _ in wins if m == method and s == stage)
+            n = w + sum(1 for m, s, _ in losses if m == method and s == stage)
+            cells.append(f"{w} of {n}")
+        lines.append(f"| {method} | {cells[0]} | {cells[1]} |")
+    lines += ["", "Where ISS-GM is behind:", ""]
+    lines += [f"- {text}" for _, _, text in losses] or ["- nowhere in this run"]
+    return lines
+
+
+def plot_comparison(cells: list[dict], metric_name: str, scale: float, path: Path) -> None:
+    fig, ax = axes()
+    base = [c for c in cells if c["method"] == "unpruned"]
+    if base:
+        ax.axhline(base[0]["tuned"][0] * scale, color="black", lw=1, label="unpruned, same fine-tuning")
+        ax.axhline(base[0]["cut"][0] * scale, color="black", lw=1, ls=":", label="unpruned, as trained")
+    for i, method in enumerate(compare.METHODS):
+        rows = sorted((c for c in cells if c["method"] == method), key=lambda c: c["theta"])
+        theta = np.array([c["theta"] for c in rows]) + (i - 2.5) * 0.006
+        for stage, style in (("tuned", "o-"), ("cut", "x:")):
+            mean = [c[stage][0] * scale for c in rows]
+            spread = [c[stage][1] * scale for c in rows]
+            label = f"{method}, fine-tuned" if stage == "tuned" else None
+            ax.errorbar(theta, mean, spread, fmt=style, color=f"C{i}", capsize=2, label=label, ms=4)
+    save_plot(fig, ax, path, "theta (share of units removed); dotted: right after the cut", metric_name)
+
+
+def audioset_section(r: dict, out: Path) -> tuple[list[str], list, list]:
+    cells = compare.summary(r["rows"], "gap@20")
+    plot_comparison(cells, "GAP@20 (%)", 100, out / "audioset.png")
+    names = list(cells[0]["kept"])
+    table, wins, losses = comparison(cells, "gap@20", 100, 2, True, names)
+    size, clips = r["size"], r["clips"]
+    lines = [
+        "## 1. The YouTube-8M experiment in miniature (paper Table II), AudioSet",
+        "",
+        "`python bench/run.py --only audioset`. The shipped sample (Masking -> Bidirectional(LSTM 128) -> LSTM 256 ->",
+        f"Dense(527, sigmoid), 10 frames x 128). Statistics from {clips['calibration']:,} clips of `eval-00000`;",
+        "every model, the unpruned one included, is then fine-tuned for the same budget: one epoch over",
+        f"{clips['train']:,} clips of `bal_train-*` (Adam 1e-3, batch 64, no teacher). GAP@20 (%) on",
+        f"{clips['eval']:,} clips of `eval-00001..3`, mean ± standard deviation over seeds {list(size['seeds'])}.",
+        "A seed sets the fine-tuning order and the random baseline's draw; the base model is the same for all",
+        "(the spread does not cover retraining it). Removed units' means are folded into the next biases for every",
+        "method alike. Methods: ISS-GM (paper rates with lstmprune's default units target, geometric-median",
+        "units); the same with the layer-mean target of the paper's eq. 13; random units and L2-norm units (paper",
+        "rates, other units); uniform rates (every group at theta, geometric-median units); the inverted energy",
+        "rule of the paper's released code (geometric-median units).",
+        "",
+        *table,
+        "",
+        "![GAP@20 against theta](audioset.png)",
+        "",
+    ]
+    return lines, wins, losses
+
+
+def ptb_section(r: dict, out: Path) -> tuple[list[str], list, list]:
+    cells = [{**c, "cut": c["cut"], "tuned": c["tuned"]} for c in compare.summary(r["rows"], "test")]
+    valid = {(c["theta"], c["method"]): c for c in compare.summary(r["rows"], "valid")}
+    plot_comparison(cells, "test perplexity", 1, out / "ptb.png")
+    names = list(cells[0]["kept"])
+    table, wins, losses = comparison(cells, "test", 1, 1, False, names)
+    size, w = r["size"], r["windows"]
+    lines = [
+        "## 2. The Penn Treebank experiment (paper Table I)",
+        "",
+        "`python bench/run.py --only ptb`. Embedding -> LSTM -> LSTM -> Dense(10,000, softmax), "
+        f"{size['hidden']} units per layer",
+        f"(the paper's is 1500), trained here for {size['epochs']} epoch(s) over "
+        f"{size['base_windows'] or w['train']:,} windows of 35 words",
+        "(Adam 2e-3, clipnorm 5); windows are independent (the state is not carried across them), which costs",
+        f"perplexity against the paper's stateful models. Statistics from {r['statistics_samples']:,} time steps;",
+        f"fine-tuning budget: one epoch over {size['budget']:,} windows (Adam 1e-3). Test perplexity",
+        f"({w['test']:,} windows); validation perplexity below. One seed.",
+        "",
+        *table,
+        "",
+        "| theta | method | valid perplexity after the cut | after fine-tuning |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {'0 (unpruned)' if m == 'unpruned' else t} | {m} | {_pm(c['cut'], 1, 1)} | {_pm(c['tuned'], 1, 1)} |"
+        for (t, m), c in valid.items()
+    ]
+    hidden = size["hidden"]
+    paper = r["paper_kept"]
+    lines += [
+        "",
+        "Units kept per layer by ISS-GM, as a share of the layer, beside the paper's (236, 297 of 1500 at its",
+        "operating point):",
+        "",
+        "| setting | lstm1 | lstm2 |",
+        "|---|---|---|",
+        f"| paper, 1500 + 1500 units | {paper[0]} ({paper[0] / 1500:.1%}) | {paper[1]} ({paper[1] / 1500:.1%}) |",
+    ]
+    for c in cells:
+        if c["method"] == "ISS-GM":
+            k = list(c["kept"].values())
+            lines.append(
+                f"| here, theta {c['theta']}, {hidden} + {hidden} units | {k[0]} ({k[0] / hidden:.1%}) | "
+                f"{k[1]} ({k[1] / hidden:.1%}) |"
+            )
+    lines += ["", "![test perplexity against theta](ptb.png)", ""]
+    return lines, wins, losses
+
+
+PATHS = {
+    "tf_b1": "TensorFlow, batch 1",
+    "tf_b64": "TensorFlow, batch 64",
+    "tflite_float": "TFLite fused LSTM, float, batch 1",
+    "tflite_dynamic": "TFLite fused LSTM, int8 weights, batch 1",
+}
+
+
+def plot_speed(rows: list[dict], path: Path) -> None:
+    fig, ax = axes()
+    flop = [r["flops"][0] / r["flops"][1] for r in rows]
+    top = max(flop)
+    for i, (key, name) in enumerate(PATHS.items()):
+        ax.plot(flop, [r[key][0] / r[key][1] for r in rows], "o-", color=f"C{i}", label=name)
+        top = max(top, *(r[key][0] / r[key][1] for r in rows))
+    ax.plot([1, top], [1, top], "k:", lw=1, label="speedup = FLOP ratio")
+    for f, r in zip(flop, rows):
+        ax.annotate(f"theta {r['theta']}", (f, 1), fontsize=7, ha="center")
+    save_plot(fig, ax, path, "FLOP ratio (original / pruned)", "measured speedup")
+
+
+def speed_section(r: dict, out: Path) -> list[str]:
+    rows, steps = r["youtube8m"], r["size"]["steps"]
+    plot_speed(rows, out / "speedup.png")
+    sample = r["sample"]
+    names = list(sample[0]["kept"])
+    lines = [
+        "## 3. Speed: measured speedup against the FLOP ratio",
+        "",
+        f"`python bench/run.py --only speed`. Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over {steps} x 1152",
+        "(the YouTube-8M shape), random weights, the first (1 - theta) of every group's units kept (the speed",
+        "depends on the counts only). The original and the pruned model are timed alternately in the same run;",
+        "medians. TFLite models are converted by `lstmprune export --route fused` and run on 2 threads; int8 is",
+        "dynamic-range quantization.",
+        "",
+        "| theta | params | FLOP ratio | " + " | ".join(PATHS.values()) + " |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [f"{row[k][0]:.0f} -> {row[k][1]:.0f} ms: **{row[k][0] / row[k][1]:.2f}x**" for k in PATHS]
+        (p0, p1), (f0, f1) = row["params"], row["flops"]
+        params = f"{p0 / 1e6:.1f}M -> {p1 / 1e6:.1f}M"
+        lines.append(f"| {row['theta']} | {params} | {f0 / f1:.2f}x | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "TFLite file sizes (MB, original -> pruned): "
+        + "; ".join(
+            f"theta {row['theta']}: float {row['tflite_float_mb'][0]:.1f} -> {row['tflite_float_mb'][1]:.1f}, "
+            f"int8 {row['tflite_dynamic_mb'][0]:.1f} -> {row['tflite_dynamic_mb'][1]:.1f}"
+            for row in rows
+        )
+        + ".",
+        "",
+        "![speedup against FLOP ratio](speedup.png)",
+        "",
+        f"The shipped sample pruned by ISS-GM (statistics from `sample_models/calibration.tfrecord`,"
+        f" {r['energy']['clips']:,} clips), TensorFlow, batch 64:",
+        "",
+        "| theta | kept " + " / ".join(names) + " | params | FLOP ratio | latency (ms) | speedup |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in sample:
+        (p0, p1), (f0, f1), (t0, t1) = s["params"], s["flops"], s["latency"]
+        lines.append(
+            f"| {s['theta']} | {_kept(s['kept'])} of {_kept(s['units'])} | {p0 / 1e6:.2f}M -> {p1 / 1e6:.2f}M | "
+            f"{f0 / f1:.2f}x | {t0:.1f} -> {t1:.1f} | {t0 / t1:.2f}x |"
+        )
+    fig, ax = axes()
+    for name, zeta in r["energy"]["curves"].items():
+        ax.plot(np.arange(1, len(zeta) + 1), zeta, label=name)
+    for s in sample:
+        ax.axhline(s["alpha"], color="gray", ls=":", lw=1)
+        ax.text(2, s["alpha"] + 0.01, f"alpha at theta {s['theta']}", fontsize=7, color="gray")
+    ax.set_xscale("log")
+    save_plot(fig, ax, out / "energy.png", "components (eigenvalues, descending)", "cumulative energy zeta", 8)
+    lines += [
+        "",
+        "The sample's batch-64 pass takes tens of milliseconds, so fixed per-call costs weigh on its ratios.",
+        "Cumulative energy of each group's covariance spectrum; dotted: the shared level alpha of each theta.",
+        "",
+        "![cumulative energy per group](energy.png)",
+        "",
+    ]
+    return lines
+
+
+def cost_section(r: dict) -> list[str]:
+    a, f, p = r["analyze"], r["finetune"], r["prune"]
+    lines = [
+        "## 4. The cost of the tool",
+        "",
+        "`python bench/run.py --only cost`.",
+        "",
+        "`analyze`'s streaming pass (probe forward + statistics, tracing included; model loading excluded) for the",
+        f"sample over AudioSet `{r['size']['pattern']}`, against a bare forward pass of the same model over the same",
+        "records (same reader, batch 64), best of the runs:",
+        "",
+        "| records | analyze (s) | bare forward pass (s) | ratio |",
+        "|---|---|---|---|",
+        f"| {a['records']:,} | {a['analyze']:.2f} | {a['forward']:.2f} | {a['analyze'] / a['forward']:.2f} |",
+        "",
+        "Peak resident memory of `lstmprune analyze` (a subprocess each; the folder holds copies of one file):",
+        "",
+        "| sequences | peak memory (MB) | wall time (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {m['sequences']:,} | {m['peak_mb']:.0f} | {m['seconds']:.1f} |" for m in r["memory"]]
+    lines += [
+        "",
+        "Fine-tuning throughput on the sample (one epoch over the first clips of `bal_train-00000`, batch 64,",
+        "best of two rounds):",
+        "",
+        "| loop | sequences/s | vs model.fit |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {k} | {v:,.0f} | {v / f['model.fit']:.2f} |" for k, v in f.items()]
+    lines += [
+        "",
+        "The Penn Treebank large shape (Embedding 10,000 x 1500 -> LSTM 1500 -> LSTM 1500 -> Dense 10,000,",
+        f"{p['params'] / 1e6:.1f}M parameters, random weights): `analyze` over {p['windows']} windows of",
+        "`ptb.valid.txt`",
+        f"with every step a sample took {p['analyze']:.1f} s. `prune` wall time (load, rates, geometric-median",
+        "ranking, surgery, writing the .keras file):",
+        "",
+        "| theta | kept lstm1 / lstm2 | wall time (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {t} | {_kept(v['kept'])} | {v['seconds']:.1f} |" for t, v in p["prune"].items()]
+    return lines + [""]
+
+
+def write(mode: Mode) -> Path:
+    """Assemble the document of `mode` from whatever parts have results; returns its path."""
+    mode.out.mkdir(parents=True, exist_ok=True)
+    parts = {name: load(mode, name) for name in ("audioset", "ptb", "speed", "cost")}
+    command = "make bench" if mode.name == "full" else "make bench-quick"
+    lines = [
+        "# Benchmarks" + (" (quick mode: small sizes, for checking the suite, not for quoting)" if mode.quick else ""),
+        "",
+        f"Written by `{command}` (`python bench/run.py{' --quick' if mode.quick else ''}`); each part can be rerun",
+        "alone with the command given in its section and the document rewritten with `--document`.",
+        f"Machine: {machine()}. Part results (raw JSON) are in `{mode.results.relative_to(mode.out.parent.parent)}`;",
+        "written: " + ", ".join(f"{k} {v['written']}" for k, v in parts.items() if v) + ".",
+        "Speedups are ratios of models timed alternately in the same run: the machine is shared and absolute",
+        "times move between runs.",
+        "",
+    ]
+    body, wins, losses = [], {}, {}
+    if parts["audioset"]:
+        section, wins["AudioSet"], losses["AudioSet"] = audioset_section(parts["audioset"], mode.out)
+        body += section
+    if parts["ptb"]:
+        section, wins["Penn Treebank"], losses["Penn Treebank"] = ptb_section(parts["ptb"], mode.out)
+        body += section
+    if parts["speed"]:
+        body += speed_section(parts["speed"], mode.out)
+    if parts["cost"]:
+        body += cost_section(parts["cost"])
+    summary = ["## Where ISS-GM wins and where it loses", ""]
+    for name in wins:
+        summary += [f"### {name}", "", *tally(wins[name], losses[name]), ""]
+    if parts["speed"]:
+        row = next((r for r in parts["speed"]["youtube8m"] if r["theta"] == 0.7), None)
+        if row:
+            flop = row["flops"][0] / row["flops"][1]
+            measured = ", ".join(f"{PATHS[k]} {row[k][0] / row[k][1]:.2f}x" for k in PATHS)
+            summary += [f"At theta 0.7 the FLOP ratio is {flop:.2f}x; measured: {measured}.", ""]
+    path = mode.out / "benchmarks.md"
+    path.write_text("\n".join(lines + summary + body))
+    return path

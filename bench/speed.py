@@ -1,0 +1,100 @@
+"""Part 3: measured speedup against the FLOP ratio: TensorFlow at batch 1 and 64, TFLite float and int8."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from common import SAMPLE, Mode, log, save
+
+THETAS = (0.3, 0.5, 0.7)
+SIZES = {  # time steps of the YouTube-8M-shaped model, repeats at batch 1 / 64 / TFLite
+    "quick": dict(steps=30, repeats=(3, 2, 2)),
+    "full": dict(steps=300, repeats=(7, 3, 5)),
+}
+
+
+def youtube8m_model(steps: int):
+    """Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over steps x 1152, random weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((steps, 1152))
+    x = keras.layers.Bidirectional(keras.layers.LSTM(512, return_sequences=True))(inputs)
+    x = keras.layers.LSTM(1024)(x)
+    return keras.Model(inputs, keras.layers.Dense(3862, activation="sigmoid")(x))
+
+
+def pruned_copy(model, theta: float):
+    """The model with the first (1 - theta) share of every group's units kept (weights are random)."""
+    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery import prune_model
+
+    return prune_model(model, {g.name: np.arange(round((1 - theta) * g.units)) for g in unit_groups(model)})
+
+
+def sample_rows() -> tuple[list[dict], dict]:
+    """The shipped sample pruned by ISS-GM from its calibration slice: kept units, params, FLOPs, latency."""
+    from lstmprune_cli.core.rates import cumulative_energy
+    from lstmprune_cli.framework import jobs
+
+    model = SAMPLE / "audioset_lstm.keras"
+    analysis = jobs.analyze(model, str(SAMPLE / "calibration.tfrecord"), batch_size=64)
+    rows = []
+    for theta in THETAS:
+        r = jobs.prune(model, analysis.statistics, None, theta, latency=True)
+        rows.append(
+            {
+                "theta": theta,
+                "kept": {g.name: g.num_kept for g in r.plan.groups},
+                "units": {g.name: g.units for g in r.plan.groups},
+                "params": r.params,
+                "flops": (r.flops[0]["per_sequence"], r.flops[1]["per_sequence"]),
+                "latency": r.latency_ms,
+                "alpha": r.plan.energy_level,
+            }
+        )
+    curves = {g: cumulative_energy(s.eigenvalues()).tolist() for g, s in analysis.statistics.stats.items()}
+    return rows, {"clips": next(iter(analysis.statistics.stats.values())).count, "curves": curves}
+
+
+def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int]) -> list[dict]:
+    """Per theta: FLOPs, TensorFlow latency at batch 1 and 64, TFLite fused latency float and int8 at batch 1."""
+    from lstmprune_cli.framework import measure
+    from lstmprune_cli.framework.tflite import export_tflite, sample_inputs
+
+    inputs = sample_inputs(model, 2)
+    rows, lite = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for quantize in (None, "dynamic"):
+            path = Path(tmp) / f"full-{quantize}.tflite"
+            export_tflite(model, path, quantize, force=True, route="fused")
+            lite[quantize] = path.read_bytes()
+        for theta in THETAS:
+            pruned = pruned_copy(model, theta)
+            row = {
+                "theta": theta,
+                "params": (model.count_params(), pruned.count_params()),
+                "flops": (measure.flops(model, steps)["per_sequence"], measure.flops(pruned, steps)["per_sequence"]),
+            }
+            for batch, n in ((1, repeats[0]), (64, repeats[1])):
+                row[f"tf_b{batch}"] = measure.latency([model, pruned], steps, batch=batch, repeats=n)
+            for quantize in (None, "dynamic"):
+                path = Path(tmp) / f"{theta}-{quantize}.tflite"
+                export_tflite(pruned, path, quantize, force=True, route="fused")
+                key = f"tflite_{quantize or 'float'}"
+                row[key] = measure.tflite_latency([lite[quantize], path.read_bytes()], inputs, repeats=repeats[2])
+                row[key + "_mb"] = (len(lite[quantize]) / 1e6, path.stat().st_size / 1e6)
+            log("speed", row)
+            rows.append(row)
+    return rows
+
+
+def part(mode: Mode) -> dict:
+    size = SIZES[mode.name]
+    sample, energy = sample_rows()
+    rows = youtube8m_rows(youtube8m_model(size["steps"]), size["steps"], size["repeats"])
+    result = {"size": size, "sample": sample, "energy": energy, "youtube8m": rows}
+    save(mode, "speed", result)
+    return result
