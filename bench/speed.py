@@ -9,9 +9,9 @@ import numpy as np
 from common import SAMPLE, Mode, log, save
 
 THETAS = (0.3, 0.5, 0.7)
-SIZES = {  # time steps of the YouTube-8M-shaped model, repeats at batch 1 / 64 / TFLite
-    "quick": dict(steps=30, repeats=(3, 2, 2)),
-    "full": dict(steps=300, repeats=(7, 3, 5)),
+SIZES = {  # time steps of the YouTube-8M-shaped model, repeats at batch 1 / 64 / TFLite, thetas
+    "quick": dict(steps=30, repeats=(3, 2, 2), thetas=(0.7,)),
+    "full": dict(steps=300, repeats=(7, 3, 5), thetas=THETAS),
 }
 
 
@@ -59,7 +59,7 @@ def sample_rows() -> tuple[list[dict], dict]:
     return rows, {"clips": next(iter(analysis.statistics.stats.values())).count, "curves": curves}
 
 
-def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int]) -> list[dict]:
+def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int], thetas: tuple[float, ...]) -> list[dict]:
     """Per theta: FLOPs, TensorFlow latency at batch 1 and 64, TFLite fused latency float and int8 at batch 1."""
     from lstmprune_cli.framework import measure
     from lstmprune_cli.framework.tflite import export_tflite, sample_inputs
@@ -71,7 +71,7 @@ def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int]) -> list[dic
             path = Path(tmp) / f"full-{quantize}.tflite"
             export_tflite(model, path, quantize, force=True, route="fused")
             lite[quantize] = path.read_bytes()
-        for theta in THETAS:
+        for theta in thetas:
             pruned = pruned_copy(model, theta)
             row = {
                 "theta": theta,
@@ -94,7 +94,8 @@ def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int]) -> list[dic
 def part(mode: Mode) -> dict:
     size = SIZES[mode.name]
     sample, energy = sample_rows()
-    rows = youtube8m_rows(youtube8m_model(size["steps"]), size["steps"], size["repeats"])
+    rows = youtube8m_rows(youtube8m_model(size["steps"]), size["steps"], size["repeats"], size["thetas"])
+
     result = {"size": size, "sample": sample, "energy": energy, "youtube8m": rows}
     save(mode, "speed", result)
     return result

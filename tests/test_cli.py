@@ -86,6 +86,17 @@ def test_prune_tables_and_dry_run(project, tmp_path):
     assert list(tmp_path.iterdir()) == [ws]
 
 
+@pytest.mark.parametrize(
+    "option, expected", [("--target", "--target must be one of units, layer-mean"), ("--criterion", "--criterion must")]
+)
+def test_unknown_target_or_criterion_is_one_line(project, tmp_path, option, expected):
+    ws = tmp_path / "ws"
+    run("analyze", project / "model.keras", "--data", project / "data", "--json", ws=ws)
+    r = run("prune", "--theta", 0.5, option, "bogus", "--out", tmp_path / "x.keras", ws=ws)
+    one_error_line(r, f"{expected}.*received 'bogus'")
+    assert not (tmp_path / "x.keras").exists()
+
+
 @pytest.mark.parametrize("theta", ["1.3", "0", "-0.2", "1"])
 def test_theta_outside_zero_one_is_refused(project, tmp_path, theta):
     ws = tmp_path / "ws"

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstmprune_cli.core import rates
+from lstmprune_cli.core.errors import LstmpruneError
 from lstmprune_cli.core.rates import RateGroup
 
 
@@ -82,7 +83,7 @@ def test_units_for_energy():
 
 
 def test_unknown_target_is_refused():
-    with pytest.raises(ValueError, match="target must be one of"):
+    with pytest.raises(LstmpruneError, match="--target must be one of"):
         rates.solve([RateGroup(2, np.array([0.5, 1.0]))], 0.5, "bogus")
 
 

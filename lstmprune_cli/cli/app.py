@@ -473,7 +473,6 @@ def sweep(
     model: Annotated[Optional[Path], typer.Option(help="Model (default: the analyzed one).")] = None,
     criterion: Annotated[str, typer.Option(help="gm, l2 or random.")] = "gm",
     target: Annotated[str, typer.Option(help="units, layer-mean, or the baselines uniform and inverted.")] = "units",
-
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch for evaluation and training.")] = 64,
     max_samples: Annotated[

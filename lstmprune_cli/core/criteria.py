@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import LstmpruneError
+
 CRITERIA = ("gm", "l2", "random")
 
 
@@ -47,7 +49,7 @@ def scores(criterion: str, w: np.ndarray, seed: int = 0) -> np.ndarray:
         return l2_scores(w)
     if criterion == "random":
         return random_scores(w.shape[0], seed)
-    raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}")
+    raise LstmpruneError(f"--criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}")
 
 
 def kept_units(scores: np.ndarray, num_kept: int) -> np.ndarray:

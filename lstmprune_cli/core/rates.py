@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TARGETS = ("units", "layer-mean", "uniform", "inverted")  # the last two are baselines
+from .errors import LstmpruneError
 
+TARGETS = ("units", "layer-mean", "uniform", "inverted")  # the last two are baselines
 
 
 def cumulative_energy(eigenvalues: np.ndarray) -> np.ndarray:
@@ -119,4 +120,4 @@ def solve(groups: list[RateGroup], theta: float, target: str) -> tuple[list[int]
         return solve_uniform(groups, theta), None
     if target == "inverted":
         return solve_inverted(groups, theta)
-    raise ValueError(f"target must be one of {', '.join(TARGETS)}; received {target!r}")
+    raise LstmpruneError(f"--target must be one of {', '.join(TARGETS)}; received {target!r}")
