@@ -66,19 +66,23 @@ def log(*parts) -> None:
     print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
 
 
-def axes():
+def axes(width: float = 6):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(6, 4))
+    return plt.subplots(figsize=(width, 4))
 
 
-def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, fontsize: int = 7) -> None:
+def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, fontsize: int = 7, loc: str = "best") -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=fontsize)
+    if loc == "outside":
+        ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        ax.legend(fontsize=fontsize, loc=loc)
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
