@@ -6,6 +6,8 @@ words; perplexity on the valid and test splits; ISS-GM against the baselines of 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections import Counter
 from pathlib import Path
 
@@ -75,7 +77,8 @@ def base(mode: Mode) -> Path:
     import keras
 
     size = SIZES[mode.name]
-    path = CACHE / f"ptb_lm_h{size['hidden']}_e{size['epochs']}_{mode.name}.keras"
+    recipe = hashlib.sha1((inspect.getsource(build) + inspect.getsource(base) + repr(size)).encode()).hexdigest()
+    path = CACHE / f"ptb_lm_h{size['hidden']}_e{size['epochs']}_{mode.name}_{recipe[:8]}.keras"  # retrained on change
     if path.exists():
         return path
     keras.utils.set_random_seed(0)
