@@ -32,8 +32,14 @@ def machine() -> str:
     )
 
 
-def comparison(cells: list[dict], metric: str, scale: float, digits: int, higher: bool, group_names: list[str]):
-    """The table of one experiment and the lines that say where ISS-GM loses."""
+def comparison(rows: list[dict], metric: str, label: str, scale: float, digits: int, higher: bool, plot: Path):
+    """One experiment's table (mean ± spread per method and theta), its plot, and ISS-GM's outcome per baseline.
+
+    Outcomes are (method, stage, +1 ahead / 0 within the spreads / -1 behind, text).
+    """
+    cells = compare.summary(rows, metric)
+    plot_comparison(cells, label, scale, plot)
+    group_names = list(cells[0]["kept"])
     lines = [
         f"| theta | method | kept {' / '.join(group_names)} | params | right after the cut | after fine-tuning |",
         "|---|---|---|---|---|---|",
@@ -51,7 +57,7 @@ def comparison(cells: list[dict], metric: str, scale: float, digits: int, higher
         "group rates instead); parameter counts differ, because a unit of a wide-input layer carries more weights.",
     ]
     sign = 1 if higher else -1
-    outcomes = []  # (method, stage, +1 ahead / 0 within the spreads / -1 behind, text)
+    outcomes = []
     by = {(c["theta"], c["method"]): c for c in cells}
     for (theta, method), c in by.items():
         if method not in BASELINES:
@@ -64,7 +70,7 @@ def comparison(cells: list[dict], metric: str, scale: float, digits: int, higher
             where = "right after the cut" if stage == "cut" else "after fine-tuning"
             text = f"theta {theta}, {where}: ISS-GM {a * scale:.{digits}f} vs {method} {b * scale:.{digits}f}"
             outcomes.append((method, stage, outcome, text))
-    return lines, outcomes
+    return cells, lines, outcomes
 
 
 def tally(outcomes: list) -> list[str]:
@@ -105,11 +111,8 @@ def plot_comparison(cells: list[dict], metric_name: str, scale: float, path: Pat
     save_plot(fig, ax, path, "theta (share of units removed); dotted: right after the cut", metric_name, 7, "outside")
 
 
-def audioset_section(r: dict, out: Path) -> tuple[list[str], list, list]:
-    cells = compare.summary(r["rows"], "gap@20")
-    plot_comparison(cells, "GAP@20 (%)", 100, out / "audioset.png")
-    names = list(cells[0]["kept"])
-    table, outcomes = comparison(cells, "gap@20", 100, 2, True, names)
+def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
+    _, table, outcomes = comparison(r["rows"], "gap@20", "GAP@20 (%)", 100, 2, True, out / "audioset.png")
     size, clips = r["size"], r["clips"]
     lines = [
         "## 1. The YouTube-8M experiment in miniature (paper Table II), AudioSet",
@@ -134,13 +137,12 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list, list]:
     return lines, outcomes
 
 
-def ptb_section(r: dict, out: Path) -> tuple[list[str], list, list]:
-    cells = [{**c, "cut": c["cut"], "tuned": c["tuned"]} for c in compare.summary(r["rows"], "test")]
+def ptb_section(r: dict, out: Path) -> tuple[list[str], list]:
+    cells, table, outcomes = comparison(r["rows"], "test", "test perplexity", 1, 1, False, out / "ptb.png")
+
     valid = {(c["theta"], c["method"]): c for c in compare.summary(r["rows"], "valid")}
-    plot_comparison(cells, "test perplexity", 1, out / "ptb.png")
-    names = list(cells[0]["kept"])
-    table, outcomes = comparison(cells, "test", 1, 1, False, names)
     size, w = r["size"], r["windows"]
+
     lines = [
         "## 2. The Penn Treebank experiment (paper Table I)",
         "",
