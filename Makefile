@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The full suite takes hours and writes docs/benchmarks.md; the quick one minutes, into docs/quick/.
+# The full suite (about 70 minutes) writes docs/benchmarks.md; the quick one (about 9) docs/quick/.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import compare
 import numpy as np
-from common import AUDIOSET, SAMPLE, Mode, save
-from ptb import shuffled
+from common import AUDIOSET, SAMPLE, Mode, save, shuffled
 
 MODEL = SAMPLE / "audioset_lstm.keras"
 SIZES = {  # calibration clips, fine-tuning clips, evaluation clips, thetas, seeds

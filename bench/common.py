@@ -62,6 +62,13 @@ def _plain(x):
     raise TypeError(type(x))
 
 
+def shuffled(x: np.ndarray, y: np.ndarray, seed: int, batch: int = 64):
+    """(x, y) batches in an order drawn from `seed`."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    for i in range(0, len(x), batch):
+        yield x[order[i : i + batch]], y[order[i : i + batch]]
+
+
 def log(*parts) -> None:
     print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
 

@@ -95,9 +95,8 @@ def summary(rows: list[dict], metric: str) -> list[dict]:
     for r in rows:
         cells.setdefault((r["theta"], r["method"]), []).append(r)
     out = []
-    for (theta, method), rs in sorted(
-        cells.items(), key=lambda kv: (kv[0][0], list(METHODS).index(kv[0][1]) + 1 if kv[0][1] in METHODS else 0)
-    ):
+    order = ["unpruned", *METHODS]
+    for (theta, method), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
         cut = np.array([r["cut"][metric] for r in rs])
         tuned = np.array([r["tuned"][metric] for r in rs])
         out.append(

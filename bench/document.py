@@ -23,12 +23,12 @@ def _kept(kept: dict) -> str:
 
 
 def machine() -> str:
-    import tensorflow as tf
+    from importlib.metadata import version
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GB, no GPU; "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}"
+        f"Python {platform.python_version()}, TensorFlow {version('tensorflow')}"
     )
 
 

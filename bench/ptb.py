@@ -13,7 +13,7 @@ from pathlib import Path
 
 import compare
 import numpy as np
-from common import CACHE, PTB, Mode, log, save
+from common import CACHE, PTB, Mode, log, save, shuffled
 
 WINDOW = 35
 PAPER_KEPT = (236, 297)  # of 1500, 1500: ISS-GM in the paper's Table I
@@ -48,12 +48,6 @@ def windows(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarra
     x = ids[: n * WINDOW].reshape(n, WINDOW)  # (N, 35)
     y = ids[1 : n * WINDOW + 1].reshape(n, WINDOW)  # (N, 35)
     return x[:limit], y[:limit]
-
-
-def shuffled(x: np.ndarray, y: np.ndarray, seed: int, batch: int = 64):
-    order = np.random.default_rng(seed).permutation(len(x))
-    for i in range(0, len(x), batch):
-        yield x[order[i : i + batch]], y[order[i : i + batch]]
 
 
 def build(hidden: int, vocab: int = 10_000, softmax: bool = True):
@@ -117,7 +111,7 @@ def part(mode: Mode) -> dict:
 
     rows = compare.run(path, stats, size["thetas"], size["seeds"], lambda s: shuffled(*budget, s), score, 1, 1e-3)
     result = {
-        "size": {k: v for k, v in size.items()},
+        "size": dict(size),
         "windows": {"train": len(train[0]), **{s: len(xy[0]) for s, xy in held.items()}},
         "statistics_samples": next(iter(stats.stats.values())).count,
         "rows": rows,

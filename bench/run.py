@@ -27,9 +27,10 @@ def main() -> None:
     unknown = set(parts) - set(PARTS)
     if unknown:
         parser.error(f"--only takes {', '.join(PARTS)}; received {', '.join(sorted(unknown))}")
-    from lstmprune_cli.framework import import_tensorflow
+    if parts:
+        from lstmprune_cli.framework import import_tensorflow
 
-    import_tensorflow()
+        import_tensorflow()
     for name in parts:
         start = time.perf_counter()
         common.log(f"part {name} ({mode.name})")
