@@ -106,6 +106,12 @@ def output_shapes(model) -> dict[str, tuple]:
     return shapes
 
 
+def feature_width(shapes: dict[str, tuple], name: str) -> int:
+    """Width of a layer's last axis; 0 when it is free (token ids of a free-length input, a mask)."""
+    shape = shapes.get(name) or ()
+    return int(shape[-1]) if shape and shape[-1] is not None else 0
+
+
 class _Union:
     def __init__(self):
         self.parent: dict[str, str] = {}
@@ -133,7 +139,7 @@ def unit_groups(model) -> list[UnitGroup]:
     masks = mask_only(graph, output_names(config, class_name, graph))
 
     def width(name: str) -> int:
-        return int(shapes[name][-1])
+        return feature_width(shapes, name)
 
     for node in graph:
         if node.name in masks:

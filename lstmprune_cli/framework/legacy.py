@@ -1,19 +1,20 @@
 """Keras 2 (tf-keras) models: SavedModel directories and `.h5` files, converted to Keras 3.
 
-tf-keras reads what Keras 2 wrote; its config becomes a Keras 3 config after small edits
-(`time_major` gone, `batch_input_shape` only on InputLayer as `batch_shape`), and the weights
-carry over in order.
+Their config is checked for code and custom objects before tf-keras reads them (safety.py); tf-keras
+then builds the original, its config becomes a Keras 3 config after small edits (`time_major` gone,
+`batch_input_shape` only on InputLayer as `batch_shape`), the weights carry over in order, and the
+converted model is refused unless it computes the original's function.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from ..core.errors import LstmpruneError
+from . import safety
 
 
 def clean_config(obj, inside_input: bool = False):
@@ -36,6 +37,16 @@ def clean_config(obj, inside_input: bool = False):
     return out
 
 
+def time_major_layers(obj) -> list[str]:
+    """Names of recurrent layers configured with `time_major=True` (Keras 3 has no such mode)."""
+    if isinstance(obj, list):
+        return [n for v in obj for n in time_major_layers(v)]
+    if not isinstance(obj, dict):
+        return []
+    found = [str(obj.get("name", "?"))] if obj.get("time_major") is True else []
+    return found + [n for v in obj.values() for n in time_major_layers(v)]
+
+
 def keras3_config(config: dict) -> dict:
     """The model config of a Keras 2 Functional or Sequential model, as Keras 3 reads it."""
     config = clean_config(config)
@@ -45,10 +56,8 @@ def keras3_config(config: dict) -> dict:
     return config
 
 
-def from_tf_keras(path: Path):
-    """Load a Keras 2 SavedModel directory or `.h5` with tf-keras and rebuild it in Keras 3."""
-    import keras
-
+def _tf_keras_original(path: Path):
+    """The model as tf-keras (Keras 2) reads it: the reference a conversion must reproduce."""
     try:
         import tf_keras
     except ImportError as e:  # pragma: no cover - tf-keras is a dependency
@@ -60,37 +69,62 @@ def from_tf_keras(path: Path):
     kind = type(old).__name__
     if kind not in ("Functional", "Sequential"):
         raise LstmpruneError(f"{path} holds a subclassed model ({kind}); save a Functional or Sequential model instead")
-    config = keras3_config(old.get_config())
+    return old
+
+
+def _refuse_time_major(config, path: Path) -> None:
+    bad = time_major_layers(config)
+    if bad:
+        raise LstmpruneError(
+            f"{path}: layer '{bad[0]}' uses time_major=True, which Keras 3 cannot express; "
+            "save the model with time_major=False (batch-major inputs) and retry"
+        )
+
+
+def from_tf_keras(path: Path):
+    """A Keras 2 SavedModel directory, checked, read by tf-keras and rebuilt in Keras 3."""
+    import keras
+
+    safety.check_saved_model(path)
+    old = _tf_keras_original(path)
+    config = old.get_config()
+    _refuse_time_major(config, path)
     try:
-        model = (keras.Sequential if kind == "Sequential" else keras.Model).from_config(config)
+        cls = keras.Sequential if type(old).__name__ == "Sequential" else keras.Model
+        model = cls.from_config(keras3_config(config))
         model.set_weights(old.get_weights())
     except Exception as e:  # noqa: BLE001
         raise LstmpruneError(f"cannot convert the Keras 2 model in {path} to Keras 3: {_first_line(e)}") from e
+    safety.check_same_function(old, model, str(path))
     return model
 
 
 def load_h5(path: Path):
-    """A legacy `.h5` file: Keras 3 reads it once its config is cleaned (on a temporary copy)."""
+    """A legacy `.h5` file: written by Keras 3, it loads as is; written by Keras 2, it is converted and checked.
+
+    The conversion edits the config of an in-memory copy (nothing is written to disk, the input stays read-only)
+    and reads it with Keras 3's legacy `.h5` loader.
+    """
     import h5py
     import keras
+    from keras.src.legacy.saving import legacy_h5_format
 
-    with h5py.File(path, "r") as f:
-        raw = f.attrs.get("model_config")
-        if raw is None:
-            raise LstmpruneError(f"{path} holds weights only, no model config; save the whole model (model.save)")
-        raw = raw.decode() if isinstance(raw, bytes) else raw
-    config = json.loads(raw)
-    cleaned = {**config, "config": keras3_config(copy.deepcopy(config["config"]))}
-    if cleaned == config:
-        return keras.saving.load_model(path, compile=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy_path = Path(tmp) / Path(path).name
-        shutil.copyfile(path, copy_path)
-        with h5py.File(copy_path, "r+") as f:
+    config, keras2 = safety.h5_config(path)
+    safety.check_config(config, str(path), keras2=keras2)
+    if not keras2:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    _refuse_time_major(config, path)
+    cleaned = {**config, "config": keras3_config(copy.deepcopy(config.get("config", {})))}
+    try:
+        with h5py.File(io.BytesIO(Path(path).read_bytes()), "r+") as f:
             f.attrs["model_config"] = json.dumps(cleaned)
             if "training_config" in f.attrs:
                 del f.attrs["training_config"]
-        return keras.saving.load_model(copy_path, compile=False)
+            model = legacy_h5_format.load_model_from_hdf5(f, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001  h5py and keras raise many types
+        raise LstmpruneError(f"cannot convert the Keras 2 model in {path} to Keras 3: {_first_line(e)}") from e
+    safety.check_same_function(_tf_keras_original(path), model, str(path))
+    return model
 
 
 def _first_line(e: Exception) -> str:

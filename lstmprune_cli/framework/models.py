@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..core.errors import LstmpruneError
 from ..core.files import commit, refuse_existing, temp_sibling
-from . import legacy
+from . import legacy, safety
 
 EMBEDDED = Path("assets.extra") / "model.keras"
 
@@ -41,7 +41,7 @@ def model_kind(path: Path) -> str:
 
 
 def load_model(path: Path):
-    """The Keras model at `path`, without its optimizer state."""
+    """The Keras model at `path`, without its optimizer state; its config is checked before anything loads."""
     import keras
 
     kind = model_kind(path)
@@ -50,7 +50,11 @@ def load_model(path: Path):
     else:
         source = Path(path) / EMBEDDED if kind == "savedmodel" else Path(path)
         try:
-            model = legacy.load_h5(source) if kind == "h5" else keras.saving.load_model(source, compile=False)
+            if kind == "h5":
+                model = legacy.load_h5(source)
+            else:
+                safety.check_config(safety.keras_file_config(source), str(path))
+                model = keras.saving.load_model(source, compile=False, safe_mode=True)
         except LstmpruneError:
             raise
         except Exception as e:  # noqa: BLE001  keras raises many types for unreadable files

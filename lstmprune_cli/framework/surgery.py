@@ -7,7 +7,7 @@ import copy
 import numpy as np
 
 from ..core.errors import LstmpruneError
-from .graph import nodes, output_shapes
+from .graph import feature_width, nodes, output_shapes
 from .slicers import RECURRENT, SLICERS, Cut, Features
 
 
@@ -36,8 +36,8 @@ def prune_model(model, kept: dict[str, np.ndarray], fill: dict[str, np.ndarray] 
     features: dict[str, Features] = {}
     new_weights: dict[str, list[np.ndarray]] = {}
     for entry, node in zip(config["layers"], nodes(config, class_name)):
-        width = int(shapes[node.name][-1]) if node.name in shapes and shapes[node.name] else 0
-        inputs = [features.get(p) or Features(int(shapes[p][-1])) for p in node.parents]
+        width = feature_width(shapes, node.name)
+        inputs = [features.get(p) or Features(feature_width(shapes, p)) for p in node.parents]
         slicer = None if node.module.startswith("keras.src.ops") else SLICERS.get(node.class_name)
         touched = any(f.kept is not None for f in inputs) or node.class_name in RECURRENT + ("Bidirectional",)
         if slicer is None or not touched:

@@ -1,0 +1,183 @@
+"""Safe loading: a model file's config is read and checked before anything deserializes it.
+
+No model file may run code: a `Lambda` layer carries marshalled bytecode, a custom object names a
+module to import, and tf-keras enforces `safe_mode` only for `.keras` files. Every config (a `.keras`
+file's `config.json`, an `.h5` file's `model_config`, a Keras 2 SavedModel's `keras_metadata.pb`) is
+walked first, and anything that is not a built-in Keras object is refused. After a conversion from
+Keras 2, the converted model must compute the original's function, checked on random inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import LstmpruneError
+
+CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")  # bytecode, or any TensorFlow function by name
+SPECIAL = {"Functional", "Sequential", "Model", "TensorShape", "TypeSpec", "__tuple__", "__keras_tensor__"}
+MAX_CONFIG_BYTES = 64 << 20
+TOLERANCE = 1e-4  # max |converted - original| relative to the output's scale
+
+
+def _keras2_names() -> set[str]:
+    """Class names tf-keras builds itself: layers, initializers, regularizers, constraints, optimizers, losses..."""
+    import tf_keras
+
+    spaces = (
+        tf_keras.layers,
+        tf_keras.initializers,
+        tf_keras.regularizers,
+        tf_keras.constraints,
+        tf_keras.optimizers,
+        tf_keras.losses,
+        tf_keras.metrics,
+    )
+    return {n for space in spaces for n in dir(space) if not n.startswith("_")} | {"Policy", "DTypePolicy"}
+
+
+def check_config(config, where: str, keras2: bool = False) -> None:
+    """Refuse a config that holds code (Lambda), a custom object, or a module outside Keras.
+
+    keras2: the config was written by Keras 2 (no `module` keys): every class must be a tf-keras built-in.
+    """
+    known = _keras2_names() if keras2 else None
+    top = config.get("class_name") if isinstance(config, dict) else None
+    if top is not None and top not in ("Functional", "Sequential", "Model"):
+        raise LstmpruneError(f"{where} holds a subclassed model ({top}); save a Functional or Sequential model instead")
+
+    def refuse(what: str) -> None:
+        raise LstmpruneError(
+            f"{where} holds {what}; lstmprune loads built-in Keras layers only and never runs code from a "
+            "model file: rebuild the model without it (see README, Security)"
+        )
+
+    def walk(obj) -> None:
+        if isinstance(obj, list):
+            for v in obj:
+                walk(v)
+            return
+        if not isinstance(obj, dict):
+            return
+        name = obj.get("class_name")
+        if "function_type" in obj or "output_shape_type" in obj or name in CODE_LAYERS:
+            refuse(f"a {name or 'Lambda'} layer (code stored in the file)")
+        if name is not None:
+            if not isinstance(name, str):
+                refuse(f"a class name of type {type(name).__name__}")
+            module = obj.get("module")
+            if module is not None and not (
+                module in ("keras", "tf_keras", "builtins") or module.startswith(("keras.", "tf_keras."))
+            ):
+                refuse(f"'{name}' from module '{module}' (a custom object)")
+            registered = obj.get("registered_name")
+            if registered not in (None, name, f"Custom>{name}"):  # tf-keras registers its optimizers as Custom>
+                refuse(f"the custom object '{registered}'")
+            builtin = name.removeprefix("Custom>")  # tf-keras names its own optimizers so
+            if known is not None and builtin not in known and builtin not in SPECIAL:
+                refuse(f"the custom class '{name}'")
+        for v in obj.values():
+            walk(v)
+
+    walk(config)
+
+
+def keras_file_config(path: Path) -> dict:
+    """The `config.json` of a `.keras` zip, size-checked."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise LstmpruneError(f"{path}: config.json is {info.file_size:,} bytes; refusing more than 64 MB")
+            return json.loads(z.read(info))
+    except (KeyError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise LstmpruneError(f"{path} is not a Keras model file ({e}); expected a .keras zip with config.json") from e
+
+
+def h5_config(path: Path) -> tuple[dict, bool]:
+    """The `model_config` of an `.h5` file, and whether Keras 2 wrote it."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+            version = f.attrs.get("keras_version", b"")
+    except OSError as e:
+        raise LstmpruneError(f"{path} is not a readable HDF5 file ({e}); expected an .h5 written by model.save") from e
+    if raw is None:
+        raise LstmpruneError(f"{path} holds weights only, no model config; save the whole model (model.save)")
+    raw = raw.decode() if isinstance(raw, bytes) else str(raw)
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    try:
+        config = json.loads(raw)
+    except ValueError as e:
+        raise LstmpruneError(f"{path}: model_config is not JSON ({e})") from e
+    if not isinstance(config, dict):
+        raise LstmpruneError(f"{path}: model_config is a {type(config).__name__}; expected a JSON object")
+    return config, not version.startswith("3")
+
+
+def check_saved_model(path: Path) -> None:
+    """Check every object of a Keras 2 SavedModel (`keras_metadata.pb`) before tf-keras revives it."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    try:
+        metadata.ParseFromString((Path(path) / "keras_metadata.pb").read_bytes())
+        nodes = [json.loads(node.metadata) for node in metadata.nodes]
+    except Exception as e:  # noqa: BLE001  protobuf and json raise several types
+        raise LstmpruneError(f"{path}/keras_metadata.pb cannot be read ({e}); expected a Keras 2 SavedModel") from e
+    for node, raw in zip(nodes, metadata.nodes):
+        check_config(node if raw.node_path == "root" else [node], str(path), keras2=True)
+
+
+def probe_inputs(model, seed: int = 0) -> list[np.ndarray]:
+    """A few random inputs of the model's shapes: free axes as 2 sequences of 5 steps, token ids in range."""
+    rng = np.random.default_rng(seed)
+    vocab = min(
+        (int(getattr(layer, "input_dim", 0)) for layer in _layers(model) if type(layer).__name__ == "Embedding"),
+        default=2,
+    )
+    out = []
+    for tensor in model.inputs:
+        shape = [2] + [d if d is not None else 5 for d in tuple(tensor.shape)[1:]]
+        dtype = getattr(tensor.dtype, "name", str(tensor.dtype))  # tf.DType (tf-keras) or a str (Keras 3)
+        if "int" in dtype:
+            out.append(rng.integers(0, max(vocab, 1), size=shape).astype(dtype))
+        else:
+            out.append(rng.normal(size=shape).astype("float32"))
+    return out
+
+
+def _layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+
+
+def check_same_function(original, converted, where: str) -> float:
+    """Refuse a conversion whose outputs differ from the original's on random inputs; returns max |diff|."""
+    worst = 0.0
+    for seed in range(2):
+        x = probe_inputs(original, seed)
+        want = _outputs(original(x if len(x) > 1 else x[0], training=False))
+        got = _outputs(converted(x if len(x) > 1 else x[0], training=False))
+        for a, b in zip(want, got):
+            if a.shape != b.shape:
+                raise LstmpruneError(f"{where}: the converted model's output shape {b.shape} differs from {a.shape}")
+            scale = max(1.0, float(np.max(np.abs(a))) if a.size else 1.0)
+            worst = max(worst, float(np.max(np.abs(a - b))) / scale if a.size else 0.0)
+    if not worst <= TOLERANCE:
+        raise LstmpruneError(
+            f"{where} cannot be converted exactly: the converted model differs from the original by {worst:.2g} "
+            "on random inputs; refusing it rather than shipping another function"
+        )
+    return worst
+
+
+def _outputs(y) -> list[np.ndarray]:
+    return [np.asarray(t) for t in (y if isinstance(y, (list, tuple)) else [y])]
