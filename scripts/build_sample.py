@@ -4,8 +4,11 @@
 
 Writes sample_models/audioset_lstm.keras (Masking -> Bidirectional(LSTM 128) -> LSTM 256 ->
 Dense(527, sigmoid), 10 frames x 128 features) trained on ../shared/data/audioset/bal_train-*,
-sample_models/calibration.tfrecord: the first 1,500 records of eval-00000, and sample_models/train.tfrecord:
-the first 1,500 records of bal_train-00000 (for the demo's fine-tuning), copied byte for byte.
+sample_models/calibration.tfrecord: the first 1,500 records of eval-00000, sample_models/train.tfrecord:
+the first 1,500 records of bal_train-00000 (for the demo's fine-tuning), and sample_models/heldout.tfrecord:
+the first 1,500 records of eval-00001 (the demo's evaluation, seen by no other step), copied byte for byte.
+
+    python scripts/build_sample.py --slices-only   # the three data slices, the model untouched
 
 AudioSet is by Google, CC BY 4.0.
 """
@@ -98,17 +101,21 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--slices-only", action="store_true", help="Copy the data slices; keep the model.")
     args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    copy_records(DATA / "eval-00000-of-00004.tfrecord", OUT / "calibration.tfrecord", 1500)
+    copy_records(DATA / "bal_train-00000-of-00004.tfrecord", OUT / "train.tfrecord", 1500)
+    copy_records(DATA / "eval-00001-of-00004.tfrecord", OUT / "heldout.tfrecord", 1500)
+    if args.slices_only:
+        return
     keras.utils.set_random_seed(0)
     model = build_model()
     model.compile(keras.optimizers.Adam(2e-3), "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
     model.fit(dataset("bal_train-*", 64, True), epochs=args.epochs, verbose=2)
     model.evaluate(dataset("eval-0000[1-3]*", 256, False), verbose=2)
     print(f"GAP@20 on eval-00001..3: {gap20(model, dataset('eval-0000[1-3]*', 256, False)):.4f}")
-    OUT.mkdir(exist_ok=True)
     save_without_optimizer(model, OUT / "audioset_lstm.keras")
-    copy_records(DATA / "eval-00000-of-00004.tfrecord", OUT / "calibration.tfrecord", 1500)
-    copy_records(DATA / "bal_train-00000-of-00004.tfrecord", OUT / "train.tfrecord", 1500)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -63,17 +64,49 @@ def _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfin
 
 
 def _errors(fn):
-    """Bad input ends in one line on stderr and exit code 2, never a traceback."""
+    """Bad input ends in one line on stderr and exit code 2, never a traceback.
+
+    A write the system refuses (a full disk, a read-only folder) is bad input too. Anything else is a
+    bug of ours: one line and exit code 1; LSTMPRUNE_DEBUG=1 shows the traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except LstmpruneError as e:
-            render.error(str(e))
+            render.error(_one_line(str(e)))
             raise typer.Exit(2) from None
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            render.error(f"cannot read or write{where}: {e.strerror or e}")
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001  the last guard before a traceback reaches the user
+            if os.environ.get("LSTMPRUNE_DEBUG"):
+                raise
+            render.error(
+                f"unexpected {type(e).__name__}: {_one_line(str(e))}; "
+                "rerun with LSTMPRUNE_DEBUG=1 for the traceback and report it"
+            )
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "no message"
+
+
+def _at_least(value: int | None, least: int, flag: str) -> None:
+    if value is not None and value < least:
+        raise LstmpruneError(f"{flag} must be at least {least}; received {value}")
+
+
+def _hint(command: str, workspace: Path) -> str:
+    """A next-step command, with the workspace when it is not the default."""
+    return command + ("" if workspace == WS_DEFAULT else f" -w {workspace}")
 
 
 @app.command()
@@ -109,14 +142,16 @@ def analyze(
 
     Example:  lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord
     """
-    from ..core.files import refuse_existing
+    from ..core.files import check_output
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
-    if stats is not None:
-        refuse_existing(stats, force)
+    _at_least(batch_size, 1, "--batch-size")
+    _at_least(max_samples, 1, "--max-samples")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab, shard)
     ws = WS.open(workspace)
+    if stats is not None:
+        check_output(stats, force=force, models=[model], data=[data], workspace=ws.root, flag="--stats")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -126,7 +161,7 @@ def analyze(
     result = jobs.analyze(model, data, options, batch_size, max_samples, every_step, wrap=wrap)
     result.statistics.save(ws.stats_path)
     if stats is not None:
-        result.statistics.save(stats)
+        result.statistics.save(stats, force=force)
     ws.model, ws.stats, ws.plan, ws.pruned = str(model.resolve()), str(ws.stats_path), None, None
     ws.save()
     rows = group_rows(result.statistics)
@@ -142,7 +177,8 @@ def analyze(
         return
     n = max(r["samples"] for r in rows)
     render.out.print(render.groups_table(rows, f"{Path(model).name}: {n:,} samples in {result.seconds:.1f} s"))
-    render.err.print(f"statistics -> {ws.stats_path}   next: lstmprune prune --theta 0.7 --out small.keras")
+    render.err.print(f"statistics -> {ws.stats_path}", soft_wrap=True)
+    render.err.print("next: " + _hint("lstmprune prune --theta 0.7 --out small.keras", workspace), soft_wrap=True)
 
 
 @app.command()
@@ -190,18 +226,24 @@ def prune(
 
     Example:  lstmprune prune --theta 0.7 --out small.keras
     """
+    from ..core.files import check_output
     from ..core.statsfile import Statistics
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
     if plan is None and (theta is None or not 0 < theta < 1):
         raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
+    _at_least(seed, 0, "--seed")
+    _at_least(min_units, 1, "--min-units")
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
         from ..framework.models import default_output
 
         out = default_output(model)
+    if out is not None and not dry_run:
+        reads = [stats or ws.stats, plan]
+        check_output(out, force=force, models=[model], data=reads, workspace=ws.root)
     statistics = None
     if plan is None:
         statistics = Statistics.load(stats or Path(ws.require("stats")))
@@ -230,7 +272,7 @@ def prune(
     if statistics is not None and statistics.fingerprint != result.plan.fingerprint:
         statistics = None
     result.plan.save(ws.plan_path)
-    ws.model = ws.model or str(model)
+    ws.model = ws.model or str(Path(model).resolve())
     ws.plan, ws.pruned = str(ws.plan_path), result.out and str(Path(result.out).resolve())
     ws.save()
     rows = group_rows(statistics, result.plan)
@@ -271,12 +313,14 @@ def export(
 
     Example:  lstmprune export --to tflite --quantize dynamic --out small.tflite
     """
+    from ..core.files import check_output
     from ..core.workspace import Workspace as WS
 
     ws = WS.open(workspace)
     model = model or Path(ws.require("pruned"))
     if out is None:
         raise LstmpruneError("no output given; pass --out PATH (for example --out small.tflite)")
+    check_output(out, force=force, models=[model], workspace=ws.root)
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -337,6 +381,7 @@ def finetune(
         str, typer.Option(help="auto (from the output activation), binary, categorical or sparse.")
     ] = "auto",
     max_samples: Annotated[Optional[int], typer.Option(help="Sequences per epoch at most.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the weights' noise (dropout) and of the batch order.")] = 0,
     features: Features = None,
     dequantize: Dequantize = None,
     scale: Scale = None,
@@ -353,16 +398,22 @@ def finetune(
 
     Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
     """
+    from ..core.files import check_output
     from ..core.workspace import Workspace as WS
 
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    _at_least(batch_size, 1, "--batch-size")
+    _at_least(epochs, 1, "--epochs")
+    _at_least(max_samples, 1, "--max-samples")
+    _at_least(seed, 0, "--seed")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
     model = model or Path(ws.require("pruned"))
     teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
     if out is None:
         out = model.with_name(f"{model.stem}-finetuned{model.suffix}") if model.suffix else Path(f"{model}-finetuned")
+    check_output(out, force=force, models=[model, teacher], data=[data, validation], workspace=ws.root)
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -385,6 +436,7 @@ def finetune(
         loss,
         max_samples,
         force,
+        seed=seed,
         wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
         on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
     )
@@ -427,20 +479,31 @@ def report(
 
     Example:  lstmprune report --eval dbs/valid/ --markdown report.md
     """
-    from ..core.files import refuse_existing
+    from ..core.files import check_output
     from ..core.plan import Plan
     from ..core.schema import Options
     from ..core.statsfile import Statistics
     from ..core.workspace import Workspace as WS
 
+    _at_least(batch_size, 1, "--batch-size")
+    _at_least(max_samples, 1, "--max-samples")
     ws = WS.open(workspace)
     paths = {"original": original or Path(ws.require("model")), "pruned": pruned or Path(ws.require("pruned"))}
     if finetuned or ws.finetuned:
         paths["finetuned"] = finetuned or Path(ws.finetuned)
     if markdown is not None:
-        refuse_existing(markdown, force)
-    statistics = Statistics.load(Path(ws.stats)) if ws.stats and Path(ws.stats).exists() else None
-    plan = Plan.load(Path(ws.plan)) if ws.plan and Path(ws.plan).exists() else None
+        models = list(paths.values())
+        check_output(markdown, force=force, models=models, data=[eval_data], workspace=ws.root, flag="--markdown")
+        plots = markdown.with_name(markdown.stem + "_files")
+        check_output(plots, force=True, models=models, data=[eval_data], workspace=ws.root, flag="--markdown")
+    ours = {
+        k: p is None or (bool(known) and Path(p).resolve() == Path(known).resolve())
+        for k, p, known in (("original", original, ws.model), ("pruned", pruned, ws.pruned))
+    }
+    statistics = Statistics.load(Path(ws.stats)) if ours["original"] and ws.stats and Path(ws.stats).exists() else None
+    plan = Plan.load(Path(ws.plan)) if ours["pruned"] and ws.plan and Path(ws.plan).exists() else None
+    if not ours["pruned"] and ws.plan:
+        render.err.print("note: --pruned is not the workspace's pruned model; its plan is not shown")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -452,7 +515,9 @@ def report(
     if markdown is not None:
         from ..core.files import write_atomic
 
-        write_atomic(markdown, render.report_markdown(job, markdown.parent).encode())
+        write_atomic(markdown, render.report_markdown(job, markdown.parent).encode(), force)
+    for note in job.notes:
+        render.err.print(f"note: {note}")
     if json:
         render.emit_json(render.report_record(job))
         return
@@ -489,17 +554,22 @@ def sweep(
 
     Example:  lstmprune sweep --theta 0.1:0.9:0.2 --eval dbs/valid/ --plot sweep.png
     """
-    from ..core.files import refuse_existing
+    from ..core.files import check_output
     from ..core.schema import Options, parse_thetas
     from ..core.statsfile import Statistics
     from ..core.workspace import Workspace as WS
 
     thetas = parse_thetas(theta)
+    _at_least(batch_size, 1, "--batch-size")
+    _at_least(max_samples, 1, "--max-samples")
+    _at_least(epochs, 0, "--epochs")
+    _at_least(min_units, 1, "--min-units")
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     statistics = Statistics.load(Path(ws.require("stats")))
     plot = plot or ws.root / "sweep.png"
-    refuse_existing(plot, force or plot == ws.root / "sweep.png")
+    reads = [eval_data, train_data, ws.stats]
+    check_output(plot, force=force or plot == ws.root / "sweep.png", models=[model], data=reads, flag="--plot")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -545,6 +615,7 @@ def inspect(
 
     Example:  lstmprune inspect ../shared/data/audioset/eval-00000-of-00004.tfrecord
     """
+    _at_least(sample, 1, "--sample")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -572,19 +643,19 @@ def merge(
 
     Example:  lstmprune merge part0.npz part1.npz part2.npz part3.npz
     """
-    from ..core.files import refuse_existing
+    from ..core.files import check_output
     from ..core.statsfile import Statistics
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
+    ws = WS.open(workspace)
     if out is not None:
-        refuse_existing(out, force)
+        check_output(out, force=force, data=parts, workspace=ws.root)
     merged = Statistics.load(parts[0])
     for part in parts[1:]:
         merged = merged.merge(Statistics.load(part))
-    ws = WS.open(workspace)
     target = out or ws.stats_path
-    merged.save(target)
+    merged.save(target, force=force or out is None)
     if out is None:
         ws.model, ws.stats, ws.plan, ws.pruned = merged.meta.get("model"), str(target), None, None
         ws.save()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 
@@ -10,8 +11,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-err = Console(stderr=True)
-out = Console()
+
+def _console(stderr: bool = False) -> Console:
+    """A console; when the output is a file or a pipe, wide enough that tables are never cut."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=220)
+    return console
+
+
+err = _console(stderr=True)
+out = _console()
 
 
 def error(message: str) -> None:

@@ -1,13 +1,27 @@
-"""Atomic writes: a temporary sibling, then one rename."""
+"""Outputs: checked before any work, written to a temporary sibling, then moved in with one rename.
+
+An output never replaces a file the run reads or a workspace, `--force` or not, and two runs that
+write the same output cannot both succeed without `--force`: the existence check and the rename
+happen together under a lock on the output's folder. Temporary siblings carry the writer's process
+id; those of processes that are gone are removed on the next write beside them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import os
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import LstmpruneError
+
+WORKSPACE_FILES = ("state.json", "stats.npz", "plan.json")
+TEMP_TAG = ".lstmprune-"
 
 
 def refuse_existing(path: Path, force: bool) -> None:
@@ -16,39 +30,162 @@ def refuse_existing(path: Path, force: bool) -> None:
         raise LstmpruneError(f"{path} already exists; pass --force to replace it")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder."""
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or child.is_relative_to(parent)
+
+
+def _expand(read: str | Path) -> list[Path]:
+    """A read path as the files and folders it names (a glob gives its matches)."""
+    text = str(read)
+    if any(c in text for c in "*?[") and not Path(text).exists():
+        return [Path(p) for p in glob.glob(text)]
+    return [Path(text)]
+
+
+def check_output(
+    path: Path,
+    *,
+    force: bool = False,
+    models: Iterable[Path | None] = (),
+    data: Iterable[str | Path | None] = (),
+    workspace: Path | None = None,
+    flag: str = "--out",
+) -> Path:
+    """Refuse an output that would replace an input model, data, a workspace, or something not ours to replace.
+
+    models: models the run reads (nothing may be written inside a SavedModel directory either).
+    data: data files, folders or globs the run reads.
+    Compared after resolving symlinks. Returns `path`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_symlink():
+        raise LstmpruneError(f"{flag} {path} is a symbolic link; pass the path it points to ({path.resolve()})")
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise LstmpruneError(f"{flag} {path} is not a regular file or folder; expected a path for a new file")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise LstmpruneError(f"{flag} {path} cannot be written: {parent} is a file, not a folder")
+    target = path.resolve()
+    for model in (m for m in models if m is not None):
+        source = Path(model).resolve()
+        if _inside(source, target) or (source.is_dir() and _inside(target, source)):
+            raise LstmpruneError(
+                f"{flag} {path} would replace the model {model}, which this run reads; choose another {flag}"
+            )
+    for item in (d for d in data if d is not None):
+        for source in (p.resolve() for p in _expand(item)):
+            if _inside(source, target) or (source.is_dir() and _inside(target, source) and target.exists()):
+                raise LstmpruneError(f"{flag} {path} would replace the data {item}, which this run reads")
+    if workspace is not None:
+        root = Path(workspace).resolve()
+        if _inside(root, target) or target in {root / name for name in WORKSPACE_FILES}:
+            raise LstmpruneError(f"{flag} {path} would replace the workspace {workspace}; choose another {flag}")
+    if target.is_dir() and (target / "state.json").is_file():
+        raise LstmpruneError(f"{flag} {path} is a workspace; choose another {flag}")
+    refuse_existing(path, force)
+    return path
+
+
+def clean_stale(path: Path) -> None:
+    """Remove temporary siblings of `path` left by lstmprune processes that no longer run."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}{TEMP_TAG}*"):
+        pid = tmp.name[len(path.name) + 1 + len(TEMP_TAG) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}{TEMP_TAG}{os.getpid()}."
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder, held while an output is checked and renamed into it."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, force: bool = True) -> None:
+    """Write `data` to `path` through a temporary file in the same folder (force=False: never replace)."""
+    path = Path(path)
+    _make_parent(path)
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
+        with _locked(path.parent):
+            refuse_existing(path, force)
+            os.replace(tmp, path)
+    except OSError as e:
+        raise LstmpruneError(f"cannot write {path}: {e.strerror or e}") from e
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def temp_sibling(path: Path) -> Path:
     """A fresh temporary path next to `path` (for outputs written by other libraries)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    _make_parent(path)
+    clean_stale(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
+    except OSError as e:
+        raise LstmpruneError(f"cannot write {path}: {e.strerror or e}") from e
     return tmp / path.name
 
 
-def commit(tmp: Path, path: Path) -> None:
-    """Move a finished temporary output over `path` and remove the temporary folder."""
+def commit(tmp: Path, path: Path, force: bool = False) -> None:
+    """Move a finished temporary output over `path` (only with force when it exists) and remove the temporary."""
     path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        old = temp_sibling(path)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old.parent, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
-    shutil.rmtree(tmp.parent, ignore_errors=True)
+    try:
+        with _locked(path.parent):
+            refuse_existing(path, force)
+            if path.is_dir() and not path.is_symlink():
+                old = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent)) / path.name
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old.parent, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+    except OSError as e:
+        raise LstmpruneError(f"cannot write {path}: {e.strerror or e}") from e
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temporary output after a failure."""
+    shutil.rmtree(Path(tmp).parent, ignore_errors=True)
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LstmpruneError(f"cannot write {path}: cannot create its folder ({e.strerror or e})") from e
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise LstmpruneError(f"cannot write {path}: the folder {path.parent} is not writable")
+    mode = os.stat(path.parent).st_mode
+    if not stat.S_ISDIR(mode):
+        raise LstmpruneError(f"cannot write {path}: {path.parent} is not a folder")

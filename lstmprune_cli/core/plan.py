@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import criteria, rates
+from . import checks, criteria, rates
 from .errors import LstmpruneError
-from .groups import UnitGroup, check_kept
+from .groups import GATES, UnitGroup, check_kept
 
 PLAN_FORMAT = "lstmprune-plan"
 PLAN_VERSION = 1
+MAX_FILL = 1e6  # a fill value is a unit's mean output; anything larger is not one
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Plan:
 
     @classmethod
     def load(cls, path: Path) -> Plan:
+        """A plan file, every field checked (types, ranges, finiteness, lengths) before it is used."""
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
@@ -95,15 +97,35 @@ class Plan:
             raise LstmpruneError(
                 f"plan {path} has version {data.get('version')}; this lstmprune reads version {PLAN_VERSION}"
             )
-        keys = {f for f in GroupPlan.__dataclass_fields__}
         try:
-            groups = [GroupPlan(**{k: v for k, v in g.items() if k in keys}) for g in data["groups"]]
-            for g in groups:
-                check_kept(g.kept_units, g.units, f"plan group {g.name}")
+            return cls._from_dict(data)
         except (KeyError, TypeError, ValueError) as e:
             raise LstmpruneError(f"plan {path} is malformed: {e}") from e
-        top = {k: data.get(k) for k in ("theta", "target", "criterion", "min_units", "seed", "energy_level")}
-        return cls(fingerprint=data.get("fingerprint", ""), groups=groups, extra=data.get("extra", {}), **top)
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> Plan:
+        fingerprint = checks.text(data.get("fingerprint"), "fingerprint")
+        if not fingerprint:
+            raise ValueError("fingerprint is empty; expected the model's sha256")
+        raw = data.get("groups")
+        if not isinstance(raw, list) or not raw or not all(isinstance(g, dict) for g in raw):
+            raise ValueError("groups must be a non-empty list of objects")
+        groups = [_group_from_dict(g, i) for i, g in enumerate(raw)]
+        checks.unique([g.name for g in groups], "group")
+        extra = data.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ValueError(f"extra must be an object; received {type(extra).__name__}")
+        return cls(
+            fingerprint=fingerprint,
+            groups=groups,
+            theta=checks.optional(checks.number, data.get("theta"), "theta", low=0.0, high=1.0),
+            target=checks.optional(checks.text, data.get("target"), "target"),
+            criterion=checks.optional(checks.text, data.get("criterion"), "criterion"),
+            min_units=checks.optional(checks.integer, data.get("min_units"), "min_units", low=1),
+            seed=checks.optional(checks.integer, data.get("seed"), "seed", low=0),
+            energy_level=checks.optional(checks.number, data.get("energy_level"), "energy_level"),
+            extra=extra,
+        )
 
     def check_matches(self, fingerprint: str, groups: list[UnitGroup]) -> None:
         """Refuse a plan made for another model."""
@@ -180,6 +202,28 @@ def build_plan(
             p.fill = [float(v) for v in means[p.name]]
 
     return Plan(fingerprint, plans, theta, target, criterion, min_units, seed, alpha)
+
+
+def _group_from_dict(g: dict, i: int) -> GroupPlan:
+    """One plan group, checked field by field."""
+    where = f"groups[{i}]"
+    name = checks.text(g.get("name"), f"{where}.name")
+    where = f"group {name}"
+    units = checks.integer(g.get("units"), f"{where}: units", low=1)
+    kept = checks.integers(g.get("kept_units"), f"{where}: kept_units")
+    check_kept(kept, units, where)
+    scores, energy, fill = g.get("scores"), g.get("energy_kept"), g.get("fill")
+    return GroupPlan(
+        name=name,
+        layer=checks.text(g.get("layer"), f"{where}: layer"),
+        direction=checks.text(g.get("direction"), f"{where}: direction", ("", "forward", "backward")),
+        cell=checks.text(g.get("cell"), f"{where}: cell", tuple(GATES)),
+        units=units,
+        kept_units=kept,
+        scores=None if scores is None else checks.numbers(scores, f"{where}: scores", units),
+        energy_kept=checks.optional(checks.number, energy, f"{where}: energy_kept", low=0.0, high=1.0 + 1e-9),
+        fill=None if fill is None else checks.numbers(fill, f"{where}: fill", units, MAX_FILL),
+    )
 
 
 def _group_plan(g: UnitGroup, kept: np.ndarray, scores: np.ndarray | None, zeta: np.ndarray) -> GroupPlan:

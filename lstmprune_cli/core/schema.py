@@ -7,12 +7,14 @@ A schema file holds the same keys as `Schema` (any subset), for example
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import LstmpruneError
 
 FITS = ("pad", "sample", "exact")
+MAX_THETAS = 50  # points of one sweep: each is a pruned model, measured
 
 
 @dataclass
@@ -37,6 +39,31 @@ class Options:
     shard: tuple[int, int] = (0, 1)  # (index, count): this pass reads records index, index + count, ...
 
     def __post_init__(self):
+        kinds = {
+            "dequantize": (bool, type(None)),
+            "l2_normalize": (bool,),
+            "skip_nonfinite": (bool,),
+            "fit": (str,),
+            "vocab": (str, type(None)),
+            "labels": (str, type(None)),
+        }
+        for key, types in kinds.items():
+            if not isinstance(getattr(self, key), types):
+                want = " or ".join(
+                    "null" if t is type(None) else {"bool": "true/false"}.get(t.__name__, t.__name__) for t in types
+                )
+                raise LstmpruneError(f"option '{key}' must be {want}; received {getattr(self, key)!r}")
+        if self.features is not None and not (
+            isinstance(self.features, list) and self.features and all(isinstance(f, str) for f in self.features)
+        ):
+            raise LstmpruneError(f"option 'features' must be a list of feature names; received {self.features!r}")
+        if self.scale is not None and not (
+            len(self.scale) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in self.scale)
+        ):
+            raise LstmpruneError(f"option 'scale' must be two finite numbers [A, B]; received {self.scale!r}")
+        if not (len(self.shard) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in self.shard)):
+            raise LstmpruneError(f"option 'shard' must be two integers [I, N]; received {self.shard!r}")
         if self.fit not in FITS:
             raise LstmpruneError(f"--fit must be one of {', '.join(FITS)}; received {self.fit!r}")
         i, n = self.shard
@@ -49,15 +76,21 @@ class Options:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
             raise LstmpruneError(f"cannot read schema {path}: {e}; expected a JSON object") from e
+        if not isinstance(data, dict):
+            raise LstmpruneError(f"schema {path} holds a {type(data).__name__}; expected a JSON object")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise LstmpruneError(
                 f"schema {path} has unknown keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
             )
         data.update({k: v for k, v in overrides.items() if v is not None})
-        if data.get("scale") is not None:
-            data["scale"] = tuple(data["scale"])
-        return cls(**data)
+        for key in ("scale", "shard"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
+        try:
+            return cls(**data)
+        except LstmpruneError as e:
+            raise LstmpruneError(f"schema {path}: {e}") from None
 
 
 @dataclass
@@ -125,8 +158,10 @@ def parse_thetas(text: str) -> list[float]:
     try:
         if ":" in text:
             start, stop, step = (float(p) for p in text.split(":"))
-            if step <= 0:
+            if not step > 0:
                 raise ValueError
+            if (stop - start) / step + 1 > MAX_THETAS:
+                raise LstmpruneError(f"--theta {text} gives more than {MAX_THETAS} values; a sweep takes at most that")
             values = [round(start + i * step, 10) for i in range(int((stop - start) / step + 1e-9) + 1)]
         else:
             values = [float(p) for p in text.split(",") if p.strip()]
@@ -135,6 +170,8 @@ def parse_thetas(text: str) -> list[float]:
     bad = [v for v in values if not 0 < v < 1]
     if bad or not values:
         raise LstmpruneError(f"every theta must be in (0, 1); received {bad or text}")
+    if len(values) > MAX_THETAS:
+        raise LstmpruneError(f"--theta gives {len(values):,} values; a sweep takes at most {MAX_THETAS}")
     return values
 
 

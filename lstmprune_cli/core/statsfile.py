@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from .errors import LstmpruneError
 from .files import write_atomic
-from .groups import UnitGroup
+from .groups import GATES, UnitGroup
 from .stats import GroupStats
 
 STATS_FORMAT = "lstmprune-stats"
@@ -37,7 +38,7 @@ class Statistics:
     def eigenvalues(self) -> dict[str, np.ndarray]:
         return {name: s.eigenvalues() for name, s in self.stats.items()}
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, force: bool = True) -> None:
         header = {
             "format": STATS_FORMAT,
             "version": STATS_VERSION,
@@ -60,25 +61,55 @@ class Statistics:
             )
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        write_atomic(Path(path), buf.getvalue())
+        write_atomic(Path(path), buf.getvalue(), force)
 
     @classmethod
     def load(cls, path: Path) -> Statistics:
+        """A statistics file, every field checked (meta keys, types, shapes, finiteness, a PSD scatter)."""
         try:
             with np.load(path, allow_pickle=False) as f:
-                header = json.loads(str(f["meta"]))
-                if header.get("format") != STATS_FORMAT:
-                    raise ValueError(f"format is {header.get('format')!r}")
-                groups = [UnitGroup(**g) for g in header.pop("groups")]
-                stats = {
-                    g.name: GroupStats(int(f[f"g{i}_count"]), f[f"g{i}_mean"], f[f"g{i}_scatter"])
-                    for i, g in enumerate(groups)
-                }
-        except (OSError, ValueError, KeyError, TypeError) as e:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError) as e:
             raise LstmpruneError(
-                f"cannot read statistics {path}: {e}; expected a file written by lstmprune analyze"
+                f"cannot read statistics {path}: {e}; expected an .npz file written by lstmprune analyze"
             ) from e
-        fingerprint, every_step = header.pop("fingerprint"), header.pop("every_step")
+        try:
+            return cls._from_arrays(arrays)
+        except (KeyError, TypeError, ValueError) as e:
+            raise LstmpruneError(
+                f"statistics {path} are malformed: {e}; expected a file written by lstmprune analyze"
+            ) from e
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> Statistics:
+        if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].shape != ():
+            raise ValueError("there is no 'meta' JSON document")
+        header = json.loads(str(arrays["meta"]))
+        if not isinstance(header, dict):
+            raise ValueError("meta must be a JSON object")
+        missing = [k for k in ("format", "version", "fingerprint", "every_step", "groups") if k not in header]
+        if missing:
+            raise ValueError(f"meta lacks {', '.join(missing)}")
+        if header["format"] != STATS_FORMAT:
+            raise ValueError(f"format is {header['format']!r}, not {STATS_FORMAT!r}")
+        if header["version"] != STATS_VERSION:
+            raise ValueError(f"version is {header['version']!r}; this lstmprune reads version {STATS_VERSION}")
+        fingerprint = checks.text(header.pop("fingerprint"), "fingerprint")
+        every_step = checks.boolean(header.pop("every_step"), "every_step")
+        raw = header.pop("groups")
+        if not isinstance(raw, list) or not raw or not all(isinstance(g, dict) for g in raw):
+            raise ValueError("groups must be a non-empty list of objects")
+        groups = [_unit_group(g, i) for i, g in enumerate(raw)]
+        checks.unique([g.name for g in groups], "group")
+        stats = {}
+        for i, g in enumerate(groups):
+            count = arrays[f"g{i}_count"]
+            if count.shape != () or count.dtype.kind not in "iu":
+                raise ValueError(f"group {g.name}: count must be one integer; received {count.dtype} {count.shape}")
+            count = checks.integer(int(count), f"group {g.name}: count", low=2)
+            mean = checks.array(arrays[f"g{i}_mean"], f"group {g.name}: mean", (g.units,))
+            scatter = checks.scatter_matrix(arrays[f"g{i}_scatter"], f"group {g.name}: scatter", g.units)
+            stats[g.name] = GroupStats(count, mean, scatter)
         for key in ("format", "version"):
             header.pop(key)
         return cls(fingerprint, groups, stats, every_step, header)
@@ -96,3 +127,23 @@ class Statistics:
                 f"the statistics belong to model {self.fingerprint[:12]}, not to this model ({fingerprint[:12]}); "
                 "run lstmprune analyze on this model first"
             )
+
+
+def _unit_group(g: dict, i: int) -> UnitGroup:
+    """One group record of the meta document, checked field by field."""
+    name = checks.text(g.get("name"), f"groups[{i}].name")
+    where = f"group {name}"
+    known = set(UnitGroup.__dataclass_fields__)
+    if set(g) - known:
+        raise ValueError(f"{where} has unknown fields {sorted(set(g) - known)}")
+    return UnitGroup(
+        name=name,
+        layer=checks.text(g.get("layer"), f"{where}: layer"),
+        direction=checks.text(g.get("direction"), f"{where}: direction", ("", "forward", "backward")),
+        cell=checks.text(g.get("cell"), f"{where}: cell", tuple(GATES)),
+        units=checks.integer(g.get("units"), f"{where}: units", low=1),
+        input_dim=checks.integer(g.get("input_dim"), f"{where}: input_dim", low=0),
+        tie=checks.text(g.get("tie"), f"{where}: tie"),
+        same_as=checks.text(g.get("same_as", ""), f"{where}: same_as"),
+        prunable=checks.boolean(g.get("prunable", True), f"{where}: prunable"),
+    )

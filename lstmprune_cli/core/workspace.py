@@ -1,13 +1,19 @@
-"""The workspace: where verbs leave their artifacts for the next verb (`.lstmprune/` by default)."""
+"""The workspace: where verbs leave their artifacts for the next verb (`.lstmprune/` by default).
+
+`state.json` records absolute paths for the models it names and paths relative to the workspace for
+the files inside it, so a workspace works from any directory and never picks up another one's files.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import LstmpruneError
 from .files import write_atomic
+
+KEYS = ("model", "stats", "plan", "pruned", "finetuned")
 
 
 @dataclass
@@ -29,20 +35,39 @@ class Workspace:
 
     @classmethod
     def open(cls, root: Path) -> Workspace:
-        root = Path(root)
+        """The workspace at `root` (empty when it does not exist yet), its state validated."""
+        root = Path(root).absolute()
+        if root.exists() and not root.is_dir():
+            raise LstmpruneError(f"--workspace {root} is a file; expected a folder (it is created when missing)")
         state = root / "state.json"
         if not state.exists():
             return cls(root)
         try:
             data = json.loads(state.read_text())
-        except ValueError as e:
+        except (OSError, ValueError) as e:
             raise LstmpruneError(
                 f"workspace {root} is damaged ({state}: {e}); remove it and run lstmprune analyze"
             ) from e
-        return cls(root, **{k: data.get(k) for k in ("model", "stats", "plan", "pruned", "finetuned")})
+        if not isinstance(data, dict):
+            raise LstmpruneError(
+                f"workspace {root} is damaged: {state} holds a {type(data).__name__}; expected a JSON object"
+            )
+        bad = {k: data[k] for k in KEYS if data.get(k) is not None and not isinstance(data[k], str)}
+        if bad:
+            raise LstmpruneError(f"workspace {root} is damaged: {state} has non-path values {bad}; expected strings")
+        return cls(root, **{k: None if data.get(k) is None else str(root / data[k]) for k in KEYS})
 
     def save(self) -> None:
-        data = {k: v for k, v in asdict(self).items() if k != "root"}
+        """Write state.json: files inside the workspace relative to it, everything else absolute."""
+        data = {}
+        for f in fields(self):
+            if f.name == "root":
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                path = Path(value).absolute()
+                value = str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
+            data[f.name] = value
         write_atomic(self.root / "state.json", json.dumps(data, indent=1).encode())
 
     def require(self, what: str) -> str:

@@ -14,7 +14,14 @@ import numpy as np
 
 from ..core.errors import LstmpruneError
 from ..core.schema import Feature, Options, Schema
-from .tfrecords import count_records, describe_record, first_records, is_gzip, tfrecord_files
+from .tfrecords import (
+    compression_of,
+    count_records,
+    describe_records,
+    first_records,
+    sniff,
+    tfrecord_files,
+)
 
 PRESETS = {"youtube8m": ("rgb", "audio"), "audioset": ("audio_embedding",)}
 
@@ -26,6 +33,7 @@ class InputSpec:
     length: int | None
     dim: int | None
     tokens: bool
+    vocab: int | None = None  # input_dim of the Embedding that reads token ids
 
     @classmethod
     def of(cls, model) -> InputSpec:
@@ -35,18 +43,22 @@ class InputSpec:
             )
         shape, dtype = tuple(model.inputs[0].shape), str(model.inputs[0].dtype)
         if len(shape) == 2 and "int" in dtype:
-            return cls(shape[1], None, True)
+            embedding = next((layer for layer in model.layers if type(layer).__name__ == "Embedding"), None)
+            return cls(shape[1], None, True, getattr(embedding, "input_dim", None))
         if len(shape) != 3:
             raise LstmpruneError(f"the model's input has shape {shape}; expected (batch, time, features) or token ids")
         return cls(shape[1], shape[2], False)
 
 
 def resolve(spec: str, options: Options, model_input: InputSpec) -> Schema:
-    """Detect the layout of the data and check it against the model's input."""
+    """Detect the format of the data from its content, its layout, and check both against the model's input."""
     path = Path(spec)
-    if path.suffix in (".npy", ".npz"):
+    kind = sniff(path) if path.is_file() else ("npy" if path.suffix in (".npy", ".npz") else "tfrecord")
+    if options.vocab is not None and kind not in ("text", "unknown"):
+        raise LstmpruneError(f"--vocab applies to plain-text corpora; {spec} holds {kind} data")
+    if kind in ("npy", "npz"):
         schema = _numpy_schema(path, options)
-    elif options.vocab is not None or path.suffix == ".txt":
+    elif kind == "text" and (options.vocab is not None or path.suffix == ".txt"):
         schema = _text_schema(path, options)
     else:
         schema = _tfrecord_schema(spec, options, model_input)
@@ -60,7 +72,7 @@ def _tfrecord_schema(spec: str, options: Options, model_input: InputSpec) -> Sch
     if sum(counts) == 0:
         raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
     first = next(f for f, n in zip(files, counts) if n > 0)
-    kind, frames, context = describe_record(first_records(first)[0])
+    kind, frames, context = describe_records(first_records(first, 20), str(first))
     table = frames if kind == "sequence" else context
     if options.features:
         names, preset = list(options.features), "custom"
@@ -84,11 +96,11 @@ def _tfrecord_schema(spec: str, options: Options, model_input: InputSpec) -> Sch
         k, n = table[name]
         if k == "empty":
             raise LstmpruneError(f"{first} record 0: feature '{name}' is empty")
-        if kind == "example" and k != "int":
-            n = _example_dim(name, n, len(names), model_input)
         features.append(Feature(name, k, 1 if k == "int" else n))
+    if kind == "example" and not any(f.kind == "int" for f in features):
+        features = _example_frames(features, model_input, str(first))
     dequantize = options.dequantize if options.dequantize is not None else True
-    compression = "GZIP" if is_gzip(first) else ""
+    compression = compression_of(files) or ""
     label = options.labels or ("labels" if context.get("labels", ("",))[0] == "int" else None)
     if options.labels and context.get(options.labels, ("",))[0] != "int":
         raise LstmpruneError(f"{first} record 0 has no integer context feature '{options.labels}' to use as labels")
@@ -96,17 +108,28 @@ def _tfrecord_schema(spec: str, options: Options, model_input: InputSpec) -> Sch
     return Schema(kind, preset, features, options, dequantize, compression, files, sum(counts), label)
 
 
-def _example_dim(name: str, values: int, count: int, model_input: InputSpec) -> int:
-    """Values per frame of a flat Example feature: the model's width, or values / length for several."""
-    if count == 1 and model_input.dim:
-        return model_input.dim
-    if model_input.length and values % model_input.length == 0:
-        return values // model_input.length
-    raise LstmpruneError(f"cannot tell the frame width of Example feature '{name}' ({values} values); use one feature")
+def _example_frames(features: list[Feature], model_input: InputSpec, where: str) -> list[Feature]:
+    """Flat Example features (values per record) as frames: every record holds steps x width values."""
+    held = " + ".join(f"{f.name} ({f.dim} values)" for f in features)
+    total, width = sum(f.dim for f in features), model_input.dim
+    if len(features) == 1 and width and total % width == 0:
+        return [Feature(features[0].name, features[0].kind, width)]
+    steps = model_input.length
+    if steps and total == steps * width and all(f.dim % steps == 0 for f in features):
+        return [Feature(f.name, f.kind, f.dim // steps) for f in features]
+    need = f"{steps} steps x {width} features = {steps * width}" if steps else f"a multiple of {width}"
+    raise LstmpruneError(
+        f"{where} record 0: Example features {held} hold {total} values per record; the model's input takes {need}"
+        + ("" if len(features) == 1 else ", with every feature split evenly over the steps")
+    )
 
 
 def _numpy_schema(path: Path, options: Options) -> Schema:
     array = _load_array(path)
+    if array.dtype.kind not in "iuf":
+        raise LstmpruneError(
+            f"{path} holds {array.dtype} values; expected real numbers (float) or token ids (int), nothing is cast"
+        )
     if array.ndim not in (2, 3) or array.shape[0] == 0:
         raise LstmpruneError(f"{path} holds an array of shape {array.shape}; expected (sequences, time[, features])")
     is_int = np.issubdtype(array.dtype, np.integer)
@@ -139,7 +162,10 @@ def _text_schema(path: Path, options: Options) -> Schema:
         raise LstmpruneError(f"data {path} does not exist; expected a text corpus")
     if options.vocab is None:
         raise LstmpruneError(f"text data {path} needs --vocab FILE: the model's tokens, one per line, in id order")
-    words = sum(len(line.split()) + 1 for line in path.open())
+    try:
+        words = sum(len(line.split()) + 1 for line in path.open(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise LstmpruneError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); expected a text corpus") from e
     return Schema("text", "tokens", [Feature("tokens", "int", 1)], options, False, "", [str(path)], words)
 
 
@@ -148,6 +174,17 @@ def _check_fits(schema: Schema, model_input: InputSpec) -> None:
         want = "token ids" if model_input.tokens else f"frames of {model_input.dim} features"
         got = "token ids" if schema.tokens else f"frames of {schema.dim} features"
         raise LstmpruneError(f"the data holds {got}; the model's input expects {want}")
+    if schema.source == "text" and model_input.vocab:
+        vocab = Path(schema.options.vocab)
+        try:
+            size = sum(1 for w in vocab.read_text(encoding="utf-8").splitlines() if w.strip())
+        except (OSError, UnicodeDecodeError) as e:
+            raise LstmpruneError(f"cannot read vocabulary {vocab}: {e}") from e
+        if size != model_input.vocab:
+            raise LstmpruneError(
+                f"the vocabulary {vocab} has {size} tokens; the model's Embedding takes {model_input.vocab} "
+                "(pass the vocabulary the model was trained with)"
+            )
     if not schema.tokens and schema.dim != model_input.dim:
         names = " + ".join(f"{f.name} {f.dim}" for f in schema.features)
         raise LstmpruneError(

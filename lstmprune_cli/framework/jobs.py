@@ -151,6 +151,7 @@ def prune(
             means,
         )
     pruned = prune_model(model, plan.kept(), plan.fill())
+    models.compile_like(pruned, models.compiled_loss(model_path))
 
     length = _length(model)
     result = PruneResult(

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from ..core.errors import LstmpruneError
-from ..core.files import commit, refuse_existing, temp_sibling
+from ..core.files import commit, discard, refuse_existing, temp_sibling
 from . import legacy, safety
 
 EMBEDDED = Path("assets.extra") / "model.keras"
@@ -72,18 +72,25 @@ def save_model(model, out: Path, force: bool = False) -> str:
     out = Path(out)
     refuse_existing(out, force)
     tmp = temp_sibling(out)
-    if out.suffix == ".keras":
-        model.save(tmp)
-        kind = "keras"
-    elif out.suffix == ".h5":
-        _save_h5(model, tmp)
-        kind = "h5"
-    else:
-        model.export(str(tmp), verbose=False)
-        (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
-        model.save(tmp / EMBEDDED)
-        kind = "savedmodel"
-    commit(tmp, out)
+    try:
+        if out.suffix == ".keras":
+            model.save(tmp)
+            kind = "keras"
+        elif out.suffix == ".h5":
+            _save_h5(model, tmp)
+            kind = "h5"
+        else:
+            model.export(str(tmp), verbose=False)
+            (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
+            model.save(tmp / EMBEDDED)
+            kind = "savedmodel"
+    except OSError as e:
+        discard(tmp)
+        raise LstmpruneError(f"cannot write {out}: {e.strerror or e}") from e
+    except BaseException:
+        discard(tmp)
+        raise
+    commit(tmp, out, force)
     return kind
 
 
@@ -94,6 +101,7 @@ def _save_h5(model, path: Path) -> None:
     old = tf_keras_model(model, batch=None)
     if old is None:
         raise LstmpruneError(f"this model cannot be written as {path.name} (.h5); write a .keras file instead")
+    safety.check_same_function(model, old, f"the .h5 (Keras 2) form of {path.name}")
     old.save(path)
 
 
@@ -106,29 +114,44 @@ def default_output(path: Path) -> Path:
     return path.with_name(f"{path.name}-pruned")
 
 
-def compiled_loss(path: Path) -> str | None:
-    """'binary', 'categorical' or 'sparse' from a .keras file's compile settings, if it has them."""
-    import zipfile
+LOSS_NAMES = {
+    "binary_crossentropy": "binary",
+    "categorical_crossentropy": "categorical",
+    "sparse_categorical_crossentropy": "sparse",
+}
 
-    names = {
-        "binary_crossentropy": "binary",
-        "categorical_crossentropy": "categorical",
-        "sparse_categorical_crossentropy": "sparse",
-    }
-    path = Path(path) / EMBEDDED if Path(path).is_dir() else Path(path)
-    if not zipfile.is_zipfile(path):
+
+def compiled_loss(path: Path) -> str | None:
+    """'binary', 'categorical' or 'sparse' from a model file's compile settings, if it has them.
+
+    Read from the config only: a `.keras` file's `compile_config`, an `.h5` file's `training_config`,
+    a Keras 2 SavedModel's `training_config` in `keras_metadata.pb`.
+    """
+    path = Path(path)
+    try:
+        kind = model_kind(path)
+        if kind in ("keras", "savedmodel"):
+            config = safety.keras_file_config(path / EMBEDDED if kind == "savedmodel" else path)
+            loss = (config.get("compile_config") or {}).get("loss")
+        elif kind == "h5":
+            loss = safety.h5_training_config(path).get("loss")
+        else:
+            loss = safety.saved_model_training_config(path).get("loss")
+    except LstmpruneError:
         return None
-    with zipfile.ZipFile(path) as z:
-        config = json.loads(z.read("config.json")) if "config.json" in z.namelist() else {}
-    loss = (config.get("compile_config") or {}).get("loss")
     if isinstance(loss, dict):
         loss = loss.get("config", {}).get("name") or loss.get("class_name")
-    if isinstance(loss, str):
-        key = loss.lower().replace("binarycrossentropy", "binary_crossentropy")
-        key = key.replace("sparsecategoricalcrossentropy", "sparse_categorical_crossentropy")
-        key = key.replace("categoricalcrossentropy", "categorical_crossentropy")
-        return names.get(key)
-    return None
+    if not isinstance(loss, str):
+        return None
+    key = "".join(c for c in loss.lower() if c.isalpha())
+    return next((short for name, short in LOSS_NAMES.items() if key == name.replace("_", "")), None)
+
+
+def compile_like(model, loss: str | None) -> None:
+    """Record `loss` ('binary', 'categorical', 'sparse') in the model's compile settings, so later verbs use it."""
+    full = {short: name for name, short in LOSS_NAMES.items()}.get(loss or "")
+    if full:
+        model.compile(optimizer="adam", loss=full)
 
 
 def fingerprint(model) -> str:

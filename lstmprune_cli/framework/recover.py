@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import LstmpruneError
@@ -11,7 +11,9 @@ from ..core.plan import Plan, build_plan
 from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import data, measure, models
+from .graph import unit_groups
 from .jobs import _groups, _length, unit_vectors
+from .report import save_figure
 from .stream import Stream
 from .surgery import prune_model
 
@@ -54,15 +56,20 @@ def finetune(
     loss: str = "auto",
     max_samples: int | None = None,
     force: bool = False,
+    seed: int = 0,
     wrap=lambda it, epoch: it,
     on_epoch=None,
 ) -> FinetuneJob:
     """Recover accuracy after the cut: train the pruned model, keep its best epoch, write it to `out`."""
-    from .train import evaluate
+    import keras
+
+    from .train import check_training, evaluate
     from .train import finetune as run
 
     options = options or Options()
+    check_training(batch_size=batch_size, learning_rate=learning_rate, loss=loss, seed=seed)
     refuse_existing(out, force)
+    keras.utils.set_random_seed(seed)
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     model = models.load_model(model_path)
@@ -93,6 +100,7 @@ def finetune(
         on_epoch,
         wrap,
     )
+    models.compile_like(model, loss if loss != "auto" else None)
     kind = models.save_model(model, out, force)
     return FinetuneJob(result, task.kind, str(out), kind, before)
 
@@ -104,6 +112,7 @@ class ReportJob:
     plan: Plan | None
     plots: list[str]
     task: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def report(
@@ -124,6 +133,12 @@ def report(
     from .train import evaluate
 
     loaded, records = costs(paths, None, tflite=tflite)
+    notes = []
+    if plan is not None and "pruned" in loaded:
+        have = {g.name: g.units for g in unit_groups(loaded["pruned"])}
+        if have != {g.name: g.num_kept for g in plan.groups}:
+            notes.append("the plan does not describe the pruned model (other kept counts); it is not shown")
+            plan = None
     task = None
     if eval_spec is not None:
         for name, m in loaded.items():
@@ -136,7 +151,7 @@ def report(
         plot_dir.mkdir(parents=True, exist_ok=True)
         plots.append(str(energy_plot(statistics, plan, plot_dir / "energy.png")))
     rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
-    return ReportJob(records, rows, plan, plots, task)
+    return ReportJob(records, rows, plan, plots, task, notes)
 
 
 @dataclass
@@ -235,6 +250,5 @@ def sweep_plot(base: SweepPoint, points: list[SweepPoint], path: Path) -> Path:
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -86,10 +86,23 @@ def energy_plot(statistics: Statistics, plan: Plan | None, path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
 def as_dict(record: ModelCost) -> dict:
     return asdict(record)
+
+
+def save_figure(fig, path: Path) -> None:
+    """A matplotlib figure as PNG, written atomically."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ..core.files import write_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_atomic(Path(path), buf.getvalue())

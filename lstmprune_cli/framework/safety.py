@@ -120,6 +120,33 @@ def h5_config(path: Path) -> tuple[dict, bool]:
     return config, not version.startswith("3")
 
 
+def h5_training_config(path: Path) -> dict:
+    """The compile settings an `.h5` file recorded (`training_config`), or {}."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("training_config")
+        data = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def saved_model_training_config(path: Path) -> dict:
+    """The compile settings a Keras 2 SavedModel recorded in its root object's metadata, or {}."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    try:
+        metadata.ParseFromString((Path(path) / "keras_metadata.pb").read_bytes())
+        root = next(json.loads(n.metadata) for n in metadata.nodes if n.node_path == "root")
+    except Exception:  # noqa: BLE001  unreadable metadata: no compile settings
+        return {}
+    found = root.get("training_config") if isinstance(root, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def check_saved_model(path: Path) -> None:
     """Check every object of a Keras 2 SavedModel (`keras_metadata.pb`) before tf-keras revives it."""
     from tf_keras.protobuf import saved_metadata_pb2

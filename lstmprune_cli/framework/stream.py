@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import LstmpruneError
 from ..core.schema import Schema
+from .tfrecords import is_gzip
 
 DEFAULT_WINDOW = 35  # tokens per window when a language model takes any length (as Penn Treebank is used)
 
@@ -80,7 +81,8 @@ class Stream:
         schema, (shard, shards) = self.schema, self.schema.options.shard
         parse = _parser(schema, self.length, self.classes)
         for path in schema.files:
-            ds = tf.data.TFRecordDataset(path, compression_type=schema.compression).shard(shards, shard)
+            compression = "GZIP" if is_gzip(Path(path)) else ""  # each file its own: folders may mix
+            ds = tf.data.TFRecordDataset(path, compression_type=compression).shard(shards, shard)
             ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
             frame = [self.length] if schema.tokens else [self.length, schema.dim]
             shapes = (frame, [], [], [self.classes or 0])
@@ -92,10 +94,9 @@ class Stream:
                     done += len(n)
                     yield self._keep(x, n.numpy(), ok.numpy(), path, index, y)
             except tf.errors.OpError as e:
-                msg = e.message.strip().splitlines()[0]
-                raise LstmpruneError(
-                    f"{path}: record {shard + shards * done} or just after cannot be read: {msg}"
-                ) from e
+                first = shard + shards * done
+                span = f"{first}..{first + shards * (self.batch_size - 1)}"
+                raise LstmpruneError(read_error(path, span, e.message, schema)) from e
 
     def _numpy(self) -> Iterator:
         from .data import _load_array
@@ -103,6 +104,10 @@ class Stream:
         path = Path(self.schema.files[0])
         array = _load_array(path)
         labels = _load_array(path, "y") if self.classes else None
+        if labels is not None and labels.shape[:1] != array.shape[:1]:
+            raise LstmpruneError(
+                f"{path}: 'y' holds {len(labels) if labels.ndim else 0} labels; 'x' holds {len(array)} sequences"
+            )
         shard, shards = self.schema.options.shard
         rows = np.arange(shard, array.shape[0], shards)
         for start in range(0, len(rows), self.batch_size):
@@ -111,7 +116,7 @@ class Stream:
             n = np.full(len(x), x.shape[1])
             ok = np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f" else np.ones(len(x), bool)
             x = _fit_array(x, self.length, self.schema.options.fit)
-            y = None if labels is None else np.asarray(labels[index])
+            y = None if labels is None else class_targets(np.asarray(labels[index]), self.classes, path)
             yield self._keep(x.astype(np.int32 if self.schema.tokens else np.float32), n, ok, str(path), index, y)
 
     def _text(self) -> Iterator:
@@ -125,6 +130,40 @@ class Stream:
         for first in range(0, len(starts), self.batch_size):
             w = np.stack([ids[s : s + span] for s in starts[first : first + self.batch_size]])  # (B, span)
             yield (w[:, :-1], w[:, 1:]) if self.classes else w
+
+
+def read_error(path: str, records: str, message: str, schema: Schema) -> str:
+    """A tf.data error as one line that names the record and, where TensorFlow says which, the feature."""
+    import re
+
+    text = " ".join(message.split())
+    layout = ", ".join(f"{f.name}: {f.dim} {f.kind} values per frame" for f in schema.features)
+    key = re.search(r"Key: ([^,.\s]+)", text)
+    if "values size" in text or "Input to reshape" in text or "Number of" in text:
+        which = f"feature '{key.group(1)}'" if key else "a feature"
+        return (
+            f"{path}: one of records {records} holds {which} with another width than "
+            f"record 0 ({layout}); every record must have the same features per frame"
+        )
+    if "corrupted record" in text or "DataLoss" in text or "truncated" in text:
+        return f"{path}: one of records {records} is damaged ({text[:160]})"
+    return f"{path}: one of records {records} cannot be read as ({layout}): {text[:200]}"
+
+
+def class_targets(y: np.ndarray, classes: int, path: Path) -> np.ndarray:
+    """Labels of an .npz as (B, classes) float32: class ids (B,) become one-hot; (B, classes) pass as they are."""
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            raise LstmpruneError(
+                f"{path}: 'y' holds class id {int(y.min() if y.min() < 0 else y.max())}; "
+                f"the model has {classes} classes (ids 0..{classes - 1})"
+            )
+        return np.eye(classes, dtype=np.float32)[y]  # (B, C)
+    if y.ndim == 2 and y.shape[1] == classes and (np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "fb"):
+        return y.astype(np.float32)
+    raise LstmpruneError(
+        f"{path}: 'y' has shape {y.shape} ({y.dtype}); expected class ids (N,) or one-hot / multi-hot (N, {classes})"
+    )
 
 
 def token_ids(corpus: Path, vocab: Path) -> list[int]:

@@ -221,7 +221,7 @@ def export_tflite(
         diff = float(max(np.max(np.abs(a - b)) for a, b in zip(got, want)))
         tried.append(f"{r}: max |diff| {diff:.2e}")
         if diff <= tolerance:
-            write_atomic(Path(out), content)
+            write_atomic(Path(out), content, force)
             return TfliteExport(str(out), r, quantize, diff, len(content), notes)
         notes.append(f"{r} output differs from Keras by {diff:.2e} (> {tolerance:.0e})")
     raise LstmpruneError(f"no TFLite conversion matched the Keras model ({'; '.join(notes + tried)})")

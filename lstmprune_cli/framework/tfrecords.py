@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 from ..core.errors import LstmpruneError
@@ -36,6 +37,39 @@ def tfrecord_files(spec: str) -> list[Path]:
 def is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"
+
+
+READ_FORMATS = "TFRecord (Example or SequenceExample, plain or GZIP), .npy / .npz arrays, or a text corpus with --vocab"
+
+
+def sniff(path: Path) -> str:
+    """The format of a data file from its first bytes: 'tfrecord', 'npy', 'npz', 'text' or 'unknown'."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as f:
+                inner = f.read(12)
+            return "tfrecord" if _framed(inner) else "unknown"
+    except (OSError, EOFError, zlib.error):
+        return "unknown"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04"):
+        return "npz"
+    if _framed(head):
+        return "tfrecord"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is still text
+            return "unknown"
+    return "text" if head else "unknown"
+
+
+def _framed(head: bytes) -> bool:
+    """A TFRecord length header with a valid checksum."""
+    return len(head) >= 12 and struct.unpack("<I", head[8:12])[0] == _masked_crc(head[:8])
 
 
 def _crc32c(data: bytes) -> int:
@@ -81,6 +115,10 @@ def count_records(path: Path) -> int:
                     break
                 (length,) = struct.unpack("<Q", header[:8])
                 if struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
+                    if n == 0:
+                        raise LstmpruneError(
+                            f"{path} is {_looks_like(path)}, not a TFRecord file; lstmprune reads {READ_FORMATS}"
+                        )
                     raise LstmpruneError(f"{path} record {n} has a corrupt length header; the file is damaged")
                 if zipped:
                     if len(f.read(length + 4)) < length + 4:
@@ -88,9 +126,20 @@ def count_records(path: Path) -> int:
                 elif f.seek(length + 4, 1) > path.stat().st_size:
                     break
                 n += 1
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise LstmpruneError(f"{path} is not a readable TFRecord file (record {n}): {e}") from e
     raise LstmpruneError(f"{path} is truncated: record {n} is cut short; expected complete TFRecord records")
+
+
+def _looks_like(path: Path) -> str:
+    kind = sniff(path)
+    if kind == "text":
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace").lower()
+        if "@problemname" in head or "@data" in head:
+            return "a UEA/UCR .ts time-series file (convert it to an .npz with arrays x and y)"
+        return "plain text"
+    return {"npy": "a .npy array", "npz": "an .npz archive"}.get(kind, "of an unknown format")
 
 
 def first_records(path: Path, count: int = 1) -> list[bytes]:
@@ -109,9 +158,7 @@ def describe_record(raw: bytes) -> tuple[str, dict[str, tuple[str, int]], dict[s
 
     For an Example, every feature is in the context dict (a flat list per record).
     """
-    import tensorflow as tf
-
-    seq = tf.train.SequenceExample.FromString(raw)
+    seq = parse_record(raw)
     context = {k: _kind(v) for k, v in seq.context.feature.items()}
     lists = seq.feature_lists.feature_list
     if not lists:
@@ -120,6 +167,30 @@ def describe_record(raw: bytes) -> tuple[str, dict[str, tuple[str, int]], dict[s
     for name, fl in lists.items():
         frames[name] = _kind(fl.feature[0]) if fl.feature else ("empty", 0)
     return "sequence", frames, context
+
+
+def describe_records(raws: list[bytes], where: str) -> tuple[str, dict, dict]:
+    """`describe_record` over several records: a feature empty in the first record takes its kind from the next."""
+    kind, frames, context = describe_record(raws[0])
+    for raw in raws[1:]:
+        if all(k != "empty" for k, _ in frames.values()):
+            break
+        _, more, _ = describe_record(raw)
+        frames = {n: (more.get(n, v) if v[0] == "empty" else v) for n, v in frames.items()}
+    return kind, frames, context
+
+
+def parse_record(raw: bytes):
+    """A record as a tf.train.SequenceExample (an Example parses as one with no feature lists)."""
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+
+    try:
+        return tf.train.SequenceExample.FromString(raw)
+    except DecodeError as e:
+        raise LstmpruneError(
+            f"a record's payload is not a tf.train.Example or SequenceExample ({e}); the file holds other data"
+        ) from e
 
 
 def _kind(feature) -> tuple[str, int]:
@@ -136,18 +207,16 @@ def _kind(feature) -> tuple[str, int]:
 
 def inspect(spec: str, sample: int = 100) -> dict:
     """What a TFRecord source holds: files, records, the record type and every feature with the lengths seen."""
-    import tensorflow as tf
-
     files = tfrecord_files(spec)
     counts = [count_records(f) for f in files]
     first = next((f for f, n in zip(files, counts) if n > 0), None)
     if first is None:
         raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
     raws = first_records(first, sample)
-    kind, frames, context = describe_record(raws[0])
+    kind, frames, context = describe_records(raws, str(first))
     lengths: dict[str, list[int]] = {name: [] for name in frames}
     for raw in raws:
-        seq = tf.train.SequenceExample.FromString(raw)
+        seq = parse_record(raw)
         for name in frames:
             lengths[name].append(len(seq.feature_lists.feature_list[name].feature))
     rows = [
@@ -166,11 +235,17 @@ def inspect(spec: str, sample: int = 100) -> dict:
         "files": [str(f) for f in files],
         "records": sum(counts),
         "record_type": kind,
-        "compression": "GZIP" if is_gzip(first) else None,
+        "compression": compression_of(files),
         "preset": preset,
         "sampled": len(raws),
         "features": rows,
     }
+
+
+def compression_of(files: list[Path]) -> str | None:
+    """'GZIP', None (plain) or 'mixed' for a set of files (each file is read with its own)."""
+    found = {is_gzip(f) for f in files}
+    return "mixed" if len(found) > 1 else ("GZIP" if found == {True} else None)
 
 
 def _spread(values: list[int]) -> dict[str, int]:

@@ -22,15 +22,29 @@ class Task:
     classes: int
 
 
+def check_training(*, batch_size: int, learning_rate: float, loss: str, seed: int) -> None:
+    """Refuse training settings that cannot work, before any data is read."""
+    if batch_size < 1:
+        raise LstmpruneError(f"--batch-size must be at least 1; received {batch_size}")
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise LstmpruneError(f"--lr must be a positive number; received {learning_rate}")
+    if loss not in LOSSES:
+        raise LstmpruneError(f"--loss must be one of {', '.join(LOSSES)}; received {loss!r}")
+    if seed < 0:
+        raise LstmpruneError(f"--seed must be at least 0; received {seed}")
+
+
 def task_of(model, text: bool, loss: str = "auto") -> Task:
     """The task from the loss asked for, else from the output layer's activation and shape."""
     shape = tuple(model.outputs[0].shape)
     classes = int(shape[-1])
-    if loss == "sparse" or text or len(shape) == 3:
+    if loss not in LOSSES:
+        raise LstmpruneError(f"--loss must be one of {', '.join(LOSSES)}; received {loss!r}")
+    if text or len(shape) == 3:
         return Task("lm", classes)
     if loss == "binary":
         return Task("multilabel", classes)
-    if loss == "categorical":
+    if loss in ("categorical", "sparse"):  # sparse: integer class labels; both are one class per sequence
         return Task("classes", classes)
     last = model.get_layer(model.outputs[0]._keras_history[0].name)
     activation = getattr(last, "activation", None)

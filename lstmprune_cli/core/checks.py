@@ -1,0 +1,93 @@
+"""Field checks for the files lstmprune reads back (plans, statistics): types, ranges, finiteness, shapes.
+
+Each check raises ValueError naming the field, what was received and what was expected; the loaders
+turn it into one line that also names the file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def integer(value, name: str, low: int | None = None) -> int:
+    """An int (not a bool, a float or a string), at least `low`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer; received {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be at least {low}; received {value}")
+    return int(value)
+
+
+def text(value, name: str, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string; received {value!r}")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; received {value!r}")
+    return value
+
+
+def boolean(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false; received {value!r}")
+    return bool(value)
+
+
+def number(value, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """A finite real number (not a bool) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number; received {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be a finite number in [{low}, {high}]; received {value!r}")
+    return float(value)
+
+
+def optional(check, value, name: str, **kwargs):
+    return None if value is None else check(value, name, **kwargs)
+
+
+def numbers(value, name: str, length: int, bound: float = math.inf) -> list[float]:
+    """A list of `length` finite numbers, each of magnitude at most `bound`."""
+    if not isinstance(value, list) or len(value) != length:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        raise ValueError(f"{name} must be a list of {length} numbers; received {got}")
+    return [number(v, f"{name}[{i}]", -bound, bound) for i, v in enumerate(value)]
+
+
+def integers(value, name: str) -> list[int]:
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list of integers; received {type(value).__name__}")
+    return [integer(v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+
+def array(value: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A real, finite array of exactly `shape`, as float64."""
+    value = np.asarray(value)
+    if value.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers; received dtype {value.dtype}")
+    if value.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; received {value.shape}")
+    value = value.astype(np.float64)
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} holds NaN or Inf")
+    return value
+
+
+def scatter_matrix(value: np.ndarray, name: str, units: int) -> np.ndarray:
+    """A symmetric positive semi-definite (units, units) matrix (to rounding)."""
+    s = array(value, name, (units, units))
+    scale = max(1.0, float(np.max(np.abs(s))) if s.size else 1.0)
+    if np.max(np.abs(s - s.T), initial=0.0) > 1e-8 * scale:
+        raise ValueError(f"{name} is not symmetric")
+    if units and float(np.linalg.eigvalsh((s + s.T) / 2)[0]) < -1e-7 * scale:
+        raise ValueError(f"{name} is not positive semi-definite (a scatter matrix must be)")
+    return s
+
+
+def unique(names: list[str], what: str) -> None:
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{what} '{n}' appears twice")
+        seen.add(n)
