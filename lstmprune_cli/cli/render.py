@@ -42,7 +42,7 @@ def progress(batches: Iterable, total: int, label: str = "analyze") -> Iterator:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
         task = bar.add_task(label, total=total or None, rate="-")
         for batch in batches:
             yield batch

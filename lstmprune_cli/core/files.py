@@ -68,6 +68,10 @@ def check_output(
     if not parent.is_dir():
         raise LstmpruneError(f"{flag} {path} cannot be written: {parent} is a file, not a folder")
     target = path.resolve()
+    if workspace is not None:
+        root = Path(workspace).resolve()
+        if _inside(root, target) or target in {root / name for name in WORKSPACE_FILES}:
+            raise LstmpruneError(f"{flag} {path} would replace the workspace {workspace}; choose another {flag}")
     for model in (m for m in models if m is not None):
         source = Path(model).resolve()
         if _inside(source, target) or (source.is_dir() and _inside(target, source)):
@@ -78,10 +82,6 @@ def check_output(
         for source in (p.resolve() for p in _expand(item)):
             if _inside(source, target) or (source.is_dir() and _inside(target, source) and target.exists()):
                 raise LstmpruneError(f"{flag} {path} would replace the data {item}, which this run reads")
-    if workspace is not None:
-        root = Path(workspace).resolve()
-        if _inside(root, target) or target in {root / name for name in WORKSPACE_FILES}:
-            raise LstmpruneError(f"{flag} {path} would replace the workspace {workspace}; choose another {flag}")
     if target.is_dir() and (target / "state.json").is_file():
         raise LstmpruneError(f"{flag} {path} is a workspace; choose another {flag}")
     refuse_existing(path, force)

@@ -161,7 +161,7 @@ def parse_thetas(text: str) -> list[float]:
             if not step > 0:
                 raise ValueError
             if (stop - start) / step + 1 > MAX_THETAS:
-                raise LstmpruneError(f"--theta {text} gives more than {MAX_THETAS} values; a sweep takes at most that")
+                raise LstmpruneError(f"--theta {text} gives too many values; a sweep takes at most {MAX_THETAS}")
             values = [round(start + i * step, 10) for i in range(int((stop - start) / step + 1e-9) + 1)]
         else:
             values = [float(p) for p in text.split(",") if p.strip()]

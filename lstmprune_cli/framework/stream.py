@@ -140,7 +140,8 @@ def read_error(path: str, records: str, message: str, schema: Schema) -> str:
     layout = ", ".join(f"{f.name}: {f.dim} {f.kind} values per frame" for f in schema.features)
     key = re.search(r"Key: ([^,.\s]+)", text)
     if "values size" in text or "Input to reshape" in text or "Number of" in text:
-        which = f"feature '{key.group(1)}'" if key else "a feature"
+        name = key.group(1) if key else (schema.features[0].name if len(schema.features) == 1 else None)
+        which = f"feature '{name}'" if name else "a feature"
         return (
             f"{path}: one of records {records} holds {which} with another width than "
             f"record 0 ({layout}); every record must have the same features per frame"
