@@ -143,14 +143,19 @@ def _looks_like(path: Path) -> str:
 
 
 def first_records(path: Path, count: int = 1) -> list[bytes]:
-    """The first `count` serialized records of a file."""
+    """Up to `count` first serialized records of a file; a damaged record after the first ends the list
+    (the pass over the data reports it with its index)."""
     import tensorflow as tf
 
+    out = []
     try:
         ds = tf.data.TFRecordDataset(str(path), compression_type="GZIP" if is_gzip(path) else "")
-        return [r.numpy() for r in ds.take(count)]
+        for r in ds.take(count):
+            out.append(r.numpy())
     except tf.errors.OpError as e:
-        raise LstmpruneError(f"{path} record 0 cannot be read: {e.message.splitlines()[0]}") from e
+        if not out:
+            raise LstmpruneError(f"{path} record 0 cannot be read: {e.message.splitlines()[0]}") from e
+    return out
 
 
 def describe_record(raw: bytes) -> tuple[str, dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
