@@ -67,6 +67,9 @@ class Statistics:
     def load(cls, path: Path) -> Statistics:
         """A statistics file, every field checked (meta keys, types, shapes, finiteness, a PSD scatter)."""
         try:
+            with open(path, "rb") as f:
+                if f.read(4) != b"PK\x03\x04":
+                    raise ValueError("it is not an .npz archive (a zip)")
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
         except (OSError, ValueError, EOFError) as e:

@@ -92,9 +92,12 @@ def keras_file_config(path: Path) -> dict:
             info = z.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise LstmpruneError(f"{path}: config.json is {info.file_size:,} bytes; refusing more than 64 MB")
-            return json.loads(z.read(info))
+            config = json.loads(z.read(info))
     except (KeyError, zipfile.BadZipFile, ValueError, OSError) as e:
         raise LstmpruneError(f"{path} is not a Keras model file ({e}); expected a .keras zip with config.json") from e
+    if not isinstance(config, dict):
+        raise LstmpruneError(f"{path}: config.json holds a {type(config).__name__}; expected a JSON object")
+    return config
 
 
 def h5_config(path: Path) -> tuple[dict, bool]:

@@ -1,0 +1,192 @@
+"""An adversarial pass over the command line: each case must end as expected (exit 0, or exit 2 with one
+error line), without a traceback, and leave the model, the data and the workspace statistics unchanged.
+
+    .venv/bin/python scripts/adversarial_pass.py     # prints one line per case and the count that held
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+from typer.testing import CliRunner
+
+from lstmprune_cli.cli.app import app
+from lstmprune_cli.framework import import_tensorflow
+
+import_tensorflow()
+import keras  # noqa: E402  after the quiet TensorFlow import
+
+R = Path(tempfile.mkdtemp(prefix="lstmprune-adversarial-"))
+os.chdir(R)
+keras.utils.set_random_seed(0)
+i = keras.Input((5, 4))
+h = keras.layers.LSTM(6, return_sequences=True)(i)
+h = keras.layers.LSTM(5)(h)
+m = keras.Model(i, keras.layers.Dense(3, activation="sigmoid")(h))
+m.compile("adam", "binary_crossentropy")
+m.save("m.keras")
+i2 = keras.Input((5, 4))
+keras.Model(i2, keras.layers.Dense(2)(keras.layers.LSTM(3)(i2))).save("other.keras")
+i3 = keras.Input((5, 4))
+keras.Model(i3, keras.layers.Dense(2)(keras.layers.Flatten()(i3))).save("norec.keras")
+a, b = keras.Input((5, 4)), keras.Input((5, 4))
+keras.Model([a, b], keras.layers.Dense(2)(keras.layers.LSTM(3)(keras.layers.Concatenate()([a, b])))).save("two.keras")
+rng = np.random.default_rng(0)
+np.savez("d.npz", x=rng.normal(size=(30, 5, 4)).astype("float32"), y=rng.integers(0, 2, (30, 3)))
+np.savez("two.npz", a=np.zeros((3, 5, 4)), b=np.zeros((3, 5, 4)))
+np.savez("flat.npz", x=np.zeros(10))
+xn = rng.normal(size=(10, 5, 4)).astype("float32")
+xn[3, 2, 1] = np.nan
+np.savez("nan.npz", x=xn)
+np.save("obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+Path("c.txt").write_text("a b c\n")
+Path("notzip.keras").write_text("hello")
+with zipfile.ZipFile("junk.keras", "w") as z:
+    z.writestr("x", "y")
+src = zipfile.ZipFile("m.keras")
+
+
+def variant(name, config_bytes):
+    with zipfile.ZipFile(name, "w") as z:
+        for it in src.infolist():
+            z.writestr(it.filename, config_bytes if it.filename == "config.json" else src.read(it.filename))
+
+
+cfg = json.loads(src.read("config.json"))
+variant("badjson.keras", b"{not json")
+variant("list.keras", b"[1,2]")
+c2 = json.loads(json.dumps(cfg))
+c2["config"]["layers"][1]["registered_name"] = "pkg>Thing"
+variant("reg.keras", json.dumps(c2).encode())
+c3 = json.loads(json.dumps(cfg))
+c3["config"]["layers"][1]["class_name"] = "Lambda"
+variant("lam3.keras", json.dumps(c3).encode())
+Path("garbage.h5").write_bytes(os.urandom(2048))
+Path("sm").mkdir()
+Path("sm/saved_model.pb").write_bytes(b"x")
+Path("sm/keras_metadata.pb").write_bytes(os.urandom(64))
+Path("emptydir").mkdir()
+Path("plist.json").write_text("[1]")
+Path("state_ws").mkdir()
+Path("state_ws/state.json").write_text(json.dumps({"model": 3}))
+Path("ghost_ws").mkdir()
+Path("ghost_ws/state.json").write_text(json.dumps({"model": "/nope/m.keras", "stats": "stats.npz"}))
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+assert run("analyze", "m.keras", "--data", "d.npz", "-w", "ws").exit_code == 0
+assert run("analyze", "other.keras", "--data", "d.npz", "-w", "ows", "--stats", "o.npz").exit_code == 0
+assert run("prune", "--theta", "0.5", "--dry-run", "--no-latency", "-w", "ws").exit_code == 0
+plan = json.loads(Path("ws/plan.json").read_text())
+p2 = json.loads(json.dumps(plan))
+p2["groups"][0]["kept_units"] = [0, 99]
+Path("range.json").write_text(json.dumps(p2))
+p3 = json.loads(json.dumps(plan))
+p3["groups"][0]["fill"] = [0.0]
+Path("fill.json").write_text(json.dumps(p3))
+Path("pickle.npz").write_bytes(Path("d.npz").read_bytes())
+np.savez("pickled.npz", meta=np.array([{"a": 1}], dtype=object))
+CASES = [
+    ("empty model dir", ["analyze", "emptydir", "--data", "d.npz"], 2),
+    ("zip that is not keras", ["analyze", "junk.keras", "--data", "d.npz"], 2),
+    ("text named .keras", ["analyze", "notzip.keras", "--data", "d.npz"], 2),
+    ("config.json not JSON", ["analyze", "badjson.keras", "--data", "d.npz"], 2),
+    ("config.json a list", ["analyze", "list.keras", "--data", "d.npz"], 2),
+    ("foreign registered name", ["analyze", "reg.keras", "--data", "d.npz"], 2),
+    ("Keras 3 Lambda", ["analyze", "lam3.keras", "--data", "d.npz"], 2),
+    ("garbage .h5", ["analyze", "garbage.h5", "--data", "d.npz"], 2),
+    ("corrupt keras_metadata.pb", ["analyze", "sm", "--data", "d.npz"], 2),
+    ("data: empty folder", ["analyze", "m.keras", "--data", "emptydir"], 2),
+    ("data: glob matching nothing", ["analyze", "m.keras", "--data", "nothing*.tfrecord"], 2),
+    ("npz without x, two arrays", ["analyze", "m.keras", "--data", "two.npz"], 2),
+    ("npz x of rank 1", ["analyze", "m.keras", "--data", "flat.npz"], 2),
+    ("NaN in x", ["analyze", "m.keras", "--data", "nan.npz"], 2),
+    ("NaN in x, skipped", ["analyze", "m.keras", "--data", "nan.npz", "--skip-nonfinite", "-w", "ws_nan"], 0),
+    ("object .npy", ["analyze", "m.keras", "--data", "obj.npy"], 2),
+    ("text without vocab", ["analyze", "m.keras", "--data", "c.txt"], 2),
+    ("missing vocab file", ["analyze", "m.keras", "--data", "c.txt", "--vocab", "none.txt"], 2),
+    ("--shard 5/2", ["analyze", "m.keras", "--data", "d.npz", "--shard", "5/2"], 2),
+    ("--shard abc", ["analyze", "m.keras", "--data", "d.npz", "--shard", "abc"], 2),
+    ("--scale 1", ["analyze", "m.keras", "--data", "d.npz", "--scale", "1"], 2),
+    ("--max-samples 0", ["analyze", "m.keras", "--data", "d.npz", "--max-samples", "0"], 2),
+    ("model without recurrent layer", ["analyze", "norec.keras", "--data", "d.npz"], 2),
+    ("model with two inputs", ["analyze", "two.keras", "--data", "d.npz"], 2),
+    ("--plan missing", ["prune", "--plan", "none.json", "--dry-run", "-w", "ws"], 2),
+    ("--plan a list", ["prune", "--plan", "plist.json", "--dry-run", "-w", "ws"], 2),
+    ("--plan unit out of range", ["prune", "--plan", "range.json", "--dry-run", "-w", "ws"], 2),
+    ("--plan fill of wrong length", ["prune", "--plan", "fill.json", "--dry-run", "-w", "ws"], 2),
+    ("--stats not npz", ["prune", "--theta", "0.5", "--stats", "c.txt", "--dry-run", "-w", "ws"], 2),
+    ("--stats with pickled objects", ["prune", "--theta", "0.5", "--stats", "pickled.npz", "--dry-run", "-w", "ws"], 2),
+    ("--stats of another model", ["prune", "--theta", "0.5", "--stats", "o.npz", "--dry-run", "-w", "ws"], 2),
+    ("--min-units 0", ["prune", "--theta", "0.5", "--min-units", "0", "--dry-run", "-w", "ws"], 2),
+    ("--theta nan", ["prune", "--theta", "nan", "--dry-run", "-w", "ws"], 2),
+    (
+        "--out in a new deep folder",
+        ["prune", "--theta", "0.5", "--out", "a/b/c/s.keras", "--no-latency", "-w", "ws"],
+        0,
+    ),
+    ("--out with no suffix (SavedModel)", ["prune", "--theta", "0.5", "--out", "smout", "--no-latency", "-w", "ws"], 0),
+    ("merge different models", ["merge", "ws/stats.npz", "o.npz", "--out", "mm.npz", "-w", "ws"], 2),
+    ("merge missing part", ["merge", "ws/stats.npz", "none.npz", "--out", "mm.npz", "-w", "ws"], 2),
+    ("export --to bogus", ["export", "m.keras", "--to", "bogus", "--out", "x.y", "-w", "ws"], 2),
+    ("export keras to .h5 name", ["export", "m.keras", "--to", "keras", "--out", "x.h5", "-w", "ws"], 2),
+    ("export --quantize bogus", ["export", "m.keras", "--quantize", "bogus", "--out", "x.tflite", "-w", "ws"], 2),
+    (
+        "finetune --epochs 0",
+        ["finetune", "m.keras", "--data", "d.npz", "--epochs", "0", "--out", "f.keras", "-w", "ws"],
+        2,
+    ),
+    (
+        "finetune --alpha 2",
+        ["finetune", "m.keras", "--data", "d.npz", "--alpha", "2", "--out", "f.keras", "-w", "ws"],
+        2,
+    ),
+    (
+        "finetune --optimizer bogus",
+        ["finetune", "m.keras", "--data", "d.npz", "--optimizer", "x", "--out", "f.keras", "-w", "ws"],
+        2,
+    ),
+    (
+        "finetune --schedule bogus",
+        ["finetune", "m.keras", "--data", "d.npz", "--schedule", "x", "--out", "f.keras", "-w", "ws"],
+        2,
+    ),
+    ("finetune labels missing (npy)", ["finetune", "m.keras", "--data", "obj.npy", "--out", "f.keras", "-w", "ws"], 2),
+    ("report --eval missing", ["report", "--eval", "none.tfrecord", "-w", "ws"], 2),
+    ("sweep --theta a:b:c", ["sweep", "--theta", "a:b:c", "-w", "ws"], 2),
+    ("sweep --theta 0.5:0.1:0.1", ["sweep", "--theta", "0.5:0.1:0.1", "-w", "ws"], 2),
+    ("inspect an npz", ["inspect", "d.npz"], 2),
+    ("state.json with a number", ["prune", "--theta", "0.5", "--dry-run", "-w", "state_ws"], 2),
+    ("state.json naming a missing model", ["prune", "--theta", "0.5", "--dry-run", "-w", "ghost_ws"], 2),
+    ("report --tflite on the workspace", ["report", "-w", "ws", "--json"], 0),
+]
+
+
+def digest_all():
+    return {
+        p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in ["m.keras", "d.npz", "other.keras", "ws/stats.npz"]
+    }
+
+
+held = 0
+for name, args, want in CASES:
+    before = digest_all()
+    r = run(*args)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    ok = r.exit_code == want and "Traceback" not in r.output and digest_all() == before
+    if want == 2:
+        ok = ok and len(lines) == 1 and lines[0].startswith("error: ")
+    held += ok
+    print(
+        ("held " if ok else "FAIL ") + name + ": exit " + str(r.exit_code) + " | " + (lines[-1][:150] if lines else "")
+    )
+print(f"{held}/{len(CASES)} held")
