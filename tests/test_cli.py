@@ -2,14 +2,13 @@
 
 import hashlib
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, one_error_line
 from records import single_feature_file
 from typer.testing import CliRunner
 
@@ -44,14 +43,6 @@ def digest(path: Path) -> str:
 
 def run(*args, ws):
     return runner.invoke(app, [*map(str, args), "--workspace", str(ws)])
-
-
-def one_error_line(result, pattern: str):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_analyze_then_prune_writes_a_smaller_model_and_a_replayable_plan(project, tmp_path):

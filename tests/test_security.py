@@ -3,12 +3,12 @@
 import hashlib
 import json
 import os
-import re
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_error_line
 from typer.testing import CliRunner
 
 from lstmprune_cli.cli.app import app
@@ -19,13 +19,6 @@ T, F = 5, 4
 
 def invoke(*args, ws: Path):
     return runner.invoke(app, [*map(str, args), "--workspace", str(ws)])
-
-
-def one_error_line(result, pattern: str):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 def digest(path: Path) -> str:
