@@ -54,6 +54,8 @@ def resolve(spec: str, options: Options, model_input: InputSpec) -> Schema:
     """Detect the format of the data from its content, its layout, and check both against the model's input."""
     path = Path(spec)
     kind = sniff(path) if path.is_file() else ("npy" if path.suffix in (".npy", ".npz") else "tfrecord")
+    if options.vocab is not None and not Path(options.vocab).is_file():
+        raise LstmpruneError(f"vocabulary {options.vocab} does not exist; expected the model's tokens, one per line")
     if options.vocab is not None and kind not in ("text", "unknown"):
         raise LstmpruneError(f"--vocab applies to plain-text corpora; {spec} holds {kind} data")
     if kind in ("npy", "npz"):
