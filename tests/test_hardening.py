@@ -95,8 +95,7 @@ def test_tampered_plans_are_refused(project, ws, tmp_path, field, value, message
         group["units"] = value
     else:
         plan["groups"].append(dict(group))
-    text = json.dumps(plan).replace("NaN", "NaN")
-    (tmp_path / "bad.json").write_text(text)
+    (tmp_path / "bad.json").write_text(json.dumps(plan))
     r = invoke("prune", "--plan", tmp_path / "bad.json", "--out", tmp_path / "x.keras", ws=ws)
     one_error_line(r, f"plan .* is malformed: .*{message}")
     assert not (tmp_path / "x.keras").exists()

@@ -99,11 +99,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "no message"
 
 
-def _at_least(value: int | None, least: int, flag: str) -> None:
-    if value is not None and value < least:
-        raise LstmpruneError(f"{flag} must be at least {least}; received {value}")
-
-
 def _hint(command: str, workspace: Path) -> str:
     """A next-step command, with the workspace when it is not the default."""
     return command + ("" if workspace == WS_DEFAULT else f" -w {workspace}")
@@ -146,12 +141,10 @@ def analyze(
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
-    _at_least(batch_size, 1, "--batch-size")
-    _at_least(max_samples, 1, "--max-samples")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab, shard)
     ws = WS.open(workspace)
     if stats is not None:
-        check_output(stats, force=force, models=[model], data=[data], workspace=ws.root, flag="--stats")
+        check_output(stats, force=force, models=[model], reads=[data], workspace=ws.root, flag="--stats")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -233,8 +226,6 @@ def prune(
 
     if plan is None and (theta is None or not 0 < theta < 1):
         raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
-    _at_least(seed, 0, "--seed")
-    _at_least(min_units, 1, "--min-units")
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
@@ -243,7 +234,7 @@ def prune(
         out = default_output(model)
     if out is not None and not dry_run:
         reads = [stats or ws.stats, plan]
-        check_output(out, force=force, models=[model], data=reads, workspace=ws.root)
+        check_output(out, force=force, models=[model], reads=reads, workspace=ws.root)
     statistics = None
     if plan is None:
         statistics = Statistics.load(stats or Path(ws.require("stats")))
@@ -403,17 +394,13 @@ def finetune(
 
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
-    _at_least(batch_size, 1, "--batch-size")
-    _at_least(epochs, 1, "--epochs")
-    _at_least(max_samples, 1, "--max-samples")
-    _at_least(seed, 0, "--seed")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
     model = model or Path(ws.require("pruned"))
     teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
     if out is None:
         out = model.with_name(f"{model.stem}-finetuned{model.suffix}") if model.suffix else Path(f"{model}-finetuned")
-    check_output(out, force=force, models=[model, teacher], data=[data, validation], workspace=ws.root)
+    check_output(out, force=force, models=[model, teacher], reads=[data, validation], workspace=ws.root)
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -485,24 +472,24 @@ def report(
     from ..core.statsfile import Statistics
     from ..core.workspace import Workspace as WS
 
-    _at_least(batch_size, 1, "--batch-size")
-    _at_least(max_samples, 1, "--max-samples")
     ws = WS.open(workspace)
     paths = {"original": original or Path(ws.require("model")), "pruned": pruned or Path(ws.require("pruned"))}
     if finetuned or ws.finetuned:
         paths["finetuned"] = finetuned or Path(ws.finetuned)
     if markdown is not None:
         models = list(paths.values())
-        check_output(markdown, force=force, models=models, data=[eval_data], workspace=ws.root, flag="--markdown")
+        check_output(markdown, force=force, models=models, reads=[eval_data], workspace=ws.root, flag="--markdown")
         plots = markdown.with_name(markdown.stem + "_files")
-        check_output(plots, force=True, models=models, data=[eval_data], workspace=ws.root, flag="--markdown")
-    ours = {
-        k: p is None or (bool(known) and Path(p).resolve() == Path(known).resolve())
-        for k, p, known in (("original", original, ws.model), ("pruned", pruned, ws.pruned))
-    }
-    statistics = Statistics.load(Path(ws.stats)) if ours["original"] and ws.stats and Path(ws.stats).exists() else None
-    plan = Plan.load(Path(ws.plan)) if ours["pruned"] and ws.plan and Path(ws.plan).exists() else None
-    if not ours["pruned"] and ws.plan:
+        check_output(plots, force=True, models=models, reads=[eval_data], workspace=ws.root, flag="--markdown")
+
+    def the_workspaces(given: Path | None, known: str | None) -> bool:
+        return given is None or (known is not None and given.resolve() == Path(known).resolve())
+
+    stats_ok = the_workspaces(original, ws.model) and ws.stats and Path(ws.stats).exists()
+    plan_ok = the_workspaces(pruned, ws.pruned) and ws.plan and Path(ws.plan).exists()
+    statistics = Statistics.load(Path(ws.stats)) if stats_ok else None
+    plan = Plan.load(Path(ws.plan)) if plan_ok else None
+    if not the_workspaces(pruned, ws.pruned) and ws.plan:
         render.err.print("note: --pruned is not the workspace's pruned model; its plan is not shown")
     from ..framework import import_tensorflow
 
@@ -560,16 +547,12 @@ def sweep(
     from ..core.workspace import Workspace as WS
 
     thetas = parse_thetas(theta)
-    _at_least(batch_size, 1, "--batch-size")
-    _at_least(max_samples, 1, "--max-samples")
-    _at_least(epochs, 0, "--epochs")
-    _at_least(min_units, 1, "--min-units")
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     statistics = Statistics.load(Path(ws.require("stats")))
     plot = plot or ws.root / "sweep.png"
     reads = [eval_data, train_data, ws.stats]
-    check_output(plot, force=force or plot == ws.root / "sweep.png", models=[model], data=reads, flag="--plot")
+    check_output(plot, force=force or plot == ws.root / "sweep.png", models=[model], reads=reads, flag="--plot")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -615,7 +598,6 @@ def inspect(
 
     Example:  lstmprune inspect ../shared/data/audioset/eval-00000-of-00004.tfrecord
     """
-    _at_least(sample, 1, "--sample")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -650,7 +632,7 @@ def merge(
 
     ws = WS.open(workspace)
     if out is not None:
-        check_output(out, force=force, data=parts, workspace=ws.root)
+        check_output(out, force=force, reads=parts, workspace=ws.root)
     merged = Statistics.load(parts[0])
     for part in parts[1:]:
         merged = merged.merge(Statistics.load(part))

@@ -13,7 +13,6 @@ import fcntl
 import glob
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -47,14 +46,14 @@ def check_output(
     *,
     force: bool = False,
     models: Iterable[Path | None] = (),
-    data: Iterable[str | Path | None] = (),
+    reads: Iterable[str | Path | None] = (),
     workspace: Path | None = None,
     flag: str = "--out",
 ) -> Path:
     """Refuse an output that would replace an input model, data, a workspace, or something not ours to replace.
 
     models: models the run reads (nothing may be written inside a SavedModel directory either).
-    data: data files, folders or globs the run reads.
+    reads: other files, folders or globs the run reads (data, statistics, a plan).
     Compared after resolving symlinks. Returns `path`.
     """
     path = Path(path)
@@ -78,10 +77,10 @@ def check_output(
             raise LstmpruneError(
                 f"{flag} {path} would replace the model {model}, which this run reads; choose another {flag}"
             )
-    for item in (d for d in data if d is not None):
+    for item in (r for r in reads if r is not None):
         for source in (p.resolve() for p in _expand(item)):
             if _inside(source, target) or (source.is_dir() and _inside(target, source) and target.exists()):
-                raise LstmpruneError(f"{flag} {path} would replace the data {item}, which this run reads")
+                raise LstmpruneError(f"{flag} {path} would replace {item}, which this run reads")
     if target.is_dir() and (target / "state.json").is_file():
         raise LstmpruneError(f"{flag} {path} is a workspace; choose another {flag}")
     refuse_existing(path, force)
@@ -99,11 +98,11 @@ def clean_stale(path: Path) -> None:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it exists, under another user
+        pass
     return True
 
 
@@ -122,43 +121,21 @@ def _locked(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, force: bool = True) -> None:
-    """Write `data` to `path` through a temporary file in the same folder (force=False: never replace)."""
-    path = Path(path)
-    _make_parent(path)
-    clean_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        with _locked(path.parent):
-            refuse_existing(path, force)
-            os.replace(tmp, path)
-    except OSError as e:
-        raise LstmpruneError(f"cannot write {path}: {e.strerror or e}") from e
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+@contextlib.contextmanager
+def staged(path: Path, force: bool = False) -> Iterator[Path]:
+    """A temporary path beside `path` to write into; moved over `path` when the block ends well, removed if not.
 
-
-def temp_sibling(path: Path) -> Path:
-    """A fresh temporary path next to `path` (for outputs written by other libraries)."""
+    Without force an existing `path` is refused, checked again at the rename under the folder's lock.
+    """
     path = Path(path)
     _make_parent(path)
     clean_stale(path)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent)) / path.name
     except OSError as e:
         raise LstmpruneError(f"cannot write {path}: {e.strerror or e}") from e
-    return tmp / path.name
-
-
-def commit(tmp: Path, path: Path, force: bool = False) -> None:
-    """Move a finished temporary output over `path` (only with force when it exists) and remove the temporary."""
-    path = Path(path)
     try:
+        yield tmp
         with _locked(path.parent):
             refuse_existing(path, force)
             if path.is_dir() and not path.is_symlink():
@@ -174,9 +151,10 @@ def commit(tmp: Path, path: Path, force: bool = False) -> None:
         shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
-def discard(tmp: Path) -> None:
-    """Remove a temporary output after a failure."""
-    shutil.rmtree(Path(tmp).parent, ignore_errors=True)
+def write_atomic(path: Path, data: bytes, force: bool = True) -> None:
+    """Write `data` to `path` through a temporary file in the same folder (force=False: never replace)."""
+    with staged(path, force) as tmp:
+        tmp.write_bytes(data)
 
 
 def _make_parent(path: Path) -> None:
@@ -186,6 +164,3 @@ def _make_parent(path: Path) -> None:
         raise LstmpruneError(f"cannot write {path}: cannot create its folder ({e.strerror or e})") from e
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise LstmpruneError(f"cannot write {path}: the folder {path.parent} is not writable")
-    mode = os.stat(path.parent).st_mode
-    if not stat.S_ISDIR(mode):
-        raise LstmpruneError(f"cannot write {path}: {path.parent} is not a folder")

@@ -164,6 +164,8 @@ def build_plan(
         raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
     if min_units < 1:
         raise LstmpruneError(f"--min-units must be at least 1; received {min_units}")
+    if seed < 0:
+        raise LstmpruneError(f"--seed must be at least 0; received {seed}")
     ties: dict[str, list[UnitGroup]] = {}
     for g in groups:
         if g.prunable:

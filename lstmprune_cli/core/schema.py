@@ -7,10 +7,10 @@ A schema file holds the same keys as `Schema` (any subset), for example
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import checks
 from .errors import LstmpruneError
 
 FITS = ("pad", "sample", "exact")
@@ -39,31 +39,24 @@ class Options:
     shard: tuple[int, int] = (0, 1)  # (index, count): this pass reads records index, index + count, ...
 
     def __post_init__(self):
-        kinds = {
-            "dequantize": (bool, type(None)),
-            "l2_normalize": (bool,),
-            "skip_nonfinite": (bool,),
-            "fit": (str,),
-            "vocab": (str, type(None)),
-            "labels": (str, type(None)),
-        }
-        for key, types in kinds.items():
-            if not isinstance(getattr(self, key), types):
-                want = " or ".join(
-                    "null" if t is type(None) else {"bool": "true/false"}.get(t.__name__, t.__name__) for t in types
-                )
-                raise LstmpruneError(f"option '{key}' must be {want}; received {getattr(self, key)!r}")
-        if self.features is not None and not (
-            isinstance(self.features, list) and self.features and all(isinstance(f, str) for f in self.features)
-        ):
-            raise LstmpruneError(f"option 'features' must be a list of feature names; received {self.features!r}")
-        if self.scale is not None and not (
-            len(self.scale) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in self.scale)
-        ):
-            raise LstmpruneError(f"option 'scale' must be two finite numbers [A, B]; received {self.scale!r}")
-        if not (len(self.shard) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in self.shard)):
-            raise LstmpruneError(f"option 'shard' must be two integers [I, N]; received {self.shard!r}")
+        try:
+            checks.optional(checks.boolean, self.dequantize, "option 'dequantize'")
+            checks.boolean(self.l2_normalize, "option 'l2_normalize'")
+            checks.boolean(self.skip_nonfinite, "option 'skip_nonfinite'")
+            checks.text(self.fit, "option 'fit'")
+            checks.optional(checks.text, self.vocab, "option 'vocab'")
+            checks.optional(checks.text, self.labels, "option 'labels'")
+            if self.features is not None:
+                if not isinstance(self.features, list) or not self.features:
+                    raise ValueError(f"option 'features' must be a list of feature names; received {self.features!r}")
+                for i, f in enumerate(self.features):
+                    checks.text(f, f"option 'features'[{i}]")
+            if self.scale is not None:
+                checks.numbers(_as_list(self.scale), "option 'scale'", 2)
+            if len(checks.integers(_as_list(self.shard), "option 'shard'")) != 2:
+                raise ValueError(f"option 'shard' must be two integers [I, N]; received {self.shard!r}")
+        except ValueError as e:
+            raise LstmpruneError(str(e)) from None
         if self.fit not in FITS:
             raise LstmpruneError(f"--fit must be one of {', '.join(FITS)}; received {self.fit!r}")
         i, n = self.shard
@@ -91,6 +84,10 @@ class Options:
             return cls(**data)
         except LstmpruneError as e:
             raise LstmpruneError(f"schema {path}: {e}") from None
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 @dataclass

@@ -74,7 +74,7 @@ def _tfrecord_schema(spec: str, options: Options, model_input: InputSpec) -> Sch
     if sum(counts) == 0:
         raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
     first = next(f for f, n in zip(files, counts) if n > 0)
-    kind, frames, context = describe_records(first_records(first, 20), str(first))
+    kind, frames, context = describe_records(first_records(first, 20), first)
     table = frames if kind == "sequence" else context
     if options.features:
         names, preset = list(options.features), "custom"
@@ -171,6 +171,14 @@ def _text_schema(path: Path, options: Options) -> Schema:
     return Schema("text", "tokens", [Feature("tokens", "int", 1)], options, False, "", [str(path)], words)
 
 
+def read_vocab(path: Path) -> list[str]:
+    """The tokens of a vocabulary file, one per non-empty line, in id order."""
+    try:
+        return [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines() if w.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise LstmpruneError(f"cannot read vocabulary {path}: {e}") from e
+
+
 def _check_fits(schema: Schema, model_input: InputSpec) -> None:
     if model_input.tokens != schema.tokens:
         want = "token ids" if model_input.tokens else f"frames of {model_input.dim} features"
@@ -178,10 +186,7 @@ def _check_fits(schema: Schema, model_input: InputSpec) -> None:
         raise LstmpruneError(f"the data holds {got}; the model's input expects {want}")
     if schema.source == "text" and model_input.vocab:
         vocab = Path(schema.options.vocab)
-        try:
-            size = sum(1 for w in vocab.read_text(encoding="utf-8").splitlines() if w.strip())
-        except (OSError, UnicodeDecodeError) as e:
-            raise LstmpruneError(f"cannot read vocabulary {vocab}: {e}") from e
+        size = len(read_vocab(vocab))
         if size != model_input.vocab:
             raise LstmpruneError(
                 f"the vocabulary {vocab} has {size} tokens; the model's Embedding takes {model_input.vocab} "

@@ -67,10 +67,6 @@ def analyze(
     wrap: Wrap = lambda it, total: it,
 ) -> AnalyzeResult:
     """Stream the calibration data through the model and accumulate each group's statistics."""
-    if batch_size < 1:
-        raise LstmpruneError(f"--batch-size must be at least 1; received {batch_size}")
-    if max_samples is not None and max_samples < 1:
-        raise LstmpruneError(f"--max-samples must be at least 1; received {max_samples}")
     options = options or Options()
     model = models.load_model(model_path)
     model_input = data.InputSpec.of(model)

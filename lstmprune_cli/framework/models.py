@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from ..core.errors import LstmpruneError
-from ..core.files import commit, discard, refuse_existing, temp_sibling
+from ..core.files import refuse_existing, staged
 from . import legacy, safety
 
 EMBEDDED = Path("assets.extra") / "model.keras"
@@ -71,27 +71,17 @@ def save_model(model, out: Path, force: bool = False) -> str:
     """Write `model` to `out` atomically: `.keras` or `.h5` by suffix, otherwise a servable SavedModel directory."""
     out = Path(out)
     refuse_existing(out, force)
-    tmp = temp_sibling(out)
-    try:
+    with staged(out, force) as tmp:
         if out.suffix == ".keras":
             model.save(tmp)
-            kind = "keras"
-        elif out.suffix == ".h5":
+            return "keras"
+        if out.suffix == ".h5":
             _save_h5(model, tmp)
-            kind = "h5"
-        else:
-            model.export(str(tmp), verbose=False)
-            (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
-            model.save(tmp / EMBEDDED)
-            kind = "savedmodel"
-    except OSError as e:
-        discard(tmp)
-        raise LstmpruneError(f"cannot write {out}: {e.strerror or e}") from e
-    except BaseException:
-        discard(tmp)
-        raise
-    commit(tmp, out, force)
-    return kind
+            return "h5"
+        model.export(str(tmp), verbose=False)
+        (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
+        model.save(tmp / EMBEDDED)
+        return "savedmodel"
 
 
 def _save_h5(model, path: Path) -> None:

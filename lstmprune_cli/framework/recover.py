@@ -36,7 +36,9 @@ def training_streams(model, data_spec: str, options: Options, batch_size: int, m
     task = task_of(model, schema.source == "text", loss)
     if task.kind == "lm" and schema.source != "text":
         raise LstmpruneError("language-model targets come from a text corpus with --vocab; the data is not text")
-    return task, schema, lambda: Stream(schema, spec.length, batch_size, max_samples, classes=task.classes)
+    make = lambda: Stream(schema, spec.length, batch_size, max_samples, classes=task.classes)  # noqa: E731
+    make()  # checks the batch settings now, before any model runs
+    return task, schema, make
 
 
 def finetune(
@@ -67,7 +69,7 @@ def finetune(
     from .train import finetune as run
 
     options = options or Options()
-    check_training(batch_size=batch_size, learning_rate=learning_rate, loss=loss, seed=seed)
+    check_training(learning_rate=learning_rate, seed=seed)
     refuse_existing(out, force)
     keras.utils.set_random_seed(seed)
     if loss == "auto":  # the original's compile settings, where they are known
@@ -186,6 +188,8 @@ def sweep(
     from .train import evaluate
     from .train import finetune as run
 
+    if epochs < 0:
+        raise LstmpruneError(f"--epochs must be at least 0; received {epochs}")
     options = options or Options()
     model = models.load_model(model_path)
     groups = _groups(model)

@@ -136,64 +136,38 @@ def h5_training_config(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def saved_model_training_config(path: Path) -> dict:
-    """The compile settings a Keras 2 SavedModel recorded in its root object's metadata, or {}."""
+def saved_model_nodes(path: Path) -> list[tuple[str, object]]:
+    """(node path, metadata JSON) of every object in a Keras 2 SavedModel's `keras_metadata.pb`."""
     from tf_keras.protobuf import saved_metadata_pb2
 
     metadata = saved_metadata_pb2.SavedMetadata()
     try:
         metadata.ParseFromString((Path(path) / "keras_metadata.pb").read_bytes())
-        root = next(json.loads(n.metadata) for n in metadata.nodes if n.node_path == "root")
-    except Exception:  # noqa: BLE001  unreadable metadata: no compile settings
-        return {}
+        return [(node.node_path, json.loads(node.metadata)) for node in metadata.nodes]
+    except Exception as e:  # noqa: BLE001  protobuf and json raise several types
+        raise LstmpruneError(f"{path}/keras_metadata.pb cannot be read ({e}); expected a Keras 2 SavedModel") from e
+
+
+def saved_model_training_config(path: Path) -> dict:
+    """The compile settings a Keras 2 SavedModel recorded in its root object's metadata, or {}."""
+    root = next((meta for where, meta in saved_model_nodes(path) if where == "root"), None)
     found = root.get("training_config") if isinstance(root, dict) else None
     return found if isinstance(found, dict) else {}
 
 
 def check_saved_model(path: Path) -> None:
     """Check every object of a Keras 2 SavedModel (`keras_metadata.pb`) before tf-keras revives it."""
-    from tf_keras.protobuf import saved_metadata_pb2
-
-    metadata = saved_metadata_pb2.SavedMetadata()
-    try:
-        metadata.ParseFromString((Path(path) / "keras_metadata.pb").read_bytes())
-        nodes = [json.loads(node.metadata) for node in metadata.nodes]
-    except Exception as e:  # noqa: BLE001  protobuf and json raise several types
-        raise LstmpruneError(f"{path}/keras_metadata.pb cannot be read ({e}); expected a Keras 2 SavedModel") from e
-    for node, raw in zip(nodes, metadata.nodes):
-        check_config(node if raw.node_path == "root" else [node], str(path), keras2=True)
-
-
-def probe_inputs(model, seed: int = 0) -> list[np.ndarray]:
-    """A few random inputs of the model's shapes: free axes as 2 sequences of 5 steps, token ids in range."""
-    rng = np.random.default_rng(seed)
-    vocab = min(
-        (int(getattr(layer, "input_dim", 0)) for layer in _layers(model) if type(layer).__name__ == "Embedding"),
-        default=2,
-    )
-    out = []
-    for tensor in model.inputs:
-        shape = [2] + [d if d is not None else 5 for d in tuple(tensor.shape)[1:]]
-        dtype = getattr(tensor.dtype, "name", str(tensor.dtype))  # tf.DType (tf-keras) or a str (Keras 3)
-        if "int" in dtype:
-            out.append(rng.integers(0, max(vocab, 1), size=shape).astype(dtype))
-        else:
-            out.append(rng.normal(size=shape).astype("float32"))
-    return out
-
-
-def _layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _layers(layer)
+    for where, meta in saved_model_nodes(path):
+        check_config(meta if where == "root" else [meta], str(path), keras2=True)
 
 
 def check_same_function(original, converted, where: str) -> float:
     """Refuse a conversion whose outputs differ from the original's on random inputs; returns max |diff|."""
+    from .measure import random_inputs
+
     worst = 0.0
     for seed in range(2):
-        x = probe_inputs(original, seed)
+        x = random_inputs(original, batch=2, length=5, seed=seed)
         want = _outputs(original(x if len(x) > 1 else x[0], training=False))
         got = _outputs(converted(x if len(x) > 1 else x[0], training=False))
         for a, b in zip(want, got):

@@ -29,6 +29,10 @@ class Stream:
         max_samples: int | None = None,
         classes: int | None = None,
     ):
+        if batch_size < 1:
+            raise LstmpruneError(f"--batch-size must be at least 1; received {batch_size}")
+        if max_samples is not None and max_samples < 1:
+            raise LstmpruneError(f"--max-samples must be at least 1; received {max_samples}")
         self.schema, self.length, self.batch_size, self.max_samples = schema, length, batch_size, max_samples
         self.classes = classes
         self.seen = self.skipped = 0
@@ -160,7 +164,7 @@ def class_targets(y: np.ndarray, classes: int, path: Path) -> np.ndarray:
                 f"the model has {classes} classes (ids 0..{classes - 1})"
             )
         return np.eye(classes, dtype=np.float32)[y]  # (B, C)
-    if y.ndim == 2 and y.shape[1] == classes and (np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "fb"):
+    if y.ndim == 2 and y.shape[1] == classes and y.dtype.kind in "iufb":
         return y.astype(np.float32)
     raise LstmpruneError(
         f"{path}: 'y' has shape {y.shape} ({y.dtype}); expected class ids (N,) or one-hot / multi-hot (N, {classes})"
@@ -169,11 +173,9 @@ def class_targets(y: np.ndarray, classes: int, path: Path) -> np.ndarray:
 
 def token_ids(corpus: Path, vocab: Path) -> list[int]:
     """Word ids of a whitespace-tokenised corpus, `<eos>` closing every line, unknown words as `<unk>`."""
-    try:
-        words = [w.strip() for w in vocab.read_text().splitlines() if w.strip()]
-    except OSError as e:
-        raise LstmpruneError(f"cannot read vocabulary {vocab}: {e}") from e
-    index = {w: i for i, w in enumerate(words)}
+    from .data import read_vocab
+
+    index = {w: i for i, w in enumerate(read_vocab(vocab))}
     unk = index.get("<unk>")
     out = []
     for n, line in enumerate(corpus.open(), 1):

@@ -158,12 +158,14 @@ def first_records(path: Path, count: int = 1) -> list[bytes]:
     return out
 
 
-def describe_record(raw: bytes) -> tuple[str, dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
+def describe_record(
+    raw: bytes, where: Path | str = ""
+) -> tuple[str, dict[str, tuple[str, int]], dict[str, tuple[str, int]]]:
     """("sequence" | "example", per-frame features {name: (kind, values per frame)}, context {name: (kind, values)}).
 
     For an Example, every feature is in the context dict (a flat list per record).
     """
-    seq = parse_record(raw)
+    seq = parse_record(raw, where)
     context = {k: _kind(v) for k, v in seq.context.feature.items()}
     lists = seq.feature_lists.feature_list
     if not lists:
@@ -174,18 +176,18 @@ def describe_record(raw: bytes) -> tuple[str, dict[str, tuple[str, int]], dict[s
     return "sequence", frames, context
 
 
-def describe_records(raws: list[bytes], where: str) -> tuple[str, dict, dict]:
+def describe_records(raws: list[bytes], where: Path | str) -> tuple[str, dict, dict]:
     """`describe_record` over several records: a feature empty in the first record takes its kind from the next."""
-    kind, frames, context = describe_record(raws[0])
+    kind, frames, context = describe_record(raws[0], where)
     for raw in raws[1:]:
         if all(k != "empty" for k, _ in frames.values()):
             break
-        _, more, _ = describe_record(raw)
+        _, more, _ = describe_record(raw, where)
         frames = {n: (more.get(n, v) if v[0] == "empty" else v) for n, v in frames.items()}
     return kind, frames, context
 
 
-def parse_record(raw: bytes):
+def parse_record(raw: bytes, where: Path | str = ""):
     """A record as a tf.train.SequenceExample (an Example parses as one with no feature lists)."""
     import tensorflow as tf
     from google.protobuf.message import DecodeError
@@ -194,7 +196,8 @@ def parse_record(raw: bytes):
         return tf.train.SequenceExample.FromString(raw)
     except DecodeError as e:
         raise LstmpruneError(
-            f"a record's payload is not a tf.train.Example or SequenceExample ({e}); the file holds other data"
+            f"{where or 'data'}: a record's payload is not a tf.train.Example or SequenceExample ({e}); "
+            "the file holds other data"
         ) from e
 
 
@@ -212,16 +215,18 @@ def _kind(feature) -> tuple[str, int]:
 
 def inspect(spec: str, sample: int = 100) -> dict:
     """What a TFRecord source holds: files, records, the record type and every feature with the lengths seen."""
+    if sample < 1:
+        raise LstmpruneError(f"--sample must be at least 1; received {sample}")
     files = tfrecord_files(spec)
     counts = [count_records(f) for f in files]
     first = next((f for f, n in zip(files, counts) if n > 0), None)
     if first is None:
         raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
     raws = first_records(first, sample)
-    kind, frames, context = describe_records(raws, str(first))
+    kind, frames, context = describe_records(raws, first)
     lengths: dict[str, list[int]] = {name: [] for name in frames}
     for raw in raws:
-        seq = parse_record(raw)
+        seq = parse_record(raw, first)
         for name in frames:
             lengths[name].append(len(seq.feature_lists.feature_list[name].feature))
     rows = [

@@ -22,14 +22,10 @@ class Task:
     classes: int
 
 
-def check_training(*, batch_size: int, learning_rate: float, loss: str, seed: int) -> None:
-    """Refuse training settings that cannot work, before any data is read."""
-    if batch_size < 1:
-        raise LstmpruneError(f"--batch-size must be at least 1; received {batch_size}")
+def check_training(*, learning_rate: float, seed: int) -> None:
+    """Refuse training settings that cannot work, before any data is read (batches: Stream; loss: task_of)."""
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise LstmpruneError(f"--lr must be a positive number; received {learning_rate}")
-    if loss not in LOSSES:
-        raise LstmpruneError(f"--loss must be one of {', '.join(LOSSES)}; received {loss!r}")
     if seed < 0:
         raise LstmpruneError(f"--seed must be at least 0; received {seed}")
 
