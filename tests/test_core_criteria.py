@@ -27,17 +27,6 @@ def test_gm_scores_are_permutation_equivariant(w, rnd):
     np.testing.assert_allclose(criteria.gm_scores(w[perm]), criteria.gm_scores(w)[perm], rtol=1e-6, atol=1e-5)
 
 
-def test_unit_vectors_concatenate_gate_columns_of_kernel_and_recurrent_kernel():
-    f, h, g = 3, 4, 4
-    kernel = np.arange(f * g * h, dtype=float).reshape(f, g * h)
-    recurrent = 1000 + np.arange(h * g * h, dtype=float).reshape(h, g * h)
-    w = criteria.unit_vectors(kernel, recurrent, g)
-    assert w.shape == (h, g * (f + h))
-    j = 2
-    want = np.concatenate([np.concatenate([kernel[:, k * h + j], recurrent[:, k * h + j]]) for k in range(g)])
-    np.testing.assert_array_equal(w[j], want)
-
-
 def test_units_nearest_the_median_are_pruned_first():
     w = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [-5.0, 4.0]])
     assert list(criteria.kept_units(criteria.gm_scores(w), 2)) == [2, 3]

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from test_surgery import F, T, _x
+from golden import F, T, build, sample_x
 
 
 def _reference_states(model, layer_name, x, lengths):
@@ -37,7 +37,7 @@ def test_backward_state_is_first_step_and_masks_are_respected(tf, merge_mode, re
 
     model = _bidirectional(merge_mode, return_sequences)
     groups = [UnitGroup(f"bi/{d}", "bi", d, "LSTM", 6, F, "bi", merge_mode == "sum") for d in ("forward", "backward")]
-    x = _x()
+    x = sample_x()
     lengths = [4, 1, T, T, T, T]
     fw, bw = _reference_states(model, "bi", x, lengths)
     got = dict((g.name, z) for g, z in build_probe(model, groups).responses(x))
@@ -46,14 +46,12 @@ def test_backward_state_is_first_step_and_masks_are_respected(tf, merge_mode, re
 
 
 def test_streamed_statistics_equal_numpy_cov_of_all_states(tf):
-    from test_surgery import build
-
     from lstmprune_cli.framework.graph import unit_groups
     from lstmprune_cli.framework.probe import accumulate, build_probe
 
     model = build("bidirectional", "concat", True, True)
     groups = unit_groups(model)
-    x = np.concatenate([_x(seed) for seed in range(5)])  # (30, T, F)
+    x = np.concatenate([sample_x(seed) for seed in range(5)])  # (30, T, F)
     probe = build_probe(model, groups)
     stats = accumulate(probe, [x[i : i + 7] for i in range(0, len(x), 7)])
     whole = dict((g.name, z) for g, z in probe.responses(x))
@@ -62,14 +60,24 @@ def test_streamed_statistics_equal_numpy_cov_of_all_states(tf):
         np.testing.assert_allclose(stats[g.name].covariance, np.cov(whole[g.name], rowvar=False, bias=True), atol=1e-7)
 
 
-def test_every_step_uses_each_valid_step(tf):
-    from test_surgery import build
+def test_every_step_samples_are_each_directions_states_at_every_valid_step(tf):
+    import keras
 
     from lstmprune_cli.framework.graph import unit_groups
     from lstmprune_cli.framework.probe import build_probe
 
     model = build("bidirectional", "sum", False, True)
-    x = _x()
-    valid = int((np.abs(x).sum(axis=2) > 0).sum())
-    for g, z in build_probe(model, unit_groups(model), every_step=True).responses(x):
-        assert z.shape == (valid, g.units)
+    layer = next(la for la in model.layers if type(la).__name__ == "Bidirectional")
+    x = sample_x()
+    lengths = (np.abs(x).sum(axis=2) > 0).sum(axis=1)  # masked zeros end each sequence
+    want = {}
+    for d in ("forward", "backward"):
+        sub = getattr(layer, f"{d}_layer")
+        alone = keras.layers.LSTM.from_config({**sub.get_config(), "return_sequences": True})
+        alone.build((None, None, F))
+        alone.set_weights(sub.get_weights())
+        states = [np.asarray(alone(seq[None, :n]))[0] for seq, n in zip(x, lengths)]  # (n, H) each
+        want[f"{layer.name}/{d}"] = np.concatenate([s[::-1] if d == "backward" else s for s in states])
+    got = {g.name: z for g, z in build_probe(model, unit_groups(model), every_step=True).responses(x)}
+    for name, states in want.items():
+        np.testing.assert_allclose(got[name], states, atol=1e-5)

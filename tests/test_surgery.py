@@ -2,47 +2,7 @@
 
 import numpy as np
 import pytest
-from golden import assert_pruned_equals_masked, random_kept
-
-T, F = 7, 5
-
-
-def _x(seed=0, pad=True):
-    x = np.random.default_rng(seed).normal(size=(6, T, F)).astype("float32")  # (B, T, F)
-    if pad:
-        x[0, 4:] = 0.0
-        x[1, 1:] = 0.0
-    return x
-
-
-def build(
-    arch: str, merge_mode: str = "concat", return_sequences: bool = False, masked: bool = False, cell: str = "LSTM"
-):
-    import keras
-
-    layers = keras.layers
-    rnn = {
-        "LSTM": layers.LSTM,
-        "GRU": layers.GRU,
-        "GRU-v1": lambda *a, **k: layers.GRU(*a, reset_after=False, **k),
-        "SimpleRNN": layers.SimpleRNN,
-    }[cell]
-    inputs = keras.Input((T, F))
-    x = layers.Masking(0.0)(inputs) if masked else inputs
-    if arch == "single":
-        x = rnn(6, return_sequences=return_sequences)(x)
-    elif arch == "stacked":
-        x = rnn(6, return_sequences=True)(x)
-        x = layers.Dropout(0.2)(x)
-        x = rnn(5, return_sequences=return_sequences)(x)
-    elif arch == "bidirectional":
-        x = layers.Bidirectional(rnn(6, return_sequences=True), merge_mode=merge_mode)(x)
-        x = rnn(5, return_sequences=return_sequences)(x)
-    elif arch == "bidirectional-last":
-        x = layers.Bidirectional(rnn(6, return_sequences=return_sequences), merge_mode=merge_mode)(x)
-    head = layers.TimeDistributed(layers.Dense(3)) if return_sequences else layers.Dense(3, activation="sigmoid")
-    return keras.Model(inputs, head(x))
-
+from golden import F, T, assert_pruned_equals_masked, build, random_kept, sample_x
 
 ARCHS = [
     ("single", "concat", False, False, "LSTM"),
@@ -54,6 +14,8 @@ ARCHS = [
     ("bidirectional", "concat", True, True, "GRU"),
     ("stacked", "concat", False, True, "GRU-v1"),
     ("bidirectional", "ave", False, False, "SimpleRNN"),
+    ("stacked", "concat", True, True, "RNN-LSTM"),  # keras.layers.RNN over a cell: one registry entry
+    ("bidirectional", "sum", False, True, "RNN-GRU"),
 ]
 
 
@@ -64,7 +26,7 @@ def test_pruned_equals_masked_original(tf, arch, merge_mode, return_sequences, m
     model = build(arch, merge_mode, return_sequences, masked, cell)
     groups = unit_groups(model)
     kept = random_kept(groups, seed=len(groups))
-    pruned = assert_pruned_equals_masked(model, kept, _x(pad=masked))
+    pruned = assert_pruned_equals_masked(model, kept, sample_x(pad=masked))
     assert pruned.count_params() < model.count_params()
 
 
@@ -84,7 +46,7 @@ def test_sequential_model_and_dense_on_every_step(tf):
         ]
     )
     kept = random_kept(unit_groups(model), seed=3)
-    assert_pruned_equals_masked(model, kept, _x())
+    assert_pruned_equals_masked(model, kept, sample_x())
 
 
 def test_prune_keep_all_is_identity(tf):
@@ -95,7 +57,7 @@ def test_prune_keep_all_is_identity(tf):
     kept = {g.name: np.arange(g.units) for g in unit_groups(model)}
     pruned = prune_model(model, kept)
     assert pruned.count_params() == model.count_params()
-    np.testing.assert_array_equal(np.asarray(pruned(_x())), np.asarray(model(_x())))
+    np.testing.assert_array_equal(np.asarray(pruned(sample_x())), np.asarray(model(sample_x())))
 
 
 def test_pruned_model_round_trips_through_keras_and_savedmodel(tf, tmp_path):
@@ -108,9 +70,9 @@ def test_pruned_model_round_trips_through_keras_and_savedmodel(tf, tmp_path):
     pruned = prune_model(model, kept)
     for out in (tmp_path / "small.keras", tmp_path / "small"):
         models.save_model(pruned, out)
-        assert_pruned_equals_masked(model, kept, _x(), pruned=models.load_model(out))
+        assert_pruned_equals_masked(model, kept, sample_x(), pruned=models.load_model(out))
     served = tf.saved_model.load(str(tmp_path / "small"))
-    np.testing.assert_allclose(served.serve(_x()).numpy(), np.asarray(pruned(_x())), atol=1e-5)
+    np.testing.assert_allclose(served.serve(sample_x()).numpy(), np.asarray(pruned(sample_x())), atol=1e-5)
 
 
 def test_groups_feeding_an_output_are_not_prunable(tf):
@@ -141,8 +103,10 @@ def test_an_unknown_layer_after_a_group_is_named(tf):
 @pytest.mark.parametrize("arch", ["single", "bidirectional"])
 def test_compensation_folds_the_mean_of_removed_units_into_the_next_bias(tf, arch):
     """Pruned with fill == masked original whose consumer's bias absorbed fill[removed] @ kernel[removed]."""
+    from golden import masked_model
+
     from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import masked_model, prune_model
+    from lstmprune_cli.framework.surgery import prune_model
 
     model = build(arch, "concat", False, True)
     groups = unit_groups(model)
@@ -167,5 +131,5 @@ def test_compensation_folds_the_mean_of_removed_units_into_the_next_bias(tf, arc
     weights = consumer.get_weights()
     weights[-1] = weights[-1] + const[removed] @ weights[0][removed]
     consumer.set_weights(weights)
-    got, want = np.asarray(pruned(_x())), np.asarray(reference(_x()))
+    got, want = np.asarray(pruned(sample_x())), np.asarray(reference(sample_x()))
     assert np.max(np.abs(got - want)) <= 1e-5

@@ -12,15 +12,6 @@ from .errors import LstmpruneError
 CRITERIA = ("gm", "l2", "random")
 
 
-def unit_vectors(kernel: np.ndarray, recurrent_kernel: np.ndarray, gates: int) -> np.ndarray:
-    """w_j = its kernel and recurrent-kernel columns over all gates, (H, G * (F + H))."""
-    units = recurrent_kernel.shape[0]
-    k = np.asarray(kernel, dtype=np.float64).reshape(kernel.shape[0], gates, units)  # (F, G, H)
-    r = np.asarray(recurrent_kernel, dtype=np.float64).reshape(units, gates, units)  # (H, G, H)
-    w = np.concatenate([k.transpose(2, 1, 0), r.transpose(2, 1, 0)], axis=2)  # (H, G, F + H)
-    return w.reshape(units, -1)  # (H, Q)
-
-
 def gm_scores(w: np.ndarray) -> np.ndarray:
     """eta_j = (1/H) sum_k ||w_j - w_k||, through the Gram matrix in float64, (H,)."""
     w = np.asarray(w, dtype=np.float64)  # (H, Q)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+from . import recurrent
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class UnitGroup:
     name: str  # "lstm", "bidirectional/forward"
     layer: str  # Keras layer name
     direction: str  # "forward", "backward" or "" for a plain recurrent layer
-    cell: str  # "LSTM", "GRU", "SimpleRNN"
+    cell: str  # a recurrent spec's name: "LSTM", "GRU", "SimpleRNN"
     units: int
     input_dim: int
     tie: str  # groups with the same tie keep the same number of units
@@ -24,17 +24,11 @@ class UnitGroup:
     prunable: bool = True  # False when the group's units reach a model output
 
     @property
-    def gates(self) -> int:
-        return GATES[self.cell]
+    def spec(self) -> recurrent.Recurrent:
+        return recurrent.get(self.cell)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def gate_columns(kept_units: np.ndarray, units: int, gates: int) -> np.ndarray:
-    """Columns of kernel / recurrent_kernel / bias that belong to `kept_units`, gate by gate."""
-    kept_units = np.asarray(kept_units, dtype=np.int64)
-    return np.concatenate([g * units + kept_units for g in range(gates)])  # (G * K,)
 
 
 def check_kept(kept_units: list[int] | np.ndarray, units: int, where: str) -> np.ndarray:

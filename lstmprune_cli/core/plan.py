@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, criteria, rates
+from . import checks, criteria, rates, recurrent
 from .errors import LstmpruneError
-from .groups import GATES, UnitGroup, check_kept
+from .groups import UnitGroup, check_kept
 
 PLAN_FORMAT = "lstmprune-plan"
 PLAN_VERSION = 1
@@ -219,7 +219,7 @@ def _group_from_dict(g: dict, i: int) -> GroupPlan:
         name=name,
         layer=checks.text(g.get("layer"), f"{where}: layer"),
         direction=checks.text(g.get("direction"), f"{where}: direction", ("", "forward", "backward")),
-        cell=checks.text(g.get("cell"), f"{where}: cell", tuple(GATES)),
+        cell=checks.text(g.get("cell"), f"{where}: cell", recurrent.names()),
         units=units,
         kept_units=kept,
         scores=None if scores is None else checks.numbers(scores, f"{where}: scores", units),

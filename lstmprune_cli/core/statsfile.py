@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks
+from . import checks, recurrent
 from .errors import LstmpruneError
 from .files import write_atomic
-from .groups import GATES, UnitGroup
+from .groups import UnitGroup
 from .stats import GroupStats
 
 STATS_FORMAT = "lstmprune-stats"
@@ -143,7 +143,7 @@ def _unit_group(g: dict, i: int) -> UnitGroup:
         name=name,
         layer=checks.text(g.get("layer"), f"{where}: layer"),
         direction=checks.text(g.get("direction"), f"{where}: direction", ("", "forward", "backward")),
-        cell=checks.text(g.get("cell"), f"{where}: cell", tuple(GATES)),
+        cell=checks.text(g.get("cell"), f"{where}: cell", recurrent.names()),
         units=checks.integer(g.get("units"), f"{where}: units", low=1),
         input_dim=checks.integer(g.get("input_dim"), f"{where}: input_dim", low=0),
         tie=checks.text(g.get("tie"), f"{where}: tie"),

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..core.errors import LstmpruneError
-from ..core.groups import GATES, UnitGroup
-from .slicers import CONSUMERS, ELEMENTWISE, PASS_THROUGH, supported_after_group
+from ..core.groups import UnitGroup
+from ..core.recurrent import Recurrent, cell_config, layer_classes, spec_of
+from .slicers import rule_for, supported_after_group
 
 Segments = list[tuple[str | None, int]]  # along the last axis: (group carried unsliced or None, width)
 
@@ -152,7 +153,8 @@ def unit_groups(model) -> list[UnitGroup]:
                     f"layer '{node.name}' ({node.class_name}) takes a group's units as '{kw}'; "
                     "lstmprune only follows them as a layer's main input"
                 )
-        if carried and node.class_name not in CONSUMERS + PASS_THROUGH + ELEMENTWISE + ("Concatenate", "Flatten"):
+        rule = rule_for(node.class_name, node.config)
+        if carried and rule is None:
             raise LstmpruneError(
                 f"layer '{node.name}' ({node.class_name}) reads the units of {', '.join(sorted(carried))}, "
                 f"and lstmprune cannot slice it; supported after a recurrent group: {supported_after_group()}"
@@ -162,7 +164,8 @@ def unit_groups(model) -> list[UnitGroup]:
             raise LstmpruneError(
                 f"layer '{node.name}' is TimeDistributed({inner}); only TimeDistributed(Dense) is supported"
             )
-        if node.class_name in GATES or node.class_name == "Bidirectional":
+        flow_kind = rule.flow if rule is not None else None
+        if flow_kind == "group":
             new = _groups_of(model.get_layer(node.name), node)
             groups.extend(new)
             for g in new:
@@ -171,9 +174,9 @@ def unit_groups(model) -> list[UnitGroup]:
                     same.join(new[0].name, g.name)
             segs = [(g.name, g.units) for g in new]
             flow[node.name] = segs[:1] if new[0].same_as else segs
-        elif node.class_name in PASS_THROUGH:
+        elif flow_kind == "pass":
             flow[node.name] = inputs[0] if inputs else []
-        elif node.class_name == "Concatenate" and carried:
+        elif flow_kind == "concat" and carried:
             rank = len(shapes[node.name])
             if node.config.get("axis", -1) not in (-1, rank - 1):
                 axis = node.config["axis"]
@@ -181,7 +184,7 @@ def unit_groups(model) -> list[UnitGroup]:
                     f"layer '{node.name}' concatenates along axis {axis}; units are followed on the last axis"
                 )
             flow[node.name] = [s for segs in inputs for s in segs]
-        elif node.class_name == "Flatten" and carried:
+        elif flow_kind == "flatten" and carried:
             steps = shapes[node.parents[0]][1:-1]
             if len(steps) != 1 or steps[0] is None:
                 shape = shapes[node.parents[0]]
@@ -189,7 +192,7 @@ def unit_groups(model) -> list[UnitGroup]:
                     f"layer '{node.name}' (Flatten) needs a fixed sequence length; input shape {shape}"
                 )
             flow[node.name] = inputs[0] * steps[0]
-        elif node.class_name in ELEMENTWISE and carried:
+        elif flow_kind == "merge" and carried:
             flow[node.name] = _tie_elementwise(node, inputs, ties, same, blocked)
     outputs = output_names(config, class_name, graph)
     blocked |= {g for o in outputs for g, _ in flow.get(o, []) if g}
@@ -231,23 +234,46 @@ def _check_recurrent(config: dict, name: str) -> None:
             raise LstmpruneError(f"layer '{name}' has {flag}=True; lstmprune supports recurrent layers without it")
 
 
+def cells(layer) -> list[tuple[str, Recurrent, object]]:
+    """(direction, spec, Keras layer) of each recurrent cell `layer` runs: one, two for Bidirectional, or none."""
+    if type(layer).__name__ == "Bidirectional":
+        subs = [("forward", layer.forward_layer), ("backward", layer.backward_layer)]
+    else:
+        subs = [("", layer)]
+    found = [(d, spec_of(type(sub).__name__, sub.get_config()), sub) for d, sub in subs]
+    return [(d, spec, sub) for d, spec, sub in found if spec is not None]
+
+
+def sub_layer(model, group: UnitGroup):
+    """The Keras recurrent layer that runs `group`'s cell (a direction of a Bidirectional, or the layer)."""
+    layer = model.get_layer(group.layer)
+    return getattr(layer, f"{group.direction}_layer") if group.direction else layer
+
+
 def _groups_of(layer, node: Node) -> list[UnitGroup]:
-    if node.class_name in GATES:
+    if node.class_name != "Bidirectional":
         _check_recurrent(node.config, node.name)
-        return [_group(node.name, node.name, "", node.class_name, layer)]
-    inner = node.config["layer"]["class_name"]
-    if inner not in GATES:
-        raise LstmpruneError(f"layer '{node.name}' wraps {inner}; Bidirectional is supported around {', '.join(GATES)}")
-    _check_recurrent(node.config["layer"]["config"], node.name)
+        spec = spec_of(node.class_name, node.config)
+        return [_group(node.name, node.name, "", spec, layer)]
+    inner = node.config["layer"]
+    if spec_of(inner["class_name"], inner["config"]) is None:
+        raise LstmpruneError(
+            f"layer '{node.name}' wraps {_shown(inner)}; Bidirectional is supported around {', '.join(layer_classes())}"
+        )
+    _check_recurrent(inner["config"], node.name)
     if node.config.get("merge_mode") is None:
         raise LstmpruneError(f"layer '{node.name}' has merge_mode=None; use concat, sum, ave or mul")
     same = node.name if node.config.get("merge_mode") in ("sum", "ave", "mul") else ""
-    return [
-        replace(_group(f"{node.name}/{d}", node.name, d, inner, sub), same_as=same)
-        for d, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer))
-    ]
+    return [replace(_group(f"{node.name}/{d}", node.name, d, spec, sub), same_as=same) for d, spec, sub in cells(layer)]
 
 
-def _group(name: str, layer_name: str, direction: str, cell: str, layer) -> UnitGroup:
+def _shown(entry: dict) -> str:
+    """A layer entry as a user writes it: LSTM, or RNN(MyCell)."""
+    cell = entry["config"].get("cell")
+    return f"{entry['class_name']}({cell.get('class_name')})" if isinstance(cell, dict) else entry["class_name"]
+
+
+def _group(name: str, layer_name: str, direction: str, spec: Recurrent, layer) -> UnitGroup:
+    units = cell_config(type(layer).__name__, layer.get_config())["units"]
     kernel = layer.cell.kernel
-    return UnitGroup(name, layer_name, direction, cell, int(layer.units), int(kernel.shape[0]), layer_name)
+    return UnitGroup(name, layer_name, direction, spec.name, int(units), int(kernel.shape[0]), layer_name)

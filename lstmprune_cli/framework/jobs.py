@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..core import criteria
 from ..core.errors import LstmpruneError
 from ..core.files import refuse_existing
-from ..core.groups import GATES, UnitGroup
+from ..core.groups import UnitGroup
 from ..core.plan import Plan, build_plan
+from ..core.recurrent import layer_classes
 from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import data, measure, models
-from .graph import unit_groups
+from .graph import sub_layer, unit_groups
 from .probe import accumulate, build_probe
 from .stream import Stream
 from .surgery import prune_model
@@ -52,7 +52,7 @@ def _groups(model) -> list[UnitGroup]:
     groups = unit_groups(model)
     if not groups:
         raise LstmpruneError(
-            f"the model has no recurrent layer to prune; expected one of {', '.join(GATES)} or Bidirectional"
+            f"the model has no recurrent layer to prune; expected one of {', '.join(layer_classes())} or Bidirectional"
         )
     return groups
 
@@ -95,12 +95,7 @@ def analyze(
 
 def unit_vectors(model, groups: list[UnitGroup]) -> dict:
     """Each group's unit vectors (H, Q) for the ranking criteria."""
-    out = {}
-    for g in groups:
-        layer = model.get_layer(g.layer)
-        sub = layer if not g.direction else getattr(layer, f"{g.direction}_layer")
-        out[g.name] = criteria.unit_vectors(sub.cell.kernel.numpy(), sub.cell.recurrent_kernel.numpy(), g.gates)
-    return out
+    return {g.name: g.spec.unit_vectors(sub_layer(model, g).get_weights()) for g in groups}
 
 
 def prune(

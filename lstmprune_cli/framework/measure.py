@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ..core.groups import GATES
+from .graph import cells
 
 
 def _out_rank(layer) -> int:
@@ -20,9 +20,11 @@ def flops(model, length: int) -> dict[str, int]:
     per_step = per_sequence = 0
     for layer in model.layers:
         name = type(layer).__name__
-        if name in GATES or name == "Bidirectional":
-            cells = [layer] if name in GATES else [layer.forward_layer, layer.backward_layer]
-            per_step += sum(2 * GATES[type(c).__name__] * c.units * (c.cell.kernel.shape[0] + c.units) for c in cells)
+        recurrent = cells(layer)
+        if recurrent:
+            per_step += sum(
+                spec.flops(*sub.cell.kernel.shape[:1], sub.cell.recurrent_kernel.shape[0]) for _, spec, sub in recurrent
+            )
         elif name in ("Dense", "TimeDistributed"):
             kernel = layer.weights[0]
             cost = 2 * int(kernel.shape[0]) * int(kernel.shape[1])

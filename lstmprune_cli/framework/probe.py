@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.groups import UnitGroup
 from ..core.stats import GroupStats
+from .graph import sub_layer
 
 
 def _take_state_layer():
@@ -111,7 +112,7 @@ def build_probe(model, groups: list[UnitGroup], every_step: bool = False) -> Pro
         node = layer._inbound_nodes[0]
         x, mask = node.arguments.args[0], node.arguments.kwargs.get("mask")
         y = node.output_tensors[0]
-        sub = layer if not g.direction else getattr(layer, f"{g.direction}_layer")
+        sub = sub_layer(model, g)
         concat = g.direction and layer.merge_mode == "concat"
         position = "first" if g.direction == "backward" else "last"
         if not g.direction or concat:

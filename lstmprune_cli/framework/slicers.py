@@ -1,9 +1,10 @@
 """One slicer per Keras layer class: how a layer's config and weights change when units go.
 
-A slicer takes the layer's name, class, config and weights, the `Features` of each input (which
-of the original features are kept, and the constant a removed feature holds in the masked
-original) and the kept units of every group, and returns the new config, the new weights and
-the `Features` of its output. Constants (non-zero after BatchNormalization) are folded into the
+A slicer takes a `LayerCut` (the layer's name, class, config and weights, the `Features` of each
+input: which of the original features are kept, and the constant a removed feature holds in the
+masked original, and the kept units of every group) and returns the new config, the new weights
+and the `Features` of its output. `RULES` is the one table of supported layers: the surgery
+slices by it and the graph follows units by it. Constants (non-zero after BatchNormalization) are folded into the
 next consumer's bias, so the cut stays exact.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.errors import LstmpruneError
-from ..core.groups import GATES, gate_columns
+from ..core.recurrent import cell_config, layer_classes, spec_of, with_units
 
 
 @dataclass
@@ -46,7 +47,21 @@ class Features:
         return np.zeros(self.width) if self.const is None else self.const
 
 
-Slicer = Callable[[str, str, dict, list, list[Features], Cut, int], tuple[dict, list, Features]]
+@dataclass
+class LayerCut:
+    """What a slicer reads: one layer of the original model and the cut as it reaches the layer."""
+
+    name: str
+    class_name: str
+    config: dict
+    weights: list[np.ndarray]
+    inputs: list[Features]  # one per data input
+    cut: Cut
+    width: int  # the output's original last-axis width
+
+
+Sliced = tuple[dict, list[np.ndarray], Features]  # the new config, the new weights, the output's features
+Slicer = Callable[[LayerCut], Sliced]
 
 
 def _fold(name: str, kernel: np.ndarray, bias: list[np.ndarray], f: Features) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -67,32 +82,42 @@ def _fold(name: str, kernel: np.ndarray, bias: list[np.ndarray], f: Features) ->
     return kernel[f.kept], bias
 
 
-def _cell(name, config, weights, f: Features, kept_units, cell: str):
-    """Slice one recurrent layer: kernel (F, GH), recurrent_kernel (H, GH), bias (GH,) or (2, GH)."""
-    units = config["units"]
+def _cell(
+    name: str, class_name: str, config: dict, weights: list, f: Features, kept_units
+) -> tuple[dict, list, np.ndarray]:
+    """Slice one recurrent layer: its input rows by `f`, its units by `kept_units` (None: all)."""
+    spec = spec_of(class_name, config)
+    units = cell_config(class_name, config)["units"]
     kept_units = np.arange(units) if kept_units is None else np.asarray(kept_units)
-    cols = gate_columns(kept_units, units, GATES[cell])  # (G * K,)
     kernel, recurrent_kernel, *bias = weights
     kernel, bias = _fold(name, kernel, bias, f)  # kernel (F', GH)
-    new = [kernel[:, cols], recurrent_kernel[kept_units][:, cols]] + [b[..., cols] for b in bias]
-    return {**config, "units": int(len(kept_units))}, new, kept_units
+    new = spec.slice([kernel, recurrent_kernel, *bias], kept_units)
+    return with_units(class_name, config, len(kept_units)), new, kept_units
 
 
-def recurrent(name, class_name, config, weights, inputs, cut, width):
-    config, weights, out = _cell(name, config, weights, inputs[0], cut.kept.get(name), class_name)
-    return config, weights, Features(width, None if len(out) == width else out, cut.fill.get(name))
+def recurrent(layer: LayerCut) -> Sliced:
+    """A recurrent layer (LSTM, GRU, SimpleRNN, RNN over a known cell): one group."""
+    cut = layer.cut
+    config, weights, out = _cell(
+        layer.name, layer.class_name, layer.config, layer.weights, layer.inputs[0], cut.kept.get(layer.name)
+    )
+    width = layer.width
+    return config, weights, Features(width, None if len(out) == width else out, cut.fill.get(layer.name))
 
 
-def bidirectional(name, class_name, config, weights, inputs, cut, width):
-    config = copy.deepcopy(config)
+def bidirectional(layer: LayerCut) -> Sliced:
+    """Bidirectional: two groups, forward then backward weights, merged by concat, sum, ave or mul."""
+    name, cut, width = layer.name, layer.cut, layer.width
+    config = copy.deepcopy(layer.config)
+    weights = layer.weights
     half = len(weights) // 2
     fw_cfg, bw_cfg = config["layer"], config["backward_layer"]
-    cell, units = fw_cfg["class_name"], fw_cfg["config"]["units"]
+    units = cell_config(fw_cfg["class_name"], fw_cfg["config"])["units"]
     fw_cfg["config"], fw_w, fw_out = _cell(
-        name, fw_cfg["config"], weights[:half], inputs[0], cut.kept.get(f"{name}/forward"), cell
+        name, fw_cfg["class_name"], fw_cfg["config"], weights[:half], layer.inputs[0], cut.kept.get(f"{name}/forward")
     )
     bw_cfg["config"], bw_w, bw_out = _cell(
-        name, bw_cfg["config"], weights[half:], inputs[0], cut.kept.get(f"{name}/backward"), cell
+        name, bw_cfg["class_name"], bw_cfg["config"], weights[half:], layer.inputs[0], cut.kept.get(f"{name}/backward")
     )
     if len(fw_out) != len(bw_out):
         raise LstmpruneError(
@@ -114,21 +139,24 @@ def bidirectional(name, class_name, config, weights, inputs, cut, width):
     return config, fw_w + bw_w, Features(width, None if len(out) == width else out, const)
 
 
-def dense(name, class_name, config, weights, inputs, cut, width):
-    kernel, *bias = weights
-    kernel, bias = _fold(name, kernel, bias, inputs[0])  # kernel (F', U)
-    return config, [kernel] + bias, Features(width)
+def dense(layer: LayerCut) -> Sliced:
+    """Dense or TimeDistributed(Dense): drop the kernel rows of removed inputs."""
+    kernel, *bias = layer.weights
+    kernel, bias = _fold(layer.name, kernel, bias, layer.inputs[0])  # kernel (F', U)
+    return layer.config, [kernel] + bias, Features(layer.width)
 
 
-def pass_through(name, class_name, config, weights, inputs, cut, width):
-    return config, weights, inputs[0]
+def pass_through(layer: LayerCut) -> Sliced:
+    """Dropout, noise, pooling over time, Masking: the features pass unchanged."""
+    return layer.config, layer.weights, layer.inputs[0]
 
 
-def batch_normalization(name, class_name, config, weights, inputs, cut, width):
-    f = inputs[0]
+def batch_normalization(layer: LayerCut) -> Sliced:
+    """Keep the statistics of kept features; a removed feature's constant goes through the affine map."""
+    f, config, weights = layer.inputs[0], layer.config, layer.weights
     if f.kept is None:
         return config, weights, f
-    _check_last_axis(name, config)
+    _check_last_axis(layer.name, config)
     it = iter(weights)
     gamma = next(it) if config.get("scale", True) else np.ones(f.width)
     beta = next(it) if config.get("center", True) else np.zeros(f.width)
@@ -137,27 +165,30 @@ def batch_normalization(name, class_name, config, weights, inputs, cut, width):
     return config, [w[f.kept] for w in weights], Features(f.width, f.kept, const)
 
 
-def layer_normalization(name, class_name, config, weights, inputs, cut, width):
+def layer_normalization(layer: LayerCut) -> Sliced:
     """Exact only up to the renormalisation: the pruned layer normalises over the kept features."""
-    f = inputs[0]
+    f = layer.inputs[0]
     if f.kept is None:
-        return config, weights, f
-    _check_last_axis(name, config)
-    return config, [w[f.kept] for w in weights], Features(f.width, f.kept)
+        return layer.config, layer.weights, f
+    _check_last_axis(layer.name, layer.config)
+    return layer.config, [w[f.kept] for w in layer.weights], Features(f.width, f.kept)
 
 
-def flatten(name, class_name, config, weights, inputs, cut, width):
-    f = inputs[0]
-    steps = width // f.width
+def flatten(layer: LayerCut) -> Sliced:
+    """(B, T, F) -> (B, T * F): the kept features repeat every step."""
+    f = layer.inputs[0]
+    steps = layer.width // f.width
     idx = np.concatenate([t * f.width + f.all_kept() for t in range(steps)])
-    return config, weights, Features(width, idx, np.tile(f.consts(), steps))
+    return layer.config, layer.weights, Features(layer.width, idx, np.tile(f.consts(), steps))
 
 
-def concatenate(name, class_name, config, weights, inputs, cut, width):
+def concatenate(layer: LayerCut) -> Sliced:
+    """Kept features of every input, at their offsets along the last axis."""
+    inputs = layer.inputs
     offsets = np.cumsum([0] + [f.width for f in inputs])
     idx = np.concatenate([off + f.all_kept() for off, f in zip(offsets, inputs)])
     const = np.concatenate([f.consts() for f in inputs])
-    return config, weights, Features(width, None if len(idx) == width else idx, const)
+    return layer.config, layer.weights, Features(layer.width, None if len(idx) == layer.width else idx, const)
 
 
 _COMBINE = {
@@ -170,12 +201,13 @@ _COMBINE = {
 }
 
 
-def elementwise(name, class_name, config, weights, inputs, cut, width):
-    first = inputs[0]
-    if any(not np.array_equal(f.all_kept(), first.all_kept()) for f in inputs):
-        raise LstmpruneError(f"layer '{name}' ({class_name}) merges inputs that keep different units")
-    const = _COMBINE[class_name](np.stack([f.consts() for f in inputs]))
-    return config, weights, Features(width, first.kept, const)
+def elementwise(layer: LayerCut) -> Sliced:
+    """Add, Multiply, ...: every input keeps the same units; the removed units' constants combine."""
+    first = layer.inputs[0]
+    if any(not np.array_equal(f.all_kept(), first.all_kept()) for f in layer.inputs):
+        raise LstmpruneError(f"layer '{layer.name}' ({layer.class_name}) merges inputs that keep different units")
+    const = _COMBINE[layer.class_name](np.stack([f.consts() for f in layer.inputs]))
+    return layer.config, layer.weights, Features(layer.width, first.kept, const)
 
 
 def _check_last_axis(name: str, config: dict) -> None:
@@ -185,27 +217,40 @@ def _check_last_axis(name: str, config: dict) -> None:
         raise LstmpruneError(f"layer '{name}' normalises along axis {axis}; lstmprune supports the feature axis")
 
 
-RECURRENT = tuple(GATES)
+@dataclass(frozen=True)
+class Rule:
+    """How one Keras layer class meets a group's units: its slicer, and how the units flow through it."""
+
+    slicer: Slicer
+    flow: str  # "group": makes groups; "consume": reads units, outputs fresh features; "pass": same features;
+    # "merge": element-wise over inputs; "concat": side by side; "flatten": repeated every step
+    shown: str = ""  # the name in the list of supported layers, when it differs from the class
+
+
 DROPOUT = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization")
 POOLING = ("GlobalAveragePooling1D", "GlobalMaxPooling1D", "Masking")
-NORMALIZATION = {"BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization}
-PASS_THROUGH = DROPOUT + POOLING + tuple(NORMALIZATION)
-ELEMENTWISE = tuple(_COMBINE)
-CONSUMERS = RECURRENT + ("Bidirectional", "Dense", "TimeDistributed")
 
-SLICERS: dict[str, Slicer] = {
-    **{c: recurrent for c in RECURRENT},
-    "Bidirectional": bidirectional,
-    "Dense": dense,
-    "TimeDistributed": dense,
-    **{c: pass_through for c in DROPOUT + POOLING},
-    **NORMALIZATION,
-    "Flatten": flatten,
-    "Concatenate": concatenate,
-    **{c: elementwise for c in ELEMENTWISE},
+RULES: dict[str, Rule] = {
+    "Bidirectional": Rule(bidirectional, "group"),
+    "Dense": Rule(dense, "consume"),
+    "TimeDistributed": Rule(dense, "consume", "TimeDistributed(Dense)"),
+    **{c: Rule(pass_through, "pass") for c in DROPOUT + POOLING},
+    "BatchNormalization": Rule(batch_normalization, "pass"),
+    "LayerNormalization": Rule(layer_normalization, "pass"),
+    "Flatten": Rule(flatten, "flatten"),
+    "Concatenate": Rule(concatenate, "concat"),
+    **{c: Rule(elementwise, "merge") for c in _COMBINE},
 }
+RECURRENT_RULE = Rule(recurrent, "group")
+
+
+def rule_for(class_name: str, config: dict) -> Rule | None:
+    """The rule of a layer: a recurrent layer the registry knows, or an entry of RULES."""
+    return RECURRENT_RULE if spec_of(class_name, config) is not None else RULES.get(class_name)
 
 
 def supported_after_group() -> str:
-    names = ["Dense", "TimeDistributed(Dense)", *RECURRENT, "Bidirectional", *PASS_THROUGH, "Flatten", "Concatenate"]
-    return ", ".join(names + list(ELEMENTWISE))
+    """The layers that may read a group's units, as a user writes them."""
+    shown = {c: r.shown or c for c, r in RULES.items()}
+    consumers = [shown[c] for c, r in RULES.items() if r.flow == "consume"]
+    return ", ".join([*consumers, *layer_classes(), *(shown[c] for c, r in RULES.items() if r.flow != "consume")])

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.errors import LstmpruneError
 from .graph import feature_width, nodes, output_shapes
-from .slicers import RECURRENT, SLICERS, Cut, Features
+from .slicers import Cut, Features, LayerCut, rule_for
 
 
 def _strip_build_config(obj) -> None:
@@ -38,15 +38,14 @@ def prune_model(model, kept: dict[str, np.ndarray], fill: dict[str, np.ndarray] 
     for entry, node in zip(config["layers"], nodes(config, class_name)):
         width = feature_width(shapes, node.name)
         inputs = [features.get(p) or Features(feature_width(shapes, p)) for p in node.parents]
-        slicer = None if node.module.startswith("keras.src.ops") else SLICERS.get(node.class_name)
-        touched = any(f.kept is not None for f in inputs) or node.class_name in RECURRENT + ("Bidirectional",)
-        if slicer is None or not touched:
+        rule = None if node.module.startswith("keras.src.ops") else rule_for(node.class_name, node.config)
+        touched = any(f.kept is not None for f in inputs) or (rule is not None and rule.flow == "group")
+        if rule is None or not touched:
             features[node.name] = Features(width)
             continue
-        layer = model.get_layer(node.name)
-        entry["config"], weights, features[node.name] = slicer(
-            node.name, node.class_name, node.config, layer.get_weights(), inputs, cut, width
-        )
+        weights = model.get_layer(node.name).get_weights()
+        layer = LayerCut(node.name, node.class_name, node.config, weights, inputs, cut, width)
+        entry["config"], weights, features[node.name] = rule.slicer(layer)
         new_weights[node.name] = weights
     _strip_build_config(config)
     pruned = type(model).from_config(config)
@@ -62,29 +61,3 @@ def prune_model(model, kept: dict[str, np.ndarray], fill: dict[str, np.ndarray] 
             )
         layer.set_weights(weights)
     return pruned
-
-
-def masked_model(model, kept: dict[str, np.ndarray]):
-    """A same-size copy of `model` whose removed units are silenced.
-
-    Zeroes each removed unit's kernel columns, recurrent-kernel columns and bias for every gate,
-    so its output is 0 at every step (method.md section 1). The reference for the golden test.
-    """
-    from ..core.groups import GATES
-
-    config = copy.deepcopy(model.get_config())
-    masked = type(model).from_config(config)
-    masked.set_weights(model.get_weights())
-    for g_name, kept_units in kept.items():
-        layer_name, _, direction = g_name.partition("/")
-        layer = masked.get_layer(layer_name)
-        sub = layer if not direction else getattr(layer, f"{direction}_layer")
-        units = sub.units
-        gates = GATES[type(sub).__name__]
-        removed = np.setdiff1d(np.arange(units), kept_units)
-        cols = np.concatenate([g * units + removed for g in range(gates)])
-        for var in sub.cell.weights:
-            value = var.numpy()
-            value[..., cols] = 0.0
-            var.assign(value)
-    return masked
