@@ -27,10 +27,10 @@ test: $(STAMP)
 
 # The full suite (about 70 minutes) writes docs/benchmarks.md; the quick one (about 9) docs/quick/.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 bench-quick: $(STAMP)
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python -m bench.run --quick
 
 
 lint: $(STAMP)

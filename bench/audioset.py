@@ -8,9 +8,10 @@ The unpruned model gets the same fine-tuning budget as every pruned one.
 
 from __future__ import annotations
 
-import compare
 import numpy as np
-from common import AUDIOSET, SAMPLE, Mode, save, shuffled
+
+from . import compare
+from .common import AUDIOSET, SAMPLE, Mode, save, shuffled
 
 MODEL = SAMPLE / "audioset_lstm.keras"
 SIZES = {  # calibration clips, fine-tuning clips, evaluation clips, thetas, seeds

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from common import log
+
+from .common import log
 
 # name -> (rate target, unit criterion); compensation (removed units' means folded into biases) for all
 METHODS = {
@@ -34,17 +35,14 @@ def run(
     learning_rate: float,
 ) -> list[dict]:
     """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0."""
-    from lstmprune_cli.core.plan import build_plan
-    from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.pruning import Planner, cut
     from lstmprune_cli.framework.train import finetune, task_of
 
     base = models.load_model(model_path)
-    groups, fp = unit_groups(base), models.fingerprint(base)
-    vectors = jobs.unit_vectors(base, groups)
-    means = {name: s.mean for name, s in statistics.stats.items()}
-    eigenvalues = statistics.eigenvalues()
+    planner = Planner(base, statistics)
+    groups = planner.groups
     task = task_of(base, False, models.compiled_loss(model_path) or "auto")
     original = score(base)
     log("unpruned", original)
@@ -64,8 +62,8 @@ def run(
     for theta in thetas:
         for method, (target, criterion) in METHODS.items():
             for seed in seeds:
-                plan = build_plan(groups, eigenvalues, vectors, fp, theta, target, criterion, 1, seed, means)
-                pruned = prune_model(base, plan.kept(), plan.fill())
+                plan = planner.plan(PlanSpec(theta, target, criterion, seed=seed))
+                pruned = cut(base, plan)
                 key = (theta, method, seed if criterion == "random" else None)
                 if key not in cuts:  # deterministic methods cut the same units for every seed
                     cuts[key] = score(pruned)

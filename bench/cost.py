@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import AUDIOSET, PTB, SAMPLE, Mode, log, save
+
+from .common import AUDIOSET, PTB, SAMPLE, Mode, log, save
 
 SIZES = {
     "quick": dict(pattern="eval-00000-*", runs=1, memory=(SAMPLE / "calibration.tfrecord", (1, 4)), clips=1000),
@@ -107,6 +108,7 @@ def prune_wall_time(tmp: Path) -> dict:
     import keras
     from ptb import build, vocabulary
 
+    from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs
 
@@ -122,7 +124,7 @@ def prune_wall_time(tmp: Path) -> dict:
     times = {}
     for theta in (0.5, 0.7):
         start = time.perf_counter()
-        r = jobs.prune(path, stats, tmp / f"pruned-{theta}.keras", theta, latency=False, force=True)
+        r = jobs.prune(path, stats, tmp / f"pruned-{theta}.keras", PlanSpec(theta), latency=False, force=True)
         times[theta] = {"seconds": time.perf_counter() - start, "kept": {g.name: g.num_kept for g in r.plan.groups}}
     return {"params": model.count_params(), "analyze": analyzed, "windows": LARGE["windows"], "prune": times}
 

@@ -6,9 +6,10 @@ import os
 import platform
 from pathlib import Path
 
-import compare
 import numpy as np
-from common import ROOT, Mode, axes, load, save_plot
+
+from . import compare
+from .common import ROOT, Mode, axes, load, save_plot
 
 BASELINES = [m for m in compare.METHODS if m != "ISS-GM"]
 
@@ -117,7 +118,7 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
     lines = [
         "## 1. The YouTube-8M experiment in miniature (paper Table II), AudioSet",
         "",
-        "`python bench/run.py --only audioset`. The shipped sample (Masking -> Bidirectional(LSTM 128) -> LSTM 256 ->",
+        "`python -m bench.run --only audioset`. The shipped sample (Masking -> Bidirectional(LSTM 128) -> LSTM 256 ->",
         f"Dense(527, sigmoid), 10 frames x 128). Statistics from {clips['calibration']:,} clips of `eval-00000`;",
         "every model, the unpruned one included, is then fine-tuned for the same budget: one epoch over",
         f"{clips['train']:,} clips of `bal_train-*` (Adam 1e-3, batch 64, no teacher). GAP@20 (%) on",
@@ -146,7 +147,7 @@ def ptb_section(r: dict, out: Path) -> tuple[list[str], list]:
     lines = [
         "## 2. The Penn Treebank experiment (paper Table I)",
         "",
-        "`python bench/run.py --only ptb`. Embedding -> LSTM -> LSTM -> Dense(10,000, softmax), "
+        "`python -m bench.run --only ptb`. Embedding -> LSTM -> LSTM -> Dense(10,000, softmax), "
         f"{size['hidden']} units per layer",
         f"(the paper's is 1500), trained here for {size['epochs']} epoch(s) over "
         f"{size['base_windows'] or w['train']:,} windows of 35 words",
@@ -216,7 +217,7 @@ def speed_section(r: dict, out: Path) -> list[str]:
     lines = [
         "## 3. Speed: measured speedup against the FLOP ratio",
         "",
-        f"`python bench/run.py --only speed`. Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over {steps} x 1152",
+        f"`python -m bench.run --only speed`. Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over {steps} x 1152",
         "(the YouTube-8M shape), random weights, the first (1 - theta) of every group's units kept (the speed",
         "depends on the counts only). The original and the pruned model are timed alternately in the same run;",
         "medians. TFLite models are converted by `lstmprune export --route fused` and run on 2 threads; int8 is",
@@ -278,7 +279,7 @@ def cost_section(r: dict) -> list[str]:
     lines = [
         "## 4. The cost of the tool",
         "",
-        "`python bench/run.py --only cost`.",
+        "`python -m bench.run --only cost`.",
         "",
         "`analyze`'s streaming pass (probe forward + statistics, tracing included; model loading excluded) for the",
         f"sample over AudioSet `{r['size']['pattern']}`, against a bare forward pass of the same model over the same",
@@ -318,15 +319,35 @@ def cost_section(r: dict) -> list[str]:
     return lines + [""]
 
 
+def compensation_section(r: dict) -> list[str]:
+    """GAP@20 right after the cut, removed units as 0 or as their mean (no fine-tuning)."""
+    lines = [
+        "## Right after the cut: removed units as 0 or as their mean",
+        "",
+        "`python -m bench.run --only compensation`. The sample model, statistics from",
+        f"`sample_models/calibration.tfrecord`, GAP@20 and mAP on `{Path(r['evaluation']).name}`, no fine-tuning.",
+        "",
+        "| theta | criterion | removed units | GAP@20 | mAP |",
+        "|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        removed = "-" if row["compensate"] is None else ("their mean" if row["compensate"] else "0")
+        theta = "unpruned" if not row["theta"] else f"{row['theta']:.1f}"
+        lines.append(
+            f"| {theta} | {row['criterion'] or '-'} | {removed} | {100 * row['gap@20']:.2f} | {100 * row['map']:.2f} |"
+        )
+    return lines + [""]
+
+
 def write(mode: Mode) -> Path:
     """Assemble the document of `mode` from whatever parts have results; returns its path."""
     mode.out.mkdir(parents=True, exist_ok=True)
-    parts = {name: load(mode, name) for name in ("audioset", "ptb", "speed", "cost")}
+    parts = {name: load(mode, name) for name in ("audioset", "ptb", "speed", "cost", "compensation")}
     command = "make bench" if mode.name == "full" else "make bench-quick"
     lines = [
         "# Benchmarks" + (" (quick mode: small sizes, for checking the suite, not for quoting)" if mode.quick else ""),
         "",
-        f"Written by `{command}` (`python bench/run.py{' --quick' if mode.quick else ''}`); each part can be rerun",
+        f"Written by `{command}` (`python -m bench.run{' --quick' if mode.quick else ''}`); each part can be rerun",
         "alone with the command given in its section and the document rewritten with `--document`.",
         f"Machine: {machine()}. Part results (raw JSON) are in `{mode.results.relative_to(ROOT)}`;",
         "written: " + ", ".join(f"{k} {v['written']}" for k, v in parts.items() if v) + ".",
@@ -345,6 +366,8 @@ def write(mode: Mode) -> Path:
         body += speed_section(parts["speed"], mode.out)
     if parts["cost"]:
         body += cost_section(parts["cost"])
+    if parts["compensation"]:
+        body += compensation_section(parts["compensation"])
     summary = ["## Where ISS-GM wins and where it loses", ""]
     for name, found in outcomes.items():
         summary += [f"### {name}", "", *tally(found), ""]

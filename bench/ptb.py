@@ -11,9 +11,10 @@ import inspect
 from collections import Counter
 from pathlib import Path
 
-import compare
 import numpy as np
-from common import CACHE, PTB, Mode, log, save, shuffled
+
+from . import compare
+from .common import CACHE, PTB, Mode, log, save, shuffled
 
 WINDOW = 35
 PAPER_KEPT = (236, 297)  # of 1500, 1500: ISS-GM in the paper's Table I
@@ -41,7 +42,7 @@ def vocabulary() -> Path:
 
 def windows(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Non-overlapping windows of the split and their next words, (N, 35) int32 each, as lstmprune reads text."""
-    from lstmprune_cli.framework.stream import token_ids
+    from lstmprune_cli.framework.text import token_ids
 
     ids = np.asarray(token_ids(PTB / f"ptb.{split}.txt", vocabulary()), dtype=np.int32)
     n = (len(ids) - 1) // WINDOW

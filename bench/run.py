@@ -1,6 +1,6 @@
 """Benchmarks (not tests): `make bench` (hours) or `make bench-quick` (minutes) writes docs/benchmarks.md.
 
-    python bench/run.py [--quick] [--only audioset,ptb,speed,cost] [--document]
+    python -m bench.run [--quick] [--only audioset,ptb,speed,cost,compensation] [--document]
 
 Each part saves its raw results as JSON beside the document; the document is rebuilt from all saved parts,
 so a part can be rerun alone. Speed figures are ratios of models timed alternately in the same run.
@@ -11,15 +11,22 @@ from __future__ import annotations
 import argparse
 import time
 
-import common
+from . import audioset, common, compensation, cost, document, ptb, speed
 
-PARTS = ("audioset", "ptb", "speed", "cost")
+PARTS = {  # name -> the function that runs it and saves its results
+    "audioset": audioset.part,
+    "ptb": ptb.part,
+    "speed": speed.part,
+    "cost": cost.part,
+    "compensation": compensation.part,
+}
+DEFAULT = ("audioset", "ptb", "speed", "cost")  # what `make bench` runs; compensation is asked for by name
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: the whole suite in minutes")
-    parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts to run")
+    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated parts to run")
     parser.add_argument("--document", action="store_true", help="only rewrite the document from saved results")
     args = parser.parse_args()
     mode = common.mode("quick" if args.quick else "full")
@@ -34,10 +41,8 @@ def main() -> None:
     for name in parts:
         start = time.perf_counter()
         common.log(f"part {name} ({mode.name})")
-        __import__(name).part(mode)
+        PARTS[name](mode)
         common.log(f"part {name} done in {time.perf_counter() - start:.0f} s")
-    import document
-
     print(document.write(mode))
 
 

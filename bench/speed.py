@@ -6,7 +6,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import SAMPLE, Mode, log, save
+
+from .common import SAMPLE, Mode, log, save
 
 THETAS = (0.3, 0.5, 0.7)
 SIZES = {  # time steps of the YouTube-8M-shaped model, repeats at batch 1 / 64 / TFLite, thetas
@@ -36,6 +37,7 @@ def pruned_copy(model, theta: float):
 
 def sample_rows() -> tuple[list[dict], dict]:
     """The shipped sample pruned by ISS-GM from its calibration slice: kept units, params, FLOPs, latency."""
+    from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.core.rates import cumulative_energy
     from lstmprune_cli.framework import jobs
 
@@ -43,7 +45,7 @@ def sample_rows() -> tuple[list[dict], dict]:
     analysis = jobs.analyze(model, str(SAMPLE / "calibration.tfrecord"), batch_size=64)
     rows = []
     for theta in THETAS:
-        r = jobs.prune(model, analysis.statistics, None, theta, latency=True)
+        r = jobs.prune(model, analysis.statistics, None, PlanSpec(theta), latency=True)
         rows.append(
             {
                 "theta": theta,

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstmprune_cli.core import rates
-from lstmprune_cli.core.errors import LstmpruneError
+from lstmprune_cli.core.plan import ALLOCATORS, Allocation
 from lstmprune_cli.core.rates import RateGroup
 
 
@@ -30,7 +30,7 @@ def rate_groups(draw):
 def test_kept_counts_are_monotone_in_theta_and_inside_floor_and_units(groups, target):
     previous = None
     for theta in np.linspace(0.05, 0.95, 10):
-        counts, _ = rates.solve(groups, theta, target)
+        counts, _ = ALLOCATORS[target](Allocation(groups, [], theta))
         for g, k in zip(groups, counts):
             assert g.floor <= k <= g.units
         if previous is not None:
@@ -82,16 +82,11 @@ def test_units_for_energy():
     assert [rates.units_for_energy(zeta, a) for a in (0.5, 0.6, 0.9, 0.95, 1.0)] == [1, 1, 2, 3, 3]
 
 
-def test_unknown_target_is_refused():
-    with pytest.raises(LstmpruneError, match="--target must be one of"):
-        rates.solve([RateGroup(2, np.array([0.5, 1.0]))], 0.5, "bogus")
-
-
 def test_inverted_rule_reverses_which_group_is_pruned_hardest():
     steep = RateGroup(20, rates.cumulative_energy(np.r_[1.0, np.full(19, 1e-4)]))  # nearly rank 1
     flat = RateGroup(20, rates.cumulative_energy(np.ones(20)))
-    paper, _ = rates.solve([steep, flat], 0.5, "units")
-    inverted, _ = rates.solve([steep, flat], 0.5, "inverted")
+    paper, _ = rates.solve_units([steep, flat], 0.5)
+    inverted, _ = rates.solve_inverted([steep, flat], 0.5)
     assert paper[0] < paper[1]  # eq. 11: the redundant (steep) group loses more units
     assert inverted[0] > inverted[1]  # the reference code's rule: the flat group loses more
     assert abs(sum(inverted) - 20) <= 2

@@ -163,7 +163,7 @@ def test_nonfinite_values_are_refused_or_skipped_and_counted(tf, tmp_path):
     x[2, 1, 0] = np.nan
     x[4, 0, 2] = np.inf
     np.save(tmp_path / "x.npy", x)
-    with pytest.raises(LstmpruneError, match=r"x.npy record 2 holds NaN or Inf; pass --skip-nonfinite"):
+    with pytest.raises(LstmpruneError, match=r"x.npy record 2 holds NaN or Inf; pass skip_nonfinite"):
         list(stream(resolve(tmp_path / "x.npy", dim=3)))
     s = stream(resolve(tmp_path / "x.npy", Options(skip_nonfinite=True), dim=3))
     assert sum(len(b) for b in s) == 4 and s.skipped == 2

@@ -214,7 +214,7 @@ def test_bad_input_damaged_data_and_files_are_one_line(project, ws, tmp_path):
     raw = (project / "data.tfrecord").read_bytes()
     (tmp_path / "bad.gz").write_bytes(gzip.compress(raw)[:40] + b"\x00" * 64)
     one_error_line(invoke("analyze", model, "--data", tmp_path / "bad.gz", ws=ws), "bad.gz")
-    from lstmprune_cli.framework.tfrecords import _masked_crc
+    from lstmprune_cli.framework.formats import _masked_crc
 
     payload = b"\xff" * 10
     header = len(payload).to_bytes(8, "little")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -75,7 +76,7 @@ def _errors(fn):
         try:
             return fn(*args, **kwargs)
         except LstmpruneError as e:
-            render.error(_one_line(str(e)))
+            render.error(_one_line(_with_flag(e)))
             raise typer.Exit(2) from None
         except OSError as e:
             where = f" {e.filename}" if e.filename else ""
@@ -93,6 +94,17 @@ def _errors(fn):
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+FLAGS = {"learning_rate": "--lr", "data_spec": "--data", "eval_spec": "--eval", "train_spec": "--train"}
+
+
+def _with_flag(e: LstmpruneError) -> str:
+    """The library names options by their parameter; the user knows them by their flag."""
+    if not e.option:
+        return str(e)
+    flag = FLAGS.get(e.option, "--" + e.option.replace("_", "-"))
+    return re.sub(rf"(?<![\w./-]){re.escape(e.option)}(?![\w./-])", flag, str(e), count=1)
 
 
 def _one_line(text: str) -> str:
@@ -150,8 +162,10 @@ def analyze(
     import_tensorflow()
     from ..framework import jobs
 
-    wrap = (lambda it, total: it) if json else render.progress
-    result = jobs.analyze(model, data, options, batch_size, max_samples, every_step, wrap=wrap)
+    job = jobs.Analysis(model, data, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step)
+    for _ in job.run() if json else render.progress(job.run(), job.total):
+        pass
+    result = job.result()
     result.statistics.save(ws.stats_path)
     if stats is not None:
         result.statistics.save(stats, force=force)
@@ -220,12 +234,12 @@ def prune(
     Example:  lstmprune prune --theta 0.7 --out small.keras
     """
     from ..core.files import check_output
+    from ..core.plan import PlanSpec
     from ..core.statsfile import Statistics
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
-    if plan is None and (theta is None or not 0 < theta < 1):
-        raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
+    spec = None if plan is not None else PlanSpec(theta, target, criterion, min_units, seed, compensate)
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
@@ -245,20 +259,7 @@ def prune(
     import_tensorflow()
     from ..framework import jobs
 
-    result = jobs.prune(
-        model,
-        statistics,
-        None if dry_run else out,
-        theta,
-        target,
-        criterion,
-        min_units,
-        seed,
-        plan,
-        force,
-        latency,
-        compensate=compensate,
-    )
+    result = jobs.prune(model, statistics, None if dry_run else out, spec, plan_file=plan, force=force, latency=latency)
 
     if statistics is not None and statistics.fingerprint != result.plan.fingerprint:
         statistics = None
@@ -542,11 +543,12 @@ def sweep(
     Example:  lstmprune sweep --theta 0.1:0.9:0.2 --eval dbs/valid/ --plot sweep.png
     """
     from ..core.files import check_output
+    from ..core.plan import PlanSpec
     from ..core.schema import Options, parse_thetas
     from ..core.statsfile import Statistics
     from ..core.workspace import Workspace as WS
 
-    thetas = parse_thetas(theta)
+    specs = [PlanSpec(t, target, criterion, min_units) for t in parse_thetas(theta)]
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     statistics = Statistics.load(Path(ws.require("stats")))
@@ -559,27 +561,24 @@ def sweep(
     from ..framework import recover
 
     options = Options(vocab=None if vocab is None else str(vocab))
-    base, points = recover.sweep(
+    result = recover.sweep(
         model,
         statistics,
-        thetas,
-        target,
-        criterion,
-        min_units,
-        eval_data,
-        train_data,
-        epochs,
-        options,
-        batch_size,
-        max_samples,
-        loss,
+        specs,
+        eval_spec=eval_data,
+        train_spec=train_data,
+        epochs=epochs,
+        options=options,
+        batch_size=batch_size,
+        max_samples=max_samples,
+        loss=loss,
         on_point=None if json else lambda p: render.err.print(f"theta {p.theta}: {_short(p)}"),
     )
-    recover.sweep_plot(base, points, plot)
+    recover.sweep_plot(result, plot)
     if json:
-        render.emit_json(render.sweep_record(base, points, plot))
+        render.emit_json({**result.to_dict(), "plot": str(plot)})
         return
-    render.out.print(render.sweep_table(base, points))
+    render.out.print(render.sweep_table(result))
     render.err.print(f"plot -> {plot}")
 
 

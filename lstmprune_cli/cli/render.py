@@ -33,7 +33,7 @@ def emit_json(data) -> None:
 
 
 def progress(batches: Iterable, total: int, label: str = "analyze") -> Iterator:
-    """Wrap an iterator of batches (B, ...) with a bar that counts sequences and shows their rate."""
+    """Wrap an iterator of batches (B, ...) or of sequence counts with a bar that counts sequences."""
     columns = [
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -47,7 +47,7 @@ def progress(batches: Iterable, total: int, label: str = "analyze") -> Iterator:
         for batch in batches:
             yield batch
             x = batch[0] if isinstance(batch, tuple) else batch
-            bar.advance(task, int(x.shape[0]))
+            bar.advance(task, x if isinstance(x, int) else int(x.shape[0]))
 
             speed = bar.tasks[0].speed
             bar.update(task, rate=f"{speed:,.0f}" if speed else "-")
@@ -257,16 +257,12 @@ def report_markdown(job, base) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sweep_record(base, points, plot) -> dict:
-    from dataclasses import asdict
-
-    return {"original": asdict(base), "points": [asdict(p) for p in points], "plot": str(plot)}
-
-
-def sweep_table(base, points) -> Table:
+def sweep_table(result) -> Table:
+    base, points = result.base, result.points
     keys = [k for k in (base.metrics or {}) if k != "loss"]
     table = Table(title="sweep", title_justify="left")
-    for col in ["theta", "units kept", "parameters", "FLOPs per step", "latency b64 (ms)", "speedup", *keys]:
+    latency = f"latency b{result.latency_batch} (ms)"
+    for col in ["theta", "units kept", "parameters", "FLOPs per step", latency, "speedup", *keys]:
         table.add_column(col, justify="right")
     for p in [base, *points]:
         metrics = [f"{p.metrics[k]:.4f}" for k in keys] if p.metrics else []

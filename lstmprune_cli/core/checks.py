@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from .errors import LstmpruneError
+
 
 def integer(value, name: str, low: int | None = None) -> int:
     """An int (not a bool, a float or a string), at least `low`."""
@@ -91,3 +93,17 @@ def unique(names: list[str], what: str) -> None:
         if n in seen:
             raise ValueError(f"{what} '{n}' appears twice")
         seen.add(n)
+
+
+def choice(value: str, choices, option: str) -> str:
+    """A user's choice among named entries (a registry's keys), refused as bad input of `option`."""
+    if value not in choices:
+        raise LstmpruneError(f"{option} must be one of {', '.join(choices)}; received {value!r}", option=option)
+    return value
+
+
+def theta(value: float | None) -> float:
+    """A network pruning rate, in (0, 1): the one check of it."""
+    if value is None or not 0 < value < 1:
+        raise LstmpruneError(f"theta must be in (0, 1); received {value}", option="theta")
+    return value

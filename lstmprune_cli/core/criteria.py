@@ -1,15 +1,16 @@
-"""Unit-ranking criteria (method.md section 4): pure functions from weights to one score per unit.
+"""Unit-ranking criteria (method.md section 4): one score per unit from its weights (and statistics).
 
 Units with the smallest score are pruned first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-from .errors import LstmpruneError
-
-CRITERIA = ("gm", "l2", "random")
+from .stats import GroupStats
 
 
 def gm_scores(w: np.ndarray) -> np.ndarray:
@@ -32,15 +33,22 @@ def random_scores(units: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(units)
 
 
-def scores(criterion: str, w: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Scores of `criterion` for the unit vectors `w` (H, Q)."""
-    if criterion == "gm":
-        return gm_scores(w)
-    if criterion == "l2":
-        return l2_scores(w)
-    if criterion == "random":
-        return random_scores(w.shape[0], seed)
-    raise LstmpruneError(f"--criterion must be one of {', '.join(CRITERIA)}; received {criterion!r}")
+@dataclass
+class Ranking:
+    """What a criterion reads for one set of units ranked together."""
+
+    vectors: np.ndarray  # (H, Q): each unit's weights (merged groups side by side)
+    stats: list[GroupStats] | None = None  # the statistics of each group ranked, when analyzed
+    seed: int = 0
+
+
+Criterion = Callable[[Ranking], np.ndarray]  # -> (H,) scores; the lowest go first
+
+CRITERIA: dict[str, Criterion] = {
+    "gm": lambda r: gm_scores(r.vectors),  # the paper's geometric median distance
+    "l2": lambda r: l2_scores(r.vectors),
+    "random": lambda r: random_scores(r.vectors.shape[0], r.seed),
+}
 
 
 def kept_units(scores: np.ndarray, num_kept: int) -> np.ndarray:

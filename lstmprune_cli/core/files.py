@@ -26,7 +26,7 @@ TEMP_TAG = ".lstmprune-"
 def refuse_existing(path: Path, force: bool) -> None:
     """An existing output is only replaced with --force."""
     if Path(path).exists() and not force:
-        raise LstmpruneError(f"{path} already exists; pass --force to replace it")
+        raise LstmpruneError(f"{path} already exists; pass force to replace it", option="force")
 
 
 def _inside(child: Path, parent: Path) -> bool:

@@ -1,8 +1,13 @@
-"""The pruning plan: which units each group keeps, as a JSON file that `prune --plan` replays."""
+"""The pruning plan: which units each group keeps, as a JSON file that `prune --plan` replays.
+
+A plan is made in two stages, each a registry of functions: `allocate` (how many units each group
+keeps: ALLOCATORS) and `rank` (which ones: criteria.CRITERIA). `build_plan` runs both for a `PlanSpec`.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,6 +16,7 @@ import numpy as np
 from . import checks, criteria, rates, recurrent
 from .errors import LstmpruneError
 from .groups import UnitGroup, check_kept
+from .stats import GroupStats
 
 PLAN_FORMAT = "lstmprune-plan"
 PLAN_VERSION = 1
@@ -132,7 +138,7 @@ class Plan:
         if self.fingerprint != fingerprint:
             raise LstmpruneError(
                 f"the plan belongs to model {self.fingerprint[:12]}, not to this model ({fingerprint[:12]}); "
-                "run lstmprune prune without --plan to make a plan for it"
+                "make a new plan for it instead of replaying this one"
             )
         have = {(g.name, g.units) for g in groups}
         want = {(g.name, g.units) for g in self.groups}
@@ -140,70 +146,134 @@ class Plan:
             raise LstmpruneError(f"the plan's groups {sorted(want)} do not match the model's {sorted(have)}")
 
 
-def build_plan(
-    groups: list[UnitGroup],
-    eigenvalues: dict[str, np.ndarray],
-    vectors: dict[str, np.ndarray],
-    fingerprint: str,
-    theta: float,
-    target: str = "units",
-    criterion: str = "gm",
-    min_units: int = 1,
-    seed: int = 0,
-    means: dict[str, np.ndarray] | None = None,
-) -> Plan:
-    """Rates from the eigenvalues, then the units each group keeps by `criterion`.
+@dataclass(frozen=True)
+class PlanSpec:
+    """How to make a plan: the network's target rate, the allocator, the criterion and their settings."""
 
-    eigenvalues: group name -> (H,) spectrum of its covariance.
-    vectors: group name -> (H, Q) unit vectors (criteria.unit_vectors).
-    means: group name -> (H,) mean responses; when given, removed units are replaced by their mean
-    (folded into the consumers' biases) instead of 0.
-    Groups that are not prunable keep every unit and are left out of the target.
+    theta: float
+    target: str = "units"  # an allocator of ALLOCATORS
+    criterion: str = "gm"  # a criterion of criteria.CRITERIA
+    min_units: int = 1
+    seed: int = 0
+    compensate: bool = True  # replace removed units by their mean (folded into the consumers' biases)
+
+    def __post_init__(self):
+        checks.theta(self.theta)
+        checks.choice(self.target, ALLOCATORS, "target")
+        checks.choice(self.criterion, criteria.CRITERIA, "criterion")
+        if self.min_units < 1:
+            raise LstmpruneError(f"min_units must be at least 1; received {self.min_units}", option="min_units")
+        if self.seed < 0:
+            raise LstmpruneError(f"seed must be at least 0; received {self.seed}", option="seed")
+
+
+@dataclass
+class Allocation:
+    """What an allocator sees: the tied unit sets to size (one `RateGroup` each) and the network target.
+
+    `measure`, when the caller gives one, runs the model: kept counts by group name -> a loss (lower is
+    better). Allocators that only read the spectra ignore it.
     """
-    if not 0 < theta < 1:
-        raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
-    if min_units < 1:
-        raise LstmpruneError(f"--min-units must be at least 1; received {min_units}")
-    if seed < 0:
-        raise LstmpruneError(f"--seed must be at least 0; received {seed}")
+
+    groups: list[rates.RateGroup]
+    members: list[list[UnitGroup]]  # the unit groups of each tied set
+    theta: float
+    measure: Callable[[dict[str, int]], float] | None = None
+
+
+Allocator = Callable[[Allocation], tuple[list[int], float | None]]  # -> kept count per tied set, energy level
+
+ALLOCATORS: dict[str, Allocator] = {
+    "units": lambda a: rates.solve_units(a.groups, a.theta),
+    "layer-mean": lambda a: rates.solve_layer_mean(a.groups, a.theta),
+    "uniform": lambda a: (rates.solve_uniform(a.groups, a.theta), None),  # baseline: every group at theta
+    "inverted": lambda a: rates.solve_inverted(a.groups, a.theta),  # baseline: the reference code's rule
+}
+
+
+def allocate(
+    groups: list[UnitGroup],
+    *,
+    eigenvalues: dict[str, np.ndarray],
+    spec: PlanSpec,
+    measure: Callable[[dict[str, int]], float] | None = None,
+) -> tuple[dict[str, int], float | None]:
+    """Stage 1, how many units each prunable group keeps: kept count by group name, and the energy level."""
     ties: dict[str, list[UnitGroup]] = {}
     for g in groups:
         if g.prunable:
             ties.setdefault(g.tie, []).append(g)
-    folded = list(ties.values())
+    members = list(ties.values())
     zetas = {g.name: rates.cumulative_energy(eigenvalues[g.name]) for g in groups}
     solver_groups = [
         rates.RateGroup(
-            units=members[0].units,
-            zeta=np.max([zetas[m.name] for m in members], axis=0),
-            members=len(members),
-            floor=min(min_units, members[0].units),
+            units=same[0].units,
+            zeta=np.max([zetas[m.name] for m in same], axis=0),
+            members=len(same),
+            floor=min(spec.min_units, same[0].units),
         )
-        for members in folded
+        for same in members
     ]
-    counts, alpha = rates.solve(solver_groups, theta, target) if folded else ([], None)
-    num_kept = {m.name: k for members, k in zip(folded, counts) for m in members}
+    if not members:
+        return {}, None
+    counts, alpha = ALLOCATORS[spec.target](Allocation(solver_groups, members, spec.theta, measure))
+    return {m.name: int(k) for same, k in zip(members, counts) for m in same}, alpha
 
-    plans = []
-    for members in folded:
-        classes: dict[str, list[UnitGroup]] = {}
-        for m in members:
-            classes.setdefault(m.same_as or m.name, []).append(m)
-        for same in classes.values():
-            w = np.concatenate([vectors[m.name] for m in same], axis=1)  # (H, sum of Q)
-            s = criteria.scores(criterion, w, seed)
-            kept = criteria.kept_units(s, num_kept[same[0].name])
-            plans.extend(_group_plan(m, kept, s, zetas[m.name]) for m in same)
+
+def rank(
+    groups: list[UnitGroup],
+    *,
+    num_kept: dict[str, int],
+    vectors: dict[str, np.ndarray],
+    spec: PlanSpec,
+    stats: dict[str, GroupStats] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Stage 2, which units: (kept indices, scores) by group name; groups merged element-wise share them."""
+    classes: dict[str, list[UnitGroup]] = {}
     for g in groups:
-        if not g.prunable:
-            plans.append(_group_plan(g, np.arange(g.units), None, zetas[g.name]))
-    order = {g.name: i for i, g in enumerate(groups)}
-    plans.sort(key=lambda p: order[p.name])
-    for p in plans:
-        if means is not None and p.num_kept < p.units:
-            p.fill = [float(v) for v in means[p.name]]
+        if g.name in num_kept:
+            classes.setdefault(g.same_as or g.name, []).append(g)
+    out = {}
+    for same in classes.values():
+        ranking = criteria.Ranking(
+            vectors=np.concatenate([vectors[m.name] for m in same], axis=1),  # (H, sum of Q)
+            stats=[stats[m.name] for m in same] if stats else None,
+            seed=spec.seed,
+        )
+        s = criteria.CRITERIA[spec.criterion](ranking)
+        kept = criteria.kept_units(s, num_kept[same[0].name])
+        out.update({m.name: (kept, s) for m in same})
+    return out
 
-    return Plan(fingerprint, plans, theta, target, criterion, min_units, seed, alpha)
+
+def build_plan(
+    groups: list[UnitGroup],
+    *,
+    fingerprint: str,
+    spec: PlanSpec,
+    eigenvalues: dict[str, np.ndarray],
+    vectors: dict[str, np.ndarray],
+    stats: dict[str, GroupStats] | None = None,
+    measure: Callable[[dict[str, int]], float] | None = None,
+) -> Plan:
+    """Allocate, then rank: the plan of `spec` for these groups.
+
+    eigenvalues: group name -> (H,) spectrum of its covariance.
+    vectors: group name -> (H, Q) unit vectors (`Recurrent.unit_vectors`).
+    stats: group name -> its statistics; criteria may read them, and with `spec.compensate` each removed
+    unit is replaced by its mean (folded into the consumers' biases) instead of 0.
+    Groups that are not prunable keep every unit and are left out of the target.
+    """
+    num_kept, alpha = allocate(groups, eigenvalues=eigenvalues, spec=spec, measure=measure)
+    chosen = rank(groups, num_kept=num_kept, vectors=vectors, spec=spec, stats=stats)
+    plans = []
+    for g in groups:
+        kept, scores = chosen.get(g.name, (np.arange(g.units), None))
+        p = _group_plan(g, kept, scores, rates.cumulative_energy(eigenvalues[g.name]))
+        if spec.compensate and stats is not None and p.num_kept < p.units:
+            p.fill = [float(v) for v in stats[g.name].mean]
+        plans.append(p)
+    return Plan(fingerprint, plans, spec.theta, spec.target, spec.criterion, spec.min_units, spec.seed, alpha)
 
 
 def _group_from_dict(g: dict, i: int) -> GroupPlan:

@@ -6,10 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import LstmpruneError
-
-TARGETS = ("units", "layer-mean", "uniform", "inverted")  # the last two are baselines
-
 
 def cumulative_energy(eigenvalues: np.ndarray) -> np.ndarray:
     """zeta_i = lambda_1 + ... + lambda_i of the normalised spectrum, (H,).
@@ -108,16 +104,3 @@ def solve_inverted(groups: list[RateGroup], theta: float) -> tuple[list[int], fl
     candidates = np.unique(np.concatenate([[0.0]] + [g.zeta for g in groups]))
     alpha = float(min(candidates, key=gap))
     return counts(alpha), alpha
-
-
-def solve(groups: list[RateGroup], theta: float, target: str) -> tuple[list[int], float | None]:
-    """Kept counts for the network target `theta`; alpha is None for the uniform baseline."""
-    if target == "units":
-        return solve_units(groups, theta)
-    if target == "layer-mean":
-        return solve_layer_mean(groups, theta)
-    if target == "uniform":
-        return solve_uniform(groups, theta), None
-    if target == "inverted":
-        return solve_inverted(groups, theta)
-    raise LstmpruneError(f"--target must be one of {', '.join(TARGETS)}; received {target!r}")

@@ -58,10 +58,10 @@ class Options:
         except ValueError as e:
             raise LstmpruneError(str(e)) from None
         if self.fit not in FITS:
-            raise LstmpruneError(f"--fit must be one of {', '.join(FITS)}; received {self.fit!r}")
+            raise LstmpruneError(f"fit must be one of {', '.join(FITS)}; received {self.fit!r}", option="fit")
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
-            raise LstmpruneError(f"--shard must be I/N with 0 <= I < N; received {i}/{n}")
+            raise LstmpruneError(f"shard must be I/N with 0 <= I < N; received {i}/{n}", option="shard")
 
     @classmethod
     def from_file(cls, path: Path, **overrides) -> Options:
@@ -135,7 +135,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     try:
         i, n = (int(p) for p in text.split("/"))
     except ValueError:
-        raise LstmpruneError(f"--shard must look like I/N (for example 0/4); received {text!r}") from None
+        raise LstmpruneError(f"shard must look like I/N (for example 0/4); received {text!r}", option="shard") from None
     return (i, n)
 
 
@@ -146,7 +146,7 @@ def parse_scale(text: str | None) -> tuple[float, float] | None:
     try:
         a, b = (float(p) for p in text.split(","))
     except ValueError:
-        raise LstmpruneError(f"--scale must look like A,B (x * A + B); received {text!r}") from None
+        raise LstmpruneError(f"scale must look like A,B (x * A + B); received {text!r}", option="scale") from None
     return (a, b)
 
 
@@ -158,17 +158,22 @@ def parse_thetas(text: str) -> list[float]:
             if not step > 0:
                 raise ValueError
             if (stop - start) / step + 1 > MAX_THETAS:
-                raise LstmpruneError(f"--theta {text} gives too many values; a sweep takes at most {MAX_THETAS}")
+                raise LstmpruneError(
+                    f"theta {text} gives too many values; a sweep takes at most {MAX_THETAS}", option="theta"
+                )
             values = [round(start + i * step, 10) for i in range(int((stop - start) / step + 1e-9) + 1)]
         else:
             values = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise LstmpruneError(f"--theta must be START:STOP:STEP or a comma list; received {text!r}") from None
-    bad = [v for v in values if not 0 < v < 1]
-    if bad or not values:
-        raise LstmpruneError(f"every theta must be in (0, 1); received {bad or text}")
+        raise LstmpruneError(
+            f"theta must be START:STOP:STEP or a comma list; received {text!r}", option="theta"
+        ) from None
+    if not values:
+        raise LstmpruneError(f"theta gives no values; received {text!r}", option="theta")
+    for v in values:
+        checks.theta(v)
     if len(values) > MAX_THETAS:
-        raise LstmpruneError(f"--theta gives {len(values):,} values; a sweep takes at most {MAX_THETAS}")
+        raise LstmpruneError(f"theta gives {len(values):,} values; a sweep takes at most {MAX_THETAS}", option="theta")
     return values
 
 

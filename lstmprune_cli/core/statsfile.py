@@ -34,9 +34,13 @@ class Statistics:
     stats: dict[str, GroupStats]
     every_step: bool = False
     meta: dict = field(default_factory=dict)  # model path, data description, tool version
+    _eigenvalues: dict | None = field(default=None, repr=False, compare=False)
 
     def eigenvalues(self) -> dict[str, np.ndarray]:
-        return {name: s.eigenvalues() for name, s in self.stats.items()}
+        """Each group's spectrum (H,), descending; computed once."""
+        if self._eigenvalues is None:
+            self._eigenvalues = {name: s.eigenvalues() for name, s in self.stats.items()}
+        return self._eigenvalues
 
     def save(self, path: Path, force: bool = True) -> None:
         header = {

@@ -38,7 +38,9 @@ class Workspace:
         """The workspace at `root` (empty when it does not exist yet), its state validated."""
         root = Path(root).absolute()
         if root.exists() and not root.is_dir():
-            raise LstmpruneError(f"--workspace {root} is a file; expected a folder (it is created when missing)")
+            raise LstmpruneError(
+                f"workspace {root} is a file; expected a folder (it is created when missing)", option="workspace"
+            )
         state = root / "state.json"
         if not state.exists():
             return cls(root)

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..core.errors import LstmpruneError
 from ..core.files import refuse_existing
-from ..core.groups import UnitGroup
-from ..core.plan import Plan, build_plan
-from ..core.recurrent import layer_classes
+from ..core.plan import Plan, PlanSpec
 from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import data, measure, models
-from .graph import sub_layer, unit_groups
-from .probe import accumulate, build_probe
+from .probe import Accumulator, build_probe
+from .pruning import cut, make_plan, model_groups
 from .stream import Stream
-from .surgery import prune_model
 
-Wrap = Callable[[Iterable, int], Iterable]
 DEFAULT_LENGTH = 100  # time steps assumed for cost figures when the model's length is free
 
 
@@ -41,20 +37,69 @@ class PruneResult:
     length: int
     latency_ms: tuple[float, float] | None = None
     batch: int = 64
-    notes: list[str] = field(default_factory=list)
 
 
 def _length(model) -> int:
     return model.inputs[0].shape[1] or DEFAULT_LENGTH
 
 
-def _groups(model) -> list[UnitGroup]:
-    groups = unit_groups(model)
-    if not groups:
-        raise LstmpruneError(
-            f"the model has no recurrent layer to prune; expected one of {', '.join(layer_classes())} or Bidirectional"
-        )
-    return groups
+class Analysis:
+    """One calibration pass, as steps: iterate `run()` (it yields the sequences of each batch), then `result()`.
+
+    job = Analysis(model_path, data_spec)
+    for _ in job.run(): ...  # a progress bar can wrap this iterator
+    statistics = job.result().statistics
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        data_spec: str,
+        options: Options | None = None,
+        *,
+        batch_size: int = 64,
+        max_samples: int | None = None,
+        every_step: bool = False,
+    ):
+        options = options or Options()
+        self.model_path, self.every_step = model_path, every_step
+        self.model = models.load_model(model_path)
+        self.input = data.InputSpec.of(self.model)
+        self.groups = model_groups(self.model)
+        self.schema = data.resolve(data_spec, options, self.input)
+        self.probe = build_probe(self.model, self.groups, every_step)
+        shard, shards = options.shard
+        total = (self.schema.records - shard + shards - 1) // shards
+        self.total = min(total, max_samples) if max_samples else total  # sequences expected
+        self.stream = Stream(self.schema, self.input.length, batch_size, max_samples)
+        self.accumulator: Accumulator | None = None
+        self.seconds = 0.0
+
+    def run(self) -> Iterator[int]:
+        """Accumulate the statistics batch by batch, yielding each batch's number of sequences."""
+        self.accumulator = Accumulator(self.probe)
+        start = time.perf_counter()
+        for x in self.stream:
+            yield self.accumulator.add(x)
+        self.seconds = time.perf_counter() - start
+
+    def result(self) -> AnalyzeResult:
+        """The statistics of the pass that `run()` made."""
+        if self.accumulator is None:
+            raise LstmpruneError("the analysis has not run; iterate Analysis.run() first")
+        stats = self.accumulator.stats
+        if any(s.count < 2 for s in stats.values()):
+            raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
+        meta = {
+            "model": str(self.model_path),
+            "data": self.schema.describe(),
+            "lstmprune": __version__,
+            "length": self.input.length,
+            "sequences": self.stream.seen,
+            "skipped": self.stream.skipped,
+        }
+        fingerprint = models.fingerprint(self.model)
+        return AnalyzeResult(Statistics(fingerprint, self.groups, stats, self.every_step, meta), self.seconds)
 
 
 def analyze(
@@ -64,94 +109,51 @@ def analyze(
     batch_size: int = 64,
     max_samples: int | None = None,
     every_step: bool = False,
-    wrap: Wrap = lambda it, total: it,
 ) -> AnalyzeResult:
     """Stream the calibration data through the model and accumulate each group's statistics."""
-    options = options or Options()
-    model = models.load_model(model_path)
-    model_input = data.InputSpec.of(model)
-    groups = _groups(model)
-    schema = data.resolve(data_spec, options, model_input)
-    probe = build_probe(model, groups, every_step)
-    shard, shards = options.shard
-    total = (schema.records - shard + shards - 1) // shards
-    total = min(total, max_samples) if max_samples else total
-    stream = Stream(schema, model_input.length, batch_size, max_samples)
-    start = time.perf_counter()
-    stats = accumulate(probe, wrap(stream, total))
-    seconds = time.perf_counter() - start
-    if any(s.count < 2 for s in stats.values()):
-        raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
-    meta = {
-        "model": str(model_path),
-        "data": schema.describe(),
-        "lstmprune": __version__,
-        "length": model_input.length,
-        "sequences": stream.seen,
-        "skipped": stream.skipped,
-    }
-    return AnalyzeResult(Statistics(models.fingerprint(model), groups, stats, every_step, meta), seconds)
-
-
-def unit_vectors(model, groups: list[UnitGroup]) -> dict:
-    """Each group's unit vectors (H, Q) for the ranking criteria."""
-    return {g.name: g.spec.unit_vectors(sub_layer(model, g).get_weights()) for g in groups}
+    job = Analysis(
+        model_path, data_spec, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step
+    )
+    for _ in job.run():
+        pass
+    return job.result()
 
 
 def prune(
     model_path: Path,
     statistics: Statistics | None,
     out: Path | None,
-    theta: float | None = None,
-    target: str = "units",
-    criterion: str = "gm",
-    min_units: int = 1,
-    seed: int = 0,
+    spec: PlanSpec | None = None,
+    *,
     plan_file: Path | None = None,
     force: bool = False,
     latency: bool = True,
     batch: int = 64,
-    compensate: bool = True,
 ) -> PruneResult:
-    """Make (or replay) a plan, cut the model, write it to `out` (nothing is written when out is None)."""
-    if plan_file is None and (theta is None or not 0 < theta < 1):
-        raise LstmpruneError(f"theta must be in (0, 1); received {theta}")
+    """Make the plan of `spec` (or replay `plan_file`), cut the model, write it to `out` (None: nothing written)."""
+    if plan_file is None and spec is None:
+        raise LstmpruneError("no plan to make or replay; give a PlanSpec or a plan file")
     if out is not None:
         refuse_existing(out, force)
     model = models.load_model(model_path)
-    groups = _groups(model)
-    fp = models.fingerprint(model)
     if plan_file is not None:
         plan = Plan.load(plan_file)
-        plan.check_matches(fp, groups)
+        plan.check_matches(models.fingerprint(model), model_groups(model))
     else:
         if statistics is None:
-            raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or pass --plan")
-        statistics.check_model(fp)
-        means = {name: s.mean for name, s in statistics.stats.items()} if compensate else None
-        plan = build_plan(
-            groups,
-            statistics.eigenvalues(),
-            unit_vectors(model, groups),
-            fp,
-            theta,
-            target,
-            criterion,
-            min_units,
-            seed,
-            means,
-        )
-    pruned = prune_model(model, plan.kept(), plan.fill())
+            raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
+        plan = make_plan(model, statistics, spec)
+    pruned = cut(model, plan)
     models.compile_like(pruned, models.compiled_loss(model_path))
 
     length = _length(model)
     result = PruneResult(
-        plan,
-        None,
-        None,
-        (model.count_params(), pruned.count_params()),
-        (measure.flops(model, length), measure.flops(pruned, length)),
-        length,
+        plan=plan,
+        out=None,
+        kind=None,
+        params=(model.count_params(), pruned.count_params()),
+        flops=(measure.flops(model, length), measure.flops(pruned, length)),
+        length=length,
         batch=batch,
     )
     if latency:
@@ -166,14 +168,14 @@ def export(model_path: Path, to: str, out: Path, quantize: str | None = None, ro
     """Write the model in another format; TFLite is checked against Keras before it is written."""
     formats = ("tflite", "keras", "h5", "savedmodel")
     if to not in formats:
-        raise LstmpruneError(f"--to must be one of {', '.join(formats)}; received {to!r}")
+        raise LstmpruneError(f"to must be one of {', '.join(formats)}; received {to!r}", option="to")
     if quantize is not None and to != "tflite":
-        raise LstmpruneError(f"--quantize applies to --to tflite only; received --to {to}")
+        raise LstmpruneError(f"quantize applies to tflite output only; received {to!r}", option="quantize")
     if route not in ("auto", "fused", "keras3"):
-        raise LstmpruneError(f"--route must be auto, fused or keras3; received {route!r}")
+        raise LstmpruneError(f"route must be auto, fused or keras3; received {route!r}", option="route")
     out = Path(out)
     if to in ("keras", "h5") and out.suffix != f".{to}":
-        raise LstmpruneError(f"--to {to} writes a .{to} file; received --out {out}")
+        raise LstmpruneError(f"a {to} model is written to a .{to} file; received out {out}", option="out")
     refuse_existing(out, force)
     model = models.load_model(model_path)
     if to == "tflite":

@@ -166,11 +166,24 @@ def _batch_stats_fn(probe: Probe):
     return fn
 
 
+class Accumulator:
+    """Statistics of every group, merged batch by batch (one traced function computes a batch's)."""
+
+    def __init__(self, probe: Probe):
+        self.probe = probe
+        self.stats = {g.name: GroupStats.empty(g.units) for g in probe.groups}
+        self._fn = _batch_stats_fn(probe)
+
+    def add(self, x) -> int:
+        """Merge one batch of model inputs; returns its number of sequences."""
+        for g, (n, mean, scatter) in zip(self.probe.groups, self._fn(x)):
+            self.stats[g.name] = self.stats[g.name].merge(GroupStats(int(n), mean.numpy(), scatter.numpy()))
+        return len(x)
+
+
 def accumulate(probe: Probe, batches: Iterable) -> dict[str, GroupStats]:
     """Statistics of every group over all `batches` of model inputs, in one pass."""
-    stats = {g.name: GroupStats.empty(g.units) for g in probe.groups}
-    fn = _batch_stats_fn(probe)
+    acc = Accumulator(probe)
     for x in batches:
-        for g, (n, mean, scatter) in zip(probe.groups, fn(x)):
-            stats[g.name] = stats[g.name].merge(GroupStats(int(n), mean.numpy(), scatter.numpy()))
-    return stats
+        acc.add(x)
+    return acc.stats

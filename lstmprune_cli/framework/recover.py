@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core import checks
 from ..core.errors import LstmpruneError
 from ..core.files import refuse_existing
-from ..core.plan import Plan, build_plan
+from ..core.plan import Plan, PlanSpec
 from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import data, measure, models
 from .graph import unit_groups
-from .jobs import _groups, _length, unit_vectors
+from .jobs import _length
+from .pruning import Planner, cut
 from .report import save_figure
 from .stream import Stream
-from .surgery import prune_model
 
 
 @dataclass
@@ -35,7 +36,9 @@ def training_streams(model, data_spec: str, options: Options, batch_size: int, m
     schema = data.resolve(data_spec, options, spec)
     task = task_of(model, schema.source == "text", loss)
     if task.kind == "lm" and schema.source != "text":
-        raise LstmpruneError("language-model targets come from a text corpus with --vocab; the data is not text")
+        raise LstmpruneError(
+            "language-model targets come from a text corpus with vocab; the data is not text", option="vocab"
+        )
     make = lambda: Stream(schema, spec.length, batch_size, max_samples, classes=task.classes)  # noqa: E731
     make()  # checks the batch settings now, before any model runs
     return task, schema, make
@@ -132,7 +135,9 @@ def report(
     """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
     from ..core.summary import group_rows
     from .report import costs, energy_plot
-    from .train import evaluate
+    from .train import LOSSES, evaluate
+
+    checks.choice(loss, LOSSES, "loss")
 
     loaded, records = costs(paths, None, tflite=tflite)
     notes = []
@@ -158,6 +163,8 @@ def report(
 
 @dataclass
 class SweepPoint:
+    """One model of a sweep: its theta (0: the original), kept units, size, cost and metrics."""
+
     theta: float
     kept: dict[str, int]
     params: int
@@ -166,13 +173,27 @@ class SweepPoint:
     metrics: dict[str, float] | None = None
 
 
+@dataclass
+class SweepResult:
+    """The original and every pruned point, timed side by side at `latency_batch`."""
+
+    base: SweepPoint
+    points: list[SweepPoint]
+    latency_batch: int
+
+    def to_dict(self) -> dict:
+        return {
+            "original": asdict(self.base),
+            "points": [asdict(p) for p in self.points],
+            "latency_batch": self.latency_batch,
+        }
+
+
 def sweep(
     model_path: Path,
     statistics: Statistics,
-    thetas: list[float],
-    target: str = "units",
-    criterion: str = "gm",
-    min_units: int = 1,
+    specs: list[PlanSpec],
+    *,
     eval_spec: str | None = None,
     train_spec: str | None = None,
     epochs: int = 0,
@@ -182,24 +203,21 @@ def sweep(
     loss: str = "auto",
     latency_batch: int = 64,
     on_point=None,
-    compensate: bool = True,
-) -> tuple[SweepPoint, list[SweepPoint]]:
-    """Prune at every theta (fine-tune briefly when asked), evaluate, and time all models side by side."""
-    from .train import evaluate
+) -> SweepResult:
+    """Prune by every spec (fine-tune briefly when asked), evaluate, and time all models side by side."""
+    from .train import LOSSES, evaluate
     from .train import finetune as run
 
+    checks.choice(loss, LOSSES, "loss")
     if epochs < 0:
-        raise LstmpruneError(f"--epochs must be at least 0; received {epochs}")
+        raise LstmpruneError(f"epochs must be at least 0; received {epochs}", option="epochs")
     options = options or Options()
     model = models.load_model(model_path)
-    groups = _groups(model)
-    fp = models.fingerprint(model)
-    statistics.check_model(fp)
-    vectors = unit_vectors(model, groups)
+    planner = Planner(model, statistics)
     length = _length(model)
 
     def measure_point(theta: float, m, plan: Plan | None) -> SweepPoint:
-        kept = {g.name: g.num_kept for g in plan.groups} if plan else {g.name: g.units for g in groups}
+        kept = {g.name: g.num_kept for g in plan.groups} if plan else {g.name: g.units for g in planner.groups}
         return SweepPoint(theta, kept, m.count_params(), measure.flops(m, length)["per_step"])
 
     def scored(point: SweepPoint, m) -> SweepPoint:
@@ -211,14 +229,13 @@ def sweep(
 
     base = scored(measure_point(0.0, model, None), model)
     pruned_models, points = [], []
-    for theta in thetas:
-        means = {name: s.mean for name, s in statistics.stats.items()} if compensate else None
-        plan = build_plan(groups, statistics.eigenvalues(), vectors, fp, theta, target, criterion, min_units, 0, means)
-        pruned = prune_model(model, plan.kept(), plan.fill())
+    for spec in specs:
+        plan = planner.plan(spec)
+        pruned = cut(model, plan)
         if epochs and train_spec:
             task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
             run(pruned, train, task, epochs, teacher=model)
-        point = scored(measure_point(theta, pruned, plan), pruned)
+        point = scored(measure_point(spec.theta, pruned, plan), pruned)
 
         points.append(point)
         pruned_models.append(pruned)
@@ -228,11 +245,12 @@ def sweep(
     base.latency_ms = times[0]
     for p, t in zip(points, times[1:]):
         p.latency_ms = t
-    return base, points
+    return SweepResult(base, points, latency_batch)
 
 
-def sweep_plot(base: SweepPoint, points: list[SweepPoint], path: Path) -> Path:
+def sweep_plot(result: SweepResult, path: Path) -> Path:
     """Metric against theta and latency against theta, side by side."""
+    base, points = result.base, result.points
     import matplotlib
 
     matplotlib.use("Agg")
@@ -250,7 +268,7 @@ def sweep_plot(base: SweepPoint, points: list[SweepPoint], path: Path) -> Path:
     axes[0].set_xlabel("theta")
     axes[1].plot(thetas, [base.latency_ms] + [p.latency_ms for p in points], "o-", label="measured")
     axes[1].set_xlabel("theta")
-    axes[1].set_ylabel("CPU latency, batch 64 (ms)")
+    axes[1].set_ylabel(f"CPU latency, batch {result.latency_batch} (ms)")
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +88,6 @@ def energy_plot(statistics: Statistics, plan: Plan | None, path: Path) -> Path:
     fig.tight_layout()
     save_figure(fig, path)
     return path
-
-
-def as_dict(record: ModelCost) -> dict:
-    return asdict(record)
 
 
 def save_figure(fig, path: Path) -> None:

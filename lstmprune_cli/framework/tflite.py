@@ -193,7 +193,7 @@ def export_tflite(
 ) -> TfliteExport:
     """Convert, check against Keras on sample inputs, and write atomically."""
     if quantize not in (None, "dynamic"):
-        raise LstmpruneError(f"--quantize must be 'dynamic'; received {quantize!r}")
+        raise LstmpruneError(f"quantize must be 'dynamic'; received {quantize!r}", option="quantize")
     refuse_existing(out, force)
     samples = sample_inputs(model)
     want = [

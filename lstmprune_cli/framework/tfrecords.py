@@ -1,4 +1,5 @@
-"""TFRecord files: listing, framing checks (truncation), and what their first records hold."""
+"""The TFRecord source: listing, framing checks (truncation), what the first records hold, the schema,
+and batches through tf.data (SequenceExamples or Examples, plain or GZIP)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,29 @@ import glob
 import gzip
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..core.errors import LstmpruneError
+from ..core.schema import Feature, Options, Schema
+from .formats import READ_FORMATS, _masked_crc, is_gzip, sniff
+
+if TYPE_CHECKING:
+    from .data import InputSpec
+
+PRESETS = {"youtube8m": ("rgb", "audio"), "audioset": ("audio_embedding",)}
+
+
+def detect(path: Path, kind: str, options: Options) -> bool:
+    """The last source asked: a file, a directory or a glob of TFRecords (checked as they are listed)."""
+    return True
+
+
+def schema(spec: str, options: Options, model_input) -> Schema:
+    return _tfrecord_schema(spec, options, model_input)
 
 
 def tfrecord_files(spec: str) -> list[Path]:
@@ -32,69 +53,6 @@ def tfrecord_files(spec: str) -> list[Path]:
     if not files:
         raise LstmpruneError(f"no TFRecord files in {where}; expected at least one non-empty file")
     return files
-
-
-def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-READ_FORMATS = "TFRecord (Example or SequenceExample, plain or GZIP), .npy / .npz arrays, or a text corpus with --vocab"
-
-
-def sniff(path: Path) -> str:
-    """The format of a data file from its first bytes: 'tfrecord', 'npy', 'npz', 'text' or 'unknown'."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-        if head[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                inner = f.read(12)
-            return "tfrecord" if _framed(inner) else "unknown"
-    except (OSError, EOFError, zlib.error):
-        return "unknown"
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"PK\x03\x04"):
-        return "npz"
-    if _framed(head):
-        return "tfrecord"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is still text
-            return "unknown"
-    return "text" if head else "unknown"
-
-
-def _framed(head: bytes) -> bool:
-    """A TFRecord length header with a valid checksum."""
-    return len(head) >= 12 and struct.unpack("<I", head[8:12])[0] == _masked_crc(head[:8])
-
-
-def _crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def _table() -> list[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _table()
-
-
-def _masked_crc(data: bytes) -> int:
-    crc = _crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def count_records(path: Path) -> int:
@@ -216,7 +174,7 @@ def _kind(feature) -> tuple[str, int]:
 def inspect(spec: str, sample: int = 100) -> dict:
     """What a TFRecord source holds: files, records, the record type and every feature with the lengths seen."""
     if sample < 1:
-        raise LstmpruneError(f"--sample must be at least 1; received {sample}")
+        raise LstmpruneError(f"sample must be at least 1; received {sample}", option="sample")
     files = tfrecord_files(spec)
     counts = [count_records(f) for f in files]
     first = next((f for f, n in zip(files, counts) if n > 0), None)
@@ -237,8 +195,6 @@ def inspect(spec: str, sample: int = 100) -> dict:
         {"name": n, "where": "context" if kind == "sequence" else "example", "kind": k, "values": v, "frames": None}
         for n, (k, v) in context.items()
     ]
-    from .data import PRESETS
-
     names = set(frames) if kind == "sequence" else set(context)
     preset = next((p for p, need in PRESETS.items() if all(n in names for n in need)), None)
     return {
@@ -261,3 +217,162 @@ def compression_of(files: list[Path]) -> str | None:
 def _spread(values: list[int]) -> dict[str, int]:
     s = sorted(values)
     return {"min": s[0], "median": s[len(s) // 2], "max": s[-1]}
+
+
+def _tfrecord_schema(spec: str, options: Options, model_input: InputSpec) -> Schema:
+    files = tfrecord_files(spec)
+    counts = [count_records(f) for f in files]
+    if sum(counts) == 0:
+        raise LstmpruneError(f"the data files ({', '.join(map(str, files[:3]))}) hold no records")
+    first = next(f for f, n in zip(files, counts) if n > 0)
+    kind, frames, context = describe_records(first_records(first, 20), first)
+    table = frames if kind == "sequence" else context
+    if options.features:
+        names, preset = list(options.features), "custom"
+    else:
+        preset = next((p for p, need in PRESETS.items() if all(n in table for n in need)), "")
+        names = (
+            list(PRESETS[preset]) if preset else [n for n, (k, _) in table.items() if k in ("bytes", "float", "int")]
+        )
+        if kind == "example":
+            names = [n for n in names if n not in ("labels", "id", "video_id", "label")]
+        if not preset and len(names) != 1:
+            raise LstmpruneError(
+                f"{first} has features {sorted(table)}; pass features NAMES to choose the model's input "
+                "(or use the YouTube-8M / AudioSet layout)",
+                option="features",
+            )
+        preset = preset or "single"
+    features = []
+    for name in names:
+        if name not in table:
+            raise LstmpruneError(f"{first} record 0 has no feature '{name}'; it has {sorted(table)}")
+        k, n = table[name]
+        if k == "empty":
+            raise LstmpruneError(f"{first} record 0: feature '{name}' is empty")
+        features.append(Feature(name, k, 1 if k == "int" else n))
+    if kind == "example" and not any(f.kind == "int" for f in features):
+        features = _example_frames(features, model_input, str(first))
+    dequantize = options.dequantize if options.dequantize is not None else True
+    compression = compression_of(files) or ""
+    label = options.labels or ("labels" if context.get("labels", ("",))[0] == "int" else None)
+    if options.labels and context.get(options.labels, ("",))[0] != "int":
+        raise LstmpruneError(f"{first} record 0 has no integer context feature '{options.labels}' to use as labels")
+    files = [str(f) for f in files]
+    return Schema(kind, preset, features, options, dequantize, compression, files, sum(counts), label)
+
+
+def _example_frames(features: list[Feature], model_input: InputSpec, where: str) -> list[Feature]:
+    """Flat Example features (values per record) as frames: every record holds steps x width values."""
+    held = " + ".join(f"{f.name} ({f.dim} values)" for f in features)
+    total, width = sum(f.dim for f in features), model_input.dim
+    if len(features) == 1 and width and total % width == 0:
+        return [Feature(features[0].name, features[0].kind, width)]
+    steps = model_input.length
+    if steps and total == steps * width and all(f.dim % steps == 0 for f in features):
+        return [Feature(f.name, f.kind, f.dim // steps) for f in features]
+    need = f"{steps} steps x {width} features = {steps * width}" if steps else f"a multiple of {width}"
+    raise LstmpruneError(
+        f"{where} record 0: Example features {held} hold {total} values per record; the model's input takes {need}"
+        + ("" if len(features) == 1 else ", with every feature split evenly over the steps")
+    )
+
+
+def batches(stream) -> Iterator:
+    """Padded batches of parsed records, file by file, each file with its own compression."""
+    import tensorflow as tf
+
+    schema, (shard, shards) = stream.schema, stream.schema.options.shard
+    parse = _parser(schema, stream.length, stream.classes)
+    for path in schema.files:
+        compression = "GZIP" if is_gzip(Path(path)) else ""  # each file its own: folders may mix
+        ds = tf.data.TFRecordDataset(path, compression_type=compression).shard(shards, shard)
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        frame = [stream.length] if schema.tokens else [stream.length, schema.dim]
+        shapes = (frame, [], [], [stream.classes or 0])
+        ds = ds.padded_batch(stream.batch_size, padded_shapes=shapes).prefetch(tf.data.AUTOTUNE)
+        done = 0
+        try:
+            for x, n, ok, y in ds:
+                index = shard + shards * (done + np.arange(len(n)))
+                done += len(n)
+                yield stream.keep(x, n.numpy(), ok.numpy(), path, index, y)
+        except tf.errors.OpError as e:
+            first = shard + shards * done
+            span = f"{first}..{first + shards * (stream.batch_size - 1)}"
+            raise LstmpruneError(read_error(path, span, e.message, schema)) from e
+
+
+def read_error(path: str, records: str, message: str, schema: Schema) -> str:
+    """A tf.data error as one line that names the record and, where TensorFlow says which, the feature."""
+    import re
+
+    text = " ".join(message.split())
+    layout = ", ".join(f"{f.name}: {f.dim} {f.kind} values per frame" for f in schema.features)
+    key = re.search(r"Key: ([^,.\s]+)", text)
+    if "values size" in text or "Input to reshape" in text or "Number of" in text:
+        name = key.group(1) if key else (schema.features[0].name if len(schema.features) == 1 else None)
+        which = f"feature '{name}'" if name else "a feature"
+        return (
+            f"{path}: one of records {records} holds {which} with another width than "
+            f"record 0 ({layout}); every record must have the same features per frame"
+        )
+    if "corrupted record" in text or "DataLoss" in text or "truncated" in text:
+        return f"{path}: one of records {records} is damaged ({text[:160]})"
+    return f"{path}: one of records {records} cannot be read as ({layout}): {text[:200]}"
+
+
+def _parser(schema: Schema, length: int | None, classes: int | None = None):
+    """record -> (x (L, F) float32 or (L,) int32, L, finite, multi-hot labels (classes,)) for tf.data."""
+    import tensorflow as tf
+
+    sequence = schema.source == "sequence"
+    dtypes = {"bytes": tf.string, "float": tf.float32, "int": tf.int64}
+    if sequence:
+        spec = {
+            f.name: tf.io.FixedLenSequenceFeature([f.dim] if f.kind == "float" else [], dtypes[f.kind])
+            for f in schema.features
+        }
+    else:
+        spec = {f.name: tf.io.VarLenFeature(dtypes[f.kind]) for f in schema.features}
+    o = schema.options
+    context = {schema.label: tf.io.VarLenFeature(tf.int64)} if classes and schema.label else {}
+
+    def labels(ctx):
+        if not context:
+            return tf.zeros([0])
+        ids = tf.sparse.to_dense(ctx[schema.label])  # (K,)
+        return tf.reduce_max(tf.one_hot(ids, classes), axis=0) if classes else tf.zeros([0])  # (C,)
+
+    def parse(record):
+        if sequence:
+            ctx, feats = tf.io.parse_single_sequence_example(record, context_features=context, sequence_features=spec)
+        else:
+            both = tf.io.parse_single_example(record, {**spec, **context})
+            ctx = both
+            feats = {f.name: tf.sparse.to_dense(both[f.name]) for f in schema.features}
+        y = labels(ctx) if context else tf.zeros([classes or 0])
+        if schema.tokens:
+            x = tf.cast(tf.reshape(feats[schema.features[0].name], [-1]), tf.int32)  # (L,)
+            n = tf.shape(x)[0]
+            return (x[:length] if length else x), n, tf.constant(True), y
+        parts = []
+        for f in schema.features:
+            v = feats[f.name]
+            if f.kind == "bytes":
+                v = tf.cast(tf.io.decode_raw(v, tf.uint8), tf.float32)
+                v = v * (4.0 / 255.0) - 2.0 + 4.0 / 512.0 if schema.dequantize else v
+            parts.append(tf.reshape(tf.cast(v, tf.float32), [-1, f.dim]))  # (L, dim)
+        x = tf.concat(parts, axis=1)  # (L, F)
+        if o.scale is not None:
+            x = x * o.scale[0] + o.scale[1]
+        if o.l2_normalize:
+            x = tf.math.l2_normalize(x, axis=1)
+        n = tf.shape(x)[0]
+        ok = tf.reduce_all(tf.math.is_finite(x))
+        if length and o.fit == "sample":
+            idx = tf.cast(tf.round(tf.linspace(0.0, tf.cast(n - 1, tf.float32), length)), tf.int32)
+            x = tf.cond(n > length, lambda: tf.gather(x, idx), lambda: x)
+        return (x[:length] if length else x), n, ok, y
+
+    return parse

@@ -25,9 +25,11 @@ class Task:
 def check_training(*, learning_rate: float, seed: int) -> None:
     """Refuse training settings that cannot work, before any data is read (batches: Stream; loss: task_of)."""
     if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise LstmpruneError(f"--lr must be a positive number; received {learning_rate}")
+        raise LstmpruneError(
+            f"learning_rate must be a positive number; received {learning_rate}", option="learning_rate"
+        )
     if seed < 0:
-        raise LstmpruneError(f"--seed must be at least 0; received {seed}")
+        raise LstmpruneError(f"seed must be at least 0; received {seed}", option="seed")
 
 
 def task_of(model, text: bool, loss: str = "auto") -> Task:
@@ -35,7 +37,7 @@ def task_of(model, text: bool, loss: str = "auto") -> Task:
     shape = tuple(model.outputs[0].shape)
     classes = int(shape[-1])
     if loss not in LOSSES:
-        raise LstmpruneError(f"--loss must be one of {', '.join(LOSSES)}; received {loss!r}")
+        raise LstmpruneError(f"loss must be one of {', '.join(LOSSES)}; received {loss!r}", option="loss")
     if text or len(shape) == 3:
         return Task("lm", classes)
     if loss == "binary":
@@ -51,7 +53,8 @@ def task_of(model, text: bool, loss: str = "auto") -> Task:
         return Task("multilabel", classes)
     raise LstmpruneError(
         f"cannot tell the loss from the output layer '{last.name}' (activation {name or 'none'}); "
-        "pass --loss binary, categorical or sparse"
+        "pass loss binary, categorical or sparse",
+        option="loss",
     )
 
 
@@ -146,20 +149,20 @@ def finetune(
     import tensorflow as tf
 
     if epochs < 1:
-        raise LstmpruneError(f"--epochs must be at least 1; received {epochs}")
+        raise LstmpruneError(f"epochs must be at least 1; received {epochs}", option="epochs")
     if not 0 <= alpha <= 1:
-        raise LstmpruneError(f"--alpha must be in [0, 1]; received {alpha}")
+        raise LstmpruneError(f"alpha must be in [0, 1]; received {alpha}", option="alpha")
     lr = learning_rate
     if schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * (steps_per_epoch or 1)))
     elif schedule != "constant":
-        raise LstmpruneError(f"--schedule must be constant or cosine; received {schedule!r}")
+        raise LstmpruneError(f"schedule must be constant or cosine; received {schedule!r}", option="schedule")
     makers = {
         "adam": keras.optimizers.Adam,
         "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
     }
     if optimizer not in makers:
-        raise LstmpruneError(f"--optimizer must be adam or sgd; received {optimizer!r}")
+        raise LstmpruneError(f"optimizer must be adam or sgd; received {optimizer!r}", option="optimizer")
     opt = makers[optimizer](learning_rate=lr)
     opt.build(model.trainable_variables)
     task_loss, distill_loss = _losses(task)
