@@ -56,10 +56,16 @@ def test_analyze_then_prune_writes_a_smaller_model_and_a_replayable_plan(project
     assert r.exit_code == 0, r.stderr
     record = json.loads(r.stdout)
     assert record["params"]["pruned"] < record["params"]["original"]
-    assert record["latency_ms"]["speedup"] > 0
     kept = {g["group"]: g["num_kept"] for g in record["groups"]}
     assert kept["bi/forward"] == kept["bi/backward"]
     assert sum(kept.values()) == 16  # half of 10 + 10 + 12 units
+    latency = record["latency_ms"]
+    assert latency["batch"] == 64 and latency["speedup"] == pytest.approx(latency["original"] / latency["pruned"])
+    k, top = kept["bi/forward"], kept["top"]  # FLOPs per step: 2 x gates x units x (inputs + units), per cell
+    want = 2 * (2 * 4 * k * (8 + k)) + 2 * 4 * top * (2 * k + top)
+    assert record["flops"]["pruned"]["per_step"] == want
+    assert record["flops"]["original"]["per_step"] == 2 * (2 * 4 * 10 * 18) + 2 * 4 * 12 * 32
+    assert record["params"]["pruned"] == want // 2 + 2 * 4 * k + 4 * top + (top + 1) * 4  # + biases, head
     assert digest(project / "model.keras") == before
 
     r = run("prune", "--plan", ws / "plan.json", "--out", tmp_path / "again", "--json", ws=ws)

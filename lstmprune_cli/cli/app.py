@@ -173,14 +173,7 @@ def analyze(
     ws.save()
     rows = group_rows(result.statistics)
     if json:
-        render.emit_json(
-            {
-                "stats": str(ws.stats_path),
-                "seconds": result.seconds,
-                "data": result.statistics.meta["data"],
-                "groups": rows,
-            }
-        )
+        render.emit_json({"stats": str(ws.stats_path), **result.to_dict(), "groups": rows})
         return
     n = max(r["samples"] for r in rows)
     render.out.print(render.groups_table(rows, f"{Path(model).name}: {n:,} samples in {result.seconds:.1f} s"))
@@ -269,7 +262,7 @@ def prune(
     ws.save()
     rows = group_rows(statistics, result.plan)
     if json:
-        render.emit_json(render.prune_record(result, rows))
+        render.emit_json({**result.to_dict(), "groups": rows})
         return
     p = result.plan
     title = "plan (replayed)" if plan else f"theta {p.theta}, target {p.target}, criterion {p.criterion}"
@@ -318,21 +311,13 @@ def export(
     import_tensorflow()
     from ..framework import jobs
 
-    result = jobs.export(model, to, out, quantize, route, force)
+    result = jobs.export(model, to=to, out=out, quantize=quantize, route=route, force=force)
     if to != "tflite":
         record = {"out": str(out), "format": result}
         render.emit_json(record) if json else render.err.print(f"model -> {out} ({result})")
         return
-    record = {
-        "out": result.path,
-        "route": result.route,
-        "quantize": result.quantize,
-        "max_abs_diff": result.max_abs_diff,
-        "size_bytes": result.size_bytes,
-        "notes": result.notes,
-    }
     if json:
-        render.emit_json(record)
+        render.emit_json(result.to_dict())
         return
     for note in result.notes:
         render.err.print(f"note: {note}")
@@ -411,28 +396,27 @@ def finetune(
         model,
         data,
         out,
-        options,
-        validation,
-        teacher,
-        epochs,
-        batch_size,
-        lr,
-        optimizer,
-        schedule,
-        alpha,
-        patience,
-        loss,
-        max_samples,
-        force,
+        options=options,
+        validation=validation,
+        teacher_path=teacher,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        alpha=alpha,
+        patience=patience,
+        loss=loss,
+        max_samples=max_samples,
+        force=force,
         seed=seed,
         wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
         on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
     )
     ws.finetuned = str(Path(job.out).resolve())
     ws.save()
-    record = render.finetune_record(job, teacher)
     if json:
-        render.emit_json(record)
+        render.emit_json(job.to_dict())
         return
     render.out.print(render.finetune_table(job))
     render.err.print(f"model -> {job.out} ({job.kind})" + (f"   teacher: {teacher}" if teacher else ""))
@@ -499,7 +483,18 @@ def report(
 
     plot_dir = markdown.with_name(markdown.stem + "_files") if markdown else ws.root / "plots"
     options = Options(vocab=None if vocab is None else str(vocab))
-    job = recover.report(paths, statistics, plan, eval_data, options, batch_size, max_samples, loss, tflite, plot_dir)
+    job = recover.report(
+        paths,
+        statistics,
+        plan,
+        eval_spec=eval_data,
+        options=options,
+        batch_size=batch_size,
+        max_samples=max_samples,
+        loss=loss,
+        tflite=tflite,
+        plot_dir=plot_dir,
+    )
     if markdown is not None:
         from ..core.files import write_atomic
 
@@ -507,7 +502,7 @@ def report(
     for note in job.notes:
         render.err.print(f"note: {note}")
     if json:
-        render.emit_json(render.report_record(job))
+        render.emit_json(job.to_dict())
         return
     for table in render.report_tables(job):
         render.out.print(table)

@@ -71,38 +71,11 @@ def inspect_table(report: dict) -> Table:
     return table
 
 
-def _evaluation(e) -> dict | None:
-    return None if e is None else {"loss": e.loss, "samples": e.samples, **e.metrics}
-
-
 def epoch_line(e) -> str:
     line = f"epoch {e.epoch}: loss {e.loss:.4f}, {e.samples / e.seconds:,.0f} seq/s"
     if e.validation:
-        line += ", val " + ", ".join(f"{k} {v:.4f}" for k, v in _evaluation(e.validation).items() if k != "samples")
+        line += ", val " + ", ".join(f"{k} {v:.4f}" for k, v in e.validation.to_dict().items() if k != "samples")
     return line
-
-
-def finetune_record(job, teacher) -> dict:
-    return {
-        "out": job.out,
-        "format": job.kind,
-        "task": job.task,
-        "teacher": None if teacher is None else str(teacher),
-        "best_epoch": job.result.best_epoch,
-        "stopped_early": job.result.stopped_early,
-        "before": _evaluation(job.before),
-        "epochs": [
-            {
-                "epoch": e.epoch,
-                "loss": e.loss,
-                "seconds": e.seconds,
-                "samples": e.samples,
-                "samples_per_second": e.samples / e.seconds,
-                "validation": _evaluation(e.validation),
-            }
-            for e in job.result.epochs
-        ],
-    }
 
 
 def finetune_table(job) -> Table:
@@ -111,9 +84,9 @@ def finetune_table(job) -> Table:
     for col in ["epoch", "train loss", "seq/s"] + [f"val {k}" for k in keys]:
         table.add_column(col, justify="right")
     if job.before:
-        table.add_row("before", "-", "-", *[f"{_evaluation(job.before)[k]:.4f}" for k in keys])
+        table.add_row("before", "-", "-", *[f"{job.before.to_dict()[k]:.4f}" for k in keys])
     for e in job.result.epochs:
-        vals = [f"{_evaluation(e.validation)[k]:.4f}" for k in keys] if e.validation else []
+        vals = [f"{e.validation.to_dict()[k]:.4f}" for k in keys] if e.validation else []
         table.add_row(str(e.epoch), f"{e.loss:.4f}", f"{e.samples / e.seconds:,.0f}", *vals)
     return table
 
@@ -174,23 +147,6 @@ def cost_table(result) -> Table:
     return table
 
 
-def prune_record(result, rows: list[dict]) -> dict:
-    (p0, p1), (f0, f1) = result.params, result.flops
-    record = {
-        "out": result.out,
-        "format": result.kind,
-        "plan": result.plan.to_dict(),
-        "groups": rows,
-        "params": {"original": p0, "pruned": p1},
-        "flops": {"original": f0, "pruned": f1, "length": result.length},
-    }
-    record["plan"].pop("groups")
-    if result.latency_ms:
-        t0, t1 = result.latency_ms
-        record["latency_ms"] = {"batch": result.batch, "original": t0, "pruned": t1, "speedup": t0 / t1}
-    return record
-
-
 def _ms(record, key: str) -> str:
     t = record.latency_ms.get(key)
     return "-" if t is None else f"{t:.1f}"
@@ -225,18 +181,6 @@ def report_tables(job) -> list[Table]:
     if job.groups:
         tables.append(groups_table(job.groups, "groups"))
     return tables
-
-
-def report_record(job) -> dict:
-    from dataclasses import asdict
-
-    return {
-        "models": {n: asdict(c) for n, c in job.costs.items()},
-        "groups": job.groups,
-        "plan": None if job.plan is None else {k: v for k, v in job.plan.to_dict().items() if k != "groups"},
-        "task": job.task,
-        "plots": job.plots,
-    }
 
 
 def report_markdown(job, base) -> str:

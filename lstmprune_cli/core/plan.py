@@ -255,8 +255,9 @@ def build_plan(
     vectors: dict[str, np.ndarray],
     stats: dict[str, GroupStats] | None = None,
     measure: Callable[[dict[str, int]], float] | None = None,
+    num_kept: dict[str, int] | None = None,
 ) -> Plan:
-    """Allocate, then rank: the plan of `spec` for these groups.
+    """Allocate (unless `num_kept` gives the counts), then rank: the plan of `spec` for these groups.
 
     eigenvalues: group name -> (H,) spectrum of its covariance.
     vectors: group name -> (H, Q) unit vectors (`Recurrent.unit_vectors`).
@@ -264,7 +265,10 @@ def build_plan(
     unit is replaced by its mean (folded into the consumers' biases) instead of 0.
     Groups that are not prunable keep every unit and are left out of the target.
     """
-    num_kept, alpha = allocate(groups, eigenvalues=eigenvalues, spec=spec, measure=measure)
+    if num_kept is None:
+        num_kept, alpha = allocate(groups, eigenvalues=eigenvalues, spec=spec, measure=measure)
+    else:
+        num_kept, alpha = {g.name: num_kept.get(g.name, g.units) for g in groups if g.prunable}, None
     chosen = rank(groups, num_kept=num_kept, vectors=vectors, spec=spec, stats=stats)
     plans = []
     for g in groups:

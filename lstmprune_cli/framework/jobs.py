@@ -26,6 +26,9 @@ class AnalyzeResult:
     statistics: Statistics
     seconds: float
 
+    def to_dict(self) -> dict:
+        return {"seconds": self.seconds, "data": self.statistics.meta["data"]}
+
 
 @dataclass
 class PruneResult:
@@ -37,6 +40,21 @@ class PruneResult:
     length: int
     latency_ms: tuple[float, float] | None = None
     batch: int = 64
+
+    def to_dict(self) -> dict:
+        """The plan's settings (its groups apart), parameters, FLOPs and, when measured, latency."""
+        (p0, p1), (f0, f1) = self.params, self.flops
+        record = {
+            "out": self.out,
+            "format": self.kind,
+            "plan": {k: v for k, v in self.plan.to_dict().items() if k != "groups"},
+            "params": {"original": p0, "pruned": p1},
+            "flops": {"original": f0, "pruned": f1, "length": self.length},
+        }
+        if self.latency_ms:
+            t0, t1 = self.latency_ms
+            record["latency_ms"] = {"batch": self.batch, "original": t0, "pruned": t1, "speedup": t0 / t1}
+        return record
 
 
 def _length(model) -> int:
@@ -164,7 +182,9 @@ def prune(
     return result
 
 
-def export(model_path: Path, to: str, out: Path, quantize: str | None = None, route: str = "auto", force: bool = False):
+def export(
+    model_path: Path, *, to: str, out: Path, quantize: str | None = None, route: str = "auto", force: bool = False
+):
     """Write the model in another format; TFLite is checked against Keras before it is written."""
     formats = ("tflite", "keras", "h5", "savedmodel")
     if to not in formats:

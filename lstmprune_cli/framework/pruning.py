@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from ..core.errors import LstmpruneError
 from ..core.groups import UnitGroup
 from ..core.plan import Plan, PlanSpec, build_plan
@@ -46,8 +48,14 @@ class Planner:
         self.statistics = statistics
         self.vectors = unit_vectors(model, self.groups)
 
-    def plan(self, spec: PlanSpec, measure: Callable[[dict[str, int]], float] | None = None) -> Plan:
-        """The plan of `spec`; `measure` lets an allocator run the model (kept counts -> loss)."""
+    def plan(
+        self,
+        spec: PlanSpec,
+        measure: Callable[[dict[str, int]], float] | None = None,
+        num_kept: dict[str, int] | None = None,
+    ) -> Plan:
+        """The plan of `spec`; `measure` lets an allocator run the model (kept counts -> loss); `num_kept`
+        skips the allocation and ranks for the given counts."""
         return build_plan(
             self.groups,
             fingerprint=self.fingerprint,
@@ -56,12 +64,29 @@ class Planner:
             vectors=self.vectors,
             stats=self.statistics.stats,
             measure=measure,
+            num_kept=num_kept,
         )
 
+    def output_drift(self, spec: PlanSpec, x) -> Callable[[dict[str, int]], float]:
+        """A `measure` for allocators: kept counts -> mean squared distance of the cut model's outputs from
+        the original's on the inputs `x`, the units chosen by `spec`'s criterion."""
+        want = np.asarray(self.model(x, training=False))
 
-def make_plan(model, statistics: Statistics, spec: PlanSpec) -> Plan:
-    """The plan of `spec` for `model`, from the statistics `analyze` wrote for it."""
-    return Planner(model, statistics).plan(spec)
+        def drift(num_kept: dict[str, int]) -> float:
+            small = cut(self.model, self.plan(spec, num_kept=num_kept))
+            return float(np.mean((np.asarray(small(x, training=False)) - want) ** 2))
+
+        return drift
+
+
+def make_plan(model, statistics: Statistics, spec: PlanSpec, *, calibration=None) -> Plan:
+    """The plan of `spec` for `model`, from the statistics `analyze` wrote for it.
+
+    With `calibration` (a batch of model inputs), allocators that measure the model get `output_drift`.
+    """
+    planner = Planner(model, statistics)
+    measure = None if calibration is None else planner.output_drift(spec, calibration)
+    return planner.plan(spec, measure=measure)
 
 
 def cut(model, plan: Plan):

@@ -26,6 +26,19 @@ class FinetuneJob:
     out: str
     kind: str
     before: object | None = None  # train.Evaluation of the model as it came, on the validation data
+    teacher: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "out": self.out,
+            "format": self.kind,
+            "task": self.task,
+            "teacher": self.teacher,
+            "best_epoch": self.result.best_epoch,
+            "stopped_early": self.result.stopped_early,
+            "before": None if self.before is None else self.before.to_dict(),
+            "epochs": [e.to_dict() for e in self.result.epochs],
+        }
 
 
 def training_streams(model, data_spec: str, options: Options, batch_size: int, max_samples: int | None, loss: str):
@@ -48,6 +61,7 @@ def finetune(
     model_path: Path,
     data_spec: str,
     out: Path,
+    *,
     options: Options | None = None,
     validation: str | None = None,
     teacher_path: Path | None = None,
@@ -93,21 +107,21 @@ def finetune(
         model,
         train,
         task,
-        epochs,
-        learning_rate,
-        optimizer,
-        schedule,
-        steps,
-        teacher,
-        alpha,
-        val,
-        patience,
-        on_epoch,
-        wrap,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        schedule=schedule,
+        steps_per_epoch=steps,
+        teacher=teacher,
+        alpha=alpha,
+        validation=val,
+        patience=patience,
+        on_epoch=on_epoch,
+        wrap=wrap,
     )
     models.compile_like(model, loss if loss != "auto" else None)
     kind = models.save_model(model, out, force)
-    return FinetuneJob(result, task.kind, str(out), kind, before)
+    return FinetuneJob(result, task.kind, str(out), kind, before, None if teacher_path is None else str(teacher_path))
 
 
 @dataclass
@@ -119,11 +133,21 @@ class ReportJob:
     task: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        return {
+            "models": {n: asdict(c) for n, c in self.costs.items()},
+            "groups": self.groups,
+            "plan": None if self.plan is None else {k: v for k, v in self.plan.to_dict().items() if k != "groups"},
+            "task": self.task,
+            "plots": self.plots,
+        }
+
 
 def report(
     paths: dict[str, Path],
     statistics: Statistics | None,
     plan: Plan | None,
+    *,
     eval_spec: str | None = None,
     options: Options | None = None,
     batch_size: int = 64,
@@ -234,7 +258,7 @@ def sweep(
         pruned = cut(model, plan)
         if epochs and train_spec:
             task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
-            run(pruned, train, task, epochs, teacher=model)
+            run(pruned, train, task, epochs=epochs, teacher=model)
         point = scored(measure_point(spec.theta, pruned, plan), pruned)
 
         points.append(point)

@@ -26,6 +26,16 @@ class TfliteExport:
     size_bytes: int
     notes: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        return {
+            "out": self.path,
+            "route": self.route,
+            "quantize": self.quantize,
+            "max_abs_diff": self.max_abs_diff,
+            "size_bytes": self.size_bytes,
+            "notes": self.notes,
+        }
+
 
 def _dtype(value):
     if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):

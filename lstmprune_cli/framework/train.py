@@ -74,6 +74,9 @@ class Evaluation:
     metrics: dict[str, float]
     samples: int
 
+    def to_dict(self) -> dict:
+        return {"loss": self.loss, "samples": self.samples, **self.metrics}
+
 
 def evaluate(model, batches: Iterable, task: Task) -> Evaluation:
     """Loss and the task's metrics: GAP@20 and mAP (multi-label), top-1/top-5 accuracy, perplexity (LM)."""
@@ -117,6 +120,16 @@ class Epoch:
     samples: int
     validation: Evaluation | None = None
 
+    def to_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "loss": self.loss,
+            "seconds": self.seconds,
+            "samples": self.samples,
+            "samples_per_second": self.samples / self.seconds,
+            "validation": None if self.validation is None else self.validation.to_dict(),
+        }
+
 
 @dataclass
 class FinetuneResult:
@@ -129,6 +142,7 @@ def finetune(
     model,
     train: Callable[[], Iterable],
     task: Task,
+    *,
     epochs: int = 3,
     learning_rate: float = 1e-3,
     optimizer: str = "adam",
