@@ -119,7 +119,9 @@ def prune_wall_time(tmp: Path) -> dict:
     model.save(path)
     start = time.perf_counter()
     options = Options(vocab=str(vocabulary()))
-    stats = jobs.analyze(path, str(PTB / "ptb.valid.txt"), options, 64, LARGE["windows"], every_step=True).statistics
+    stats = jobs.analyze(
+        path, str(PTB / "ptb.valid.txt"), options, max_samples=LARGE["windows"], every_step=True
+    ).statistics
     analyzed = time.perf_counter() - start
     times = {}
     for theta in (0.5, 0.7):

@@ -100,7 +100,7 @@ def part(mode: Mode) -> dict:
     size = SIZES[mode.name]
     path = base(mode)
     stats = jobs.analyze(
-        path, str(PTB / "ptb.train.txt"), Options(vocab=str(vocabulary())), 64, size["stats"], every_step=True
+        path, str(PTB / "ptb.train.txt"), Options(vocab=str(vocabulary())), max_samples=size["stats"], every_step=True
     ).statistics
     train = windows("train")
     budget = train[0][-size["budget"] :], train[1][-size["budget"] :]  # the end of train: base training saw it too

@@ -120,18 +120,12 @@ class Analysis:
         return AnalyzeResult(Statistics(fingerprint, self.groups, stats, self.every_step, meta), self.seconds)
 
 
-def analyze(
-    model_path: Path,
-    data_spec: str,
-    options: Options | None = None,
-    batch_size: int = 64,
-    max_samples: int | None = None,
-    every_step: bool = False,
-) -> AnalyzeResult:
-    """Stream the calibration data through the model and accumulate each group's statistics."""
-    job = Analysis(
-        model_path, data_spec, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step
-    )
+def analyze(model_path: Path, data_spec: str, options: Options | None = None, **settings) -> AnalyzeResult:
+    """Stream the calibration data through the model and accumulate each group's statistics.
+
+    settings: batch_size, max_samples, every_step, as `Analysis` takes them.
+    """
+    job = Analysis(model_path, data_spec, options, **settings)
     for _ in job.run():
         pass
     return job.result()
