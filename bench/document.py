@@ -322,7 +322,7 @@ def cost_section(r: dict) -> list[str]:
 def compensation_section(r: dict) -> list[str]:
     """GAP@20 right after the cut, removed units as 0 or as their mean (no fine-tuning)."""
     lines = [
-        "## Right after the cut: removed units as 0 or as their mean",
+        "## Right after the cut: removed units as 0, as their mean, or with their consumers refitted",
         "",
         "`python -m bench.run --only compensation`. The sample model, statistics from",
         f"`sample_models/calibration.tfrecord`, GAP@20 and mAP on `{Path(r['evaluation']).name}`, no fine-tuning.",
@@ -331,7 +331,8 @@ def compensation_section(r: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        removed = "-" if row["compensate"] is None else ("their mean" if row["compensate"] else "0")
+        names = {False: "0", True: "their mean", "none": "0", "mean": "their mean", "refit": "consumers refitted"}
+        removed = "-" if row["compensate"] is None else names[row["compensate"]]
         theta = "unpruned" if not row["theta"] else f"{row['theta']:.1f}"
         lines.append(
             f"| {theta} | {row['criterion'] or '-'} | {removed} | {100 * row['gap@20']:.2f} | {100 * row['map']:.2f} |"

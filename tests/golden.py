@@ -94,3 +94,15 @@ def build(
         x = layers.Bidirectional(rnn(6, return_sequences=return_sequences), merge_mode=merge_mode)(x)
     head = layers.TimeDistributed(layers.Dense(3)) if return_sequences else layers.Dense(3, activation="sigmoid")
     return keras.Model(inputs, head(x))
+
+
+def analyzed(model, x):
+    """The statistics `analyze` would write for `model` on the inputs `x`."""
+    from lstmprune_cli.core.statsfile import Statistics
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.probe import accumulate, build_probe
+    from lstmprune_cli.framework.pruning import model_groups
+
+    groups = model_groups(model)
+    stats = accumulate(build_probe(model, groups), [x])
+    return Statistics(models.fingerprint(model), groups, stats)

@@ -55,7 +55,7 @@ def test_keras2_models_are_read_pruned_and_written_in_their_family(keras2_models
     assert (
         runner.invoke(app, ["analyze", str(path), "--data", str(root / "data"), "--json", "-w", str(ws)]).exit_code == 0
     )
-    r = runner.invoke(app, ["prune", "--theta", "0.5", "--no-latency", "--no-compensate", "--json", "-w", str(ws)])
+    r = runner.invoke(app, ["prune", "--theta", "0.5", "--no-latency", "--compensate", "none", "--json", "-w", str(ws)])
     assert r.exit_code == 0, r.stderr
     out = Path(json.loads(r.stdout)["out"])
     assert out == (root / "saved-pruned" if source == "saved" else root / "model-pruned.h5")

@@ -153,7 +153,7 @@ def test_free_length_models_are_pruned_exactly(tf, tmp_path):
     np.save(tmp_path / "x.npy", x)
     ws = tmp_path / "ws"
     assert invoke("analyze", tmp_path / "free.keras", "--data", tmp_path / "x.npy", ws=ws).exit_code == 0
-    r = invoke("prune", "--theta", "0.5", "--out", tmp_path / "small.keras", "--no-compensate", ws=ws)
+    r = invoke("prune", "--theta", "0.5", "--out", tmp_path / "small.keras", "--compensate", "none", ws=ws)
     assert r.exit_code == 0, r.stderr
     from lstmprune_cli.core.plan import Plan
     from lstmprune_cli.framework.models import load_model

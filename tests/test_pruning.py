@@ -2,19 +2,7 @@
 
 import numpy as np
 import pytest
-from golden import assert_pruned_equals_masked, build, sample_x
-
-
-def analyzed(model, x):
-    """The statistics `analyze` would write for `model` on the inputs `x`."""
-    from lstmprune_cli.core.statsfile import Statistics
-    from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.probe import accumulate, build_probe
-    from lstmprune_cli.framework.pruning import model_groups
-
-    groups = model_groups(model)
-    stats = accumulate(build_probe(model, groups), [x])
-    return Statistics(models.fingerprint(model), groups, stats)
+from golden import analyzed, assert_pruned_equals_masked, build, sample_x
 
 
 @pytest.fixture()
@@ -34,7 +22,7 @@ def test_make_plan_then_cut_is_exact_for_the_generic_rnn_wrapper(tf):
 
     model = build("stacked", return_sequences=False, masked=True, cell="RNN-LSTM")
     x = np.concatenate([sample_x(s) for s in range(4)])
-    plan = make_plan(model, analyzed(model, x), PlanSpec(0.5, compensate=False))
+    plan = make_plan(model, analyzed(model, x), PlanSpec(0.5, compensate="none"))
     assert [g.cell for g in plan.groups] == ["LSTM", "LSTM"] and plan.achieved()["units"] == pytest.approx(0.5, 0.1)
     assert_pruned_equals_masked(model, plan.kept(), x, pruned=cut(model, plan))
 
@@ -78,5 +66,37 @@ def test_a_criterion_that_reads_the_statistics_is_one_dict_entry(tf, registry):
     (group,) = plan.groups
     variance = np.diag(statistics.stats[group.name].covariance)
     assert group.kept_units == sorted(np.argsort(-variance)[: group.num_kept].tolist())
-    with pytest.raises(Exception, match="criterion must be one of gm, l2, random, variance"):
+    with pytest.raises(Exception, match="criterion must be one of gm, l2, random, obs, variance"):
         PlanSpec(0.5, criterion="nope")
+
+
+def test_consumer_rows_are_each_units_weights_in_every_layer_that_reads_it(tf):
+    from lstmprune_cli.framework.graph import consumer_rows, unit_groups
+
+    model = build("bidirectional", "concat", masked=True)
+    groups = unit_groups(model)
+    rows = consumer_rows(model, groups)
+    top = next(la for la in model.layers if la.name == groups[-1].layer)
+    kernel = top.get_weights()[0]  # (12, 20): both directions' units, side by side
+    np.testing.assert_array_equal(
+        rows["bidirectional/forward"] if "bidirectional/forward" in rows else rows[groups[0].name], kernel[:6]
+    )
+    np.testing.assert_array_equal(rows[groups[1].name], kernel[6:])
+    head = model.layers[-1].get_weights()[0]  # (5, 3)
+    np.testing.assert_array_equal(rows[groups[2].name], head)
+
+
+def test_obs_plans_keep_what_greedy_obs_keeps_on_the_consumers_and_the_statistics(tf):
+    from lstmprune_cli.core.criteria import obs_order
+    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.framework.pruning import Planner
+
+    model = build("stacked", masked=True)
+    x = np.concatenate([sample_x(s) for s in range(8)])
+    statistics = analyzed(model, x)
+    planner = Planner(model, statistics)
+    counts = {g.name: g.units // 2 for g in planner.groups}
+    plan = planner.plan(PlanSpec(0.5, criterion="obs"), num_kept=counts)
+    for g in plan.groups:
+        order = obs_order(planner.consumers[g.name], statistics.stats[g.name].covariance)
+        assert g.kept_units == sorted(order[g.units - counts[g.name] :].tolist())

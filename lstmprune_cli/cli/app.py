@@ -170,6 +170,8 @@ def analyze(
     if stats is not None:
         result.statistics.save(stats, force=force)
     ws.model, ws.stats, ws.plan, ws.pruned = str(model.resolve()), str(ws.stats_path), None, None
+    ws.data = data if any(c in data for c in "*?[") else str(Path(data).resolve())
+    options.save(ws.schema_path)
     ws.save()
     rows = group_rows(result.statistics)
     if json:
@@ -210,11 +212,17 @@ def prune(
     plan: Annotated[Optional[Path], typer.Option(help="Replay this plan file instead of making one.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and the costs; write no model.")] = False,
     compensate: Annotated[
-        bool,
+        str,
         typer.Option(
-            "--compensate/--no-compensate", help="Fold each removed unit's mean output into the next layer's bias."
+            help="What replaces a removed unit: none (0); mean (its mean output, folded into the next layer's "
+            "bias); refit (each consumer refitted on the pruned model's own states; reads the calibration data)."
         ),
-    ] = True,
+    ] = "mean",
+    data: Annotated[
+        Optional[str],
+        typer.Option("--data", "-d", help="Calibration data for --compensate refit (default: analyze's)."),
+    ] = None,
+    refit_samples: Annotated[int, typer.Option(help="Calibration sequences a refit reads.")] = 2048,
     latency: Annotated[
         bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")
     ] = True,
@@ -240,7 +248,7 @@ def prune(
 
         out = default_output(model)
     if out is not None and not dry_run:
-        reads = [stats or ws.stats, plan]
+        reads = [stats or ws.stats, plan, data or ws.data]
         check_output(out, force=force, models=[model], reads=reads, workspace=ws.root)
     statistics = None
     if plan is None:
@@ -250,9 +258,22 @@ def prune(
     from ..framework import import_tensorflow
 
     import_tensorflow()
+    from ..core.schema import Options
     from ..framework import jobs
 
-    result = jobs.prune(model, statistics, None if dry_run else out, spec, plan_file=plan, force=force, latency=latency)
+    data_options = Options.from_file(ws.schema_path) if data is None and ws.schema_path.exists() else None
+    result = jobs.prune(
+        model,
+        statistics,
+        None if dry_run else out,
+        spec,
+        plan_file=plan,
+        force=force,
+        latency=latency,
+        data=data or ws.data,
+        options=data_options,
+        samples=refit_samples,
+    )
 
     if statistics is not None and statistics.fingerprint != result.plan.fingerprint:
         statistics = None
@@ -271,6 +292,10 @@ def prune(
     render.out.print(
         f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%"
     )
+    refit = p.extra.get("refit")
+    if refit:
+        fits = ", ".join(f"{c['layer']} {c['before']:.3g} -> {c['after']:.3g}" for c in refit["consumers"])
+        render.out.print(f"refit in {refit['seconds']:.1f} s, {refit['passes']} passes; pre-activation MSE: {fits}")
     render.out.print(render.cost_table(result))
     render.err.print(
         f"plan -> {ws.plan_path}"

@@ -20,6 +20,7 @@ from .stats import GroupStats
 
 PLAN_FORMAT = "lstmprune-plan"
 PLAN_VERSION = 1
+COMPENSATIONS = ("none", "mean", "refit")  # refit starts from the means, then refits the consumers
 MAX_FILL = 1e6  # a fill value is a unit's mean output; anything larger is not one
 
 
@@ -155,12 +156,13 @@ class PlanSpec:
     criterion: str = "gm"  # a criterion of criteria.CRITERIA
     min_units: int = 1
     seed: int = 0
-    compensate: bool = True  # replace removed units by their mean (folded into the consumers' biases)
+    compensate: str = "mean"  # a removed unit: "none" (0), "mean" (folded into biases), "refit" (consumers refitted)
 
     def __post_init__(self):
         checks.theta(self.theta)
         checks.choice(self.target, ALLOCATORS, "target")
         checks.choice(self.criterion, criteria.CRITERIA, "criterion")
+        checks.choice(self.compensate, COMPENSATIONS, "compensate")
         if self.min_units < 1:
             raise LstmpruneError(f"min_units must be at least 1; received {self.min_units}", option="min_units")
         if self.seed < 0:
@@ -227,6 +229,7 @@ def rank(
     vectors: dict[str, np.ndarray],
     spec: PlanSpec,
     stats: dict[str, GroupStats] | None = None,
+    consumers: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Stage 2, which units: (kept indices, scores) by group name; groups merged element-wise share them."""
     classes: dict[str, list[UnitGroup]] = {}
@@ -239,6 +242,7 @@ def rank(
             vectors=np.concatenate([vectors[m.name] for m in same], axis=1),  # (H, sum of Q)
             stats=[stats[m.name] for m in same] if stats else None,
             seed=spec.seed,
+            consumers=(consumers or {}).get(same[0].name),
         )
         s = criteria.CRITERIA[spec.criterion](ranking)
         kept = criteria.kept_units(s, num_kept[same[0].name])
@@ -256,11 +260,13 @@ def build_plan(
     stats: dict[str, GroupStats] | None = None,
     measure: Callable[[dict[str, int]], float] | None = None,
     num_kept: dict[str, int] | None = None,
+    consumers: dict[str, np.ndarray] | None = None,
 ) -> Plan:
     """Allocate (unless `num_kept` gives the counts), then rank: the plan of `spec` for these groups.
 
     eigenvalues: group name -> (H,) spectrum of its covariance.
     vectors: group name -> (H, Q) unit vectors (`Recurrent.unit_vectors`).
+    consumers: group name -> (H, m) rows of the layers that read it (for output-aware criteria).
     stats: group name -> its statistics; criteria may read them, and with `spec.compensate` each removed
     unit is replaced by its mean (folded into the consumers' biases) instead of 0.
     Groups that are not prunable keep every unit and are left out of the target.
@@ -269,15 +275,16 @@ def build_plan(
         num_kept, alpha = allocate(groups, eigenvalues=eigenvalues, spec=spec, measure=measure)
     else:
         num_kept, alpha = {g.name: num_kept.get(g.name, g.units) for g in groups if g.prunable}, None
-    chosen = rank(groups, num_kept=num_kept, vectors=vectors, spec=spec, stats=stats)
+    chosen = rank(groups, num_kept=num_kept, vectors=vectors, spec=spec, stats=stats, consumers=consumers)
     plans = []
     for g in groups:
         kept, scores = chosen.get(g.name, (np.arange(g.units), None))
         p = _group_plan(g, kept, scores, rates.cumulative_energy(eigenvalues[g.name]))
-        if spec.compensate and stats is not None and p.num_kept < p.units:
+        if spec.compensate != "none" and stats is not None and p.num_kept < p.units:
             p.fill = [float(v) for v in stats[g.name].mean]
         plans.append(p)
-    return Plan(fingerprint, plans, spec.theta, spec.target, spec.criterion, spec.min_units, spec.seed, alpha)
+    extra = {"compensate": spec.compensate}
+    return Plan(fingerprint, plans, spec.theta, spec.target, spec.criterion, spec.min_units, spec.seed, alpha, extra)
 
 
 def _group_from_dict(g: dict, i: int) -> GroupPlan:

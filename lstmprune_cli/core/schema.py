@@ -63,6 +63,12 @@ class Options:
         if not (n >= 1 and 0 <= i < n):
             raise LstmpruneError(f"shard must be I/N with 0 <= I < N; received {i}/{n}", option="shard")
 
+    def save(self, path: Path) -> None:
+        """As a schema file that `from_file` (and `--schema`) reads back."""
+        from .files import write_atomic
+
+        write_atomic(Path(path), json.dumps(asdict(self), indent=1).encode())
+
     @classmethod
     def from_file(cls, path: Path, **overrides) -> Options:
         try:

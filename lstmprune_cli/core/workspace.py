@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import LstmpruneError
 from .files import write_atomic
 
-KEYS = ("model", "stats", "plan", "pruned", "finetuned")
+KEYS = ("model", "stats", "plan", "pruned", "finetuned", "data")
 
 
 @dataclass
@@ -24,10 +24,15 @@ class Workspace:
     plan: str | None = None
     pruned: str | None = None
     finetuned: str | None = None
+    data: str | None = None  # the calibration data analyze read (its options in schema.json)
 
     @property
     def stats_path(self) -> Path:
         return self.root / "stats.npz"
+
+    @property
+    def schema_path(self) -> Path:
+        return self.root / "schema.json"
 
     @property
     def plan_path(self) -> Path:

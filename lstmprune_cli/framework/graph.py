@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from ..core.errors import LstmpruneError
 from ..core.groups import UnitGroup
 from ..core.recurrent import Recurrent, cell_config, layer_classes, spec_of
@@ -129,6 +131,42 @@ class _Union:
 
 def unit_groups(model) -> list[UnitGroup]:
     """The unit groups of `model` with their ties; a group whose units reach a model output is not prunable."""
+    return _walk(model)[0]
+
+
+def consumer_rows(model, groups: list[UnitGroup]) -> dict[str, np.ndarray]:
+    """Each group's rows in every kernel that reads its units, side by side: (H, m) by group name.
+
+    A unit's rows are its weight in every consumer (a Dense, a recurrent layer's input kernel, each
+    direction of a Bidirectional; every step after Flatten). Groups merged element-wise share their rows.
+    """
+    _, flow, graph = _walk(model)
+    parts: dict[str, list[np.ndarray]] = {g.name: [] for g in groups}
+    for node in graph:
+        rule = rule_for(node.class_name, node.config)
+        if rule is None or rule.flow not in ("consume", "group") or len(node.parents) != 1:
+            continue
+        segments = flow.get(node.parents[0]) or []
+        if not any(g for g, _ in segments):
+            continue
+        weights = model.get_layer(node.name).get_weights()
+        kernels = [weights[0], weights[len(weights) // 2]] if node.class_name == "Bidirectional" else [weights[0]]
+        offset = 0
+        for g, width in segments:
+            if g in parts:
+                parts[g].extend(k[offset : offset + width] for k in kernels)  # (H, columns)
+            offset += width
+    rows = {name: np.concatenate(p, axis=1) for name, p in parts.items() if p}
+    for g in groups:  # the backward direction of a sum/ave/mul merge reaches consumers through the forward's rows
+        if g.name not in rows and g.same_as:
+            partner = next((o.name for o in groups if o.same_as == g.same_as and o.name in rows), None)
+            if partner:
+                rows[g.name] = rows[partner]
+    return rows
+
+
+def _walk(model) -> tuple[list[UnitGroup], dict[str, Segments], list[Node]]:
+    """The groups, the segments of every layer's output, and the graph."""
     config = model.get_config()
     class_name = type(model).__name__
     graph = nodes(config, class_name)
@@ -200,7 +238,7 @@ def unit_groups(model) -> list[UnitGroup]:
     sizes: dict[str, int] = {}
     for g in groups:
         sizes[same.find(g.name)] = sizes.get(same.find(g.name), 0) + 1
-    return [
+    found = [
         replace(
             g,
             tie=ties.find(g.name),
@@ -209,6 +247,7 @@ def unit_groups(model) -> list[UnitGroup]:
         )
         for g in groups
     ]
+    return found, flow, graph
 
 
 def _tie_elementwise(node: Node, inputs: list[Segments], ties: _Union, same: _Union, blocked: set[str]) -> Segments:

@@ -16,8 +16,10 @@ from ..core.statsfile import Statistics
 from . import data, measure, models
 from .probe import Accumulator, build_probe
 from .pruning import cut, make_plan, model_groups
+from .refit import refit
 from .stream import Stream
 
+REFIT_SAMPLES = 2048  # calibration sequences a refit reads per consumer
 DEFAULT_LENGTH = 100  # time steps assumed for cost figures when the model's length is free
 
 
@@ -131,6 +133,13 @@ def analyze(model_path: Path, data_spec: str, options: Options | None = None, **
     return job.result()
 
 
+def calibration(model, data_spec: str, options: Options | None = None, *, batch_size: int = 64, max_samples=None):
+    """A factory of model-input batches over `data_spec` (each call starts a new pass)."""
+    model_input = data.InputSpec.of(model)
+    schema = data.resolve(data_spec, options or Options(), model_input)
+    return lambda: Stream(schema, model_input.length, batch_size, max_samples)
+
+
 def prune(
     model_path: Path,
     statistics: Statistics | None,
@@ -141,8 +150,14 @@ def prune(
     force: bool = False,
     latency: bool = True,
     batch: int = 64,
+    data: str | None = None,
+    options: Options | None = None,
+    samples: int = REFIT_SAMPLES,
 ) -> PruneResult:
-    """Make the plan of `spec` (or replay `plan_file`), cut the model, write it to `out` (None: nothing written)."""
+    """Make the plan of `spec` (or replay `plan_file`), cut the model, write it to `out` (None: nothing written).
+
+    data, options: calibration data for a refit plan (its first `samples` sequences).
+    """
     if plan_file is None and spec is None:
         raise LstmpruneError("no plan to make or replay; give a PlanSpec or a plan file")
     if out is not None:
@@ -156,6 +171,12 @@ def prune(
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
         plan = make_plan(model, statistics, spec)
     pruned = cut(model, plan)
+    if plan.extra.get("compensate") == "refit":
+        if data is None:
+            raise LstmpruneError("a refit needs calibration data; pass data (the data analyze read)", option="data")
+        batches = calibration(model, data, options, max_samples=samples)
+        plan.extra["refit"] = refit(model, pruned, plan, batches).to_dict()
+        plan.extra["refit"]["samples"] = samples
     models.compile_like(pruned, models.compiled_loss(model_path))
 
     length = _length(model)

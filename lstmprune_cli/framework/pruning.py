@@ -18,7 +18,7 @@ from ..core.plan import Plan, PlanSpec, build_plan
 from ..core.recurrent import layer_classes
 from ..core.statsfile import Statistics
 from . import models
-from .graph import sub_layer, unit_groups
+from .graph import consumer_rows, sub_layer, unit_groups
 from .surgery import prune_model
 
 
@@ -47,6 +47,7 @@ class Planner:
         statistics.check_model(self.fingerprint)
         self.statistics = statistics
         self.vectors = unit_vectors(model, self.groups)
+        self.consumers = consumer_rows(model, self.groups)
 
     def plan(
         self,
@@ -65,6 +66,7 @@ class Planner:
             stats=self.statistics.stats,
             measure=measure,
             num_kept=num_kept,
+            consumers=self.consumers,
         )
 
     def output_drift(self, spec: PlanSpec, x) -> Callable[[dict[str, int]], float]:
