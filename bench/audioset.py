@@ -32,7 +32,7 @@ def clips(pattern: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def part(mode: Mode) -> dict:
-    from lstmprune_cli.framework import jobs
+    from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.train import Task, evaluate
 
     size = SIZES[mode.name]
@@ -46,7 +46,10 @@ def part(mode: Mode) -> dict:
         found = evaluate(model, shuffled(*held, 0, 512), task).metrics
         return {"gap@20": found["gap@20"], "map": found["map"]}
 
-    rows = compare.run(MODEL, stats, size["thetas"], size["seeds"], lambda s: shuffled(*budget, s), score, 1, 1e-3)
+    model = models.load_model(MODEL)
+    batches = jobs.calibration(model, str(calibration), max_samples=jobs.REFIT_SAMPLES)
+    train = lambda s: shuffled(*budget, s)  # noqa: E731
+    rows = compare.run(MODEL, stats, size["thetas"], size["seeds"], train, score, 1, 1e-3, calibration=batches)
     result = {
         "size": size,
         "clips": {"calibration": next(iter(stats.stats.values())).count, "train": len(budget[0]), "eval": len(held[0])},

@@ -10,15 +10,21 @@ import numpy as np
 
 from .common import log
 
-# name -> (rate target, unit criterion); compensation (removed units' means folded into biases) for all
+# name -> PlanSpec settings; the removed units' means are folded into the biases unless the consumers are refitted
 METHODS = {
-    "ISS-GM": ("units", "gm"),
-    "ISS-GM, layer-mean target": ("layer-mean", "gm"),
-    "random units": ("units", "random"),
-    "L2-norm units": ("units", "l2"),
-    "uniform rates": ("uniform", "gm"),
-    "inverted energy rule": ("inverted", "gm"),
+    "ISS-GM": dict(target="units", criterion="gm"),
+    "ISS-GM, layer-mean target": dict(target="layer-mean", criterion="gm"),
+    "random units": dict(target="units", criterion="random"),
+    "L2-norm units": dict(target="units", criterion="l2"),
+    "uniform rates": dict(target="uniform", criterion="gm"),
+    "inverted energy rule": dict(target="inverted", criterion="gm"),
+    "ISS-GM + refit": dict(target="units", criterion="gm", compensate="refit"),
+    "uniform + refit": dict(target="uniform", criterion="gm", compensate="refit"),
+    "uniform + OBS + refit": dict(target="uniform", criterion="obs", compensate="refit"),
+    "sensitivity + refit": dict(target="sensitivity", criterion="gm", compensate="refit"),
 }
+BASE_METHODS = tuple(METHODS)[:6]  # the paper's method and its baselines, without the measured cuts
+MEASURED = {"sensitivity"}  # allocations that run the model on the calibration sample
 
 Batches = Callable[[int], Iterable]  # seed -> (x, y) batches of one fine-tuning budget
 Score = Callable[[object], dict]  # model -> metrics
@@ -33,6 +39,8 @@ def run(
     score: Score,
     epochs: int,
     learning_rate: float,
+    calibration: Callable[[], Iterable] | None = None,
+    methods: Iterable[str] = tuple(METHODS),
 ) -> list[dict]:
     """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0."""
     from lstmprune_cli.core.plan import PlanSpec
@@ -58,20 +66,42 @@ def run(
         tuned, seconds = tune(model, seed)
         rows.append(_row("unpruned", 0.0, seed, {g.name: g.units for g in groups}, base, original, tuned, seconds))
         log("unpruned seed", seed, tuned)
-    cuts: dict[tuple, dict] = {}
+    cuts: dict[tuple, tuple] = {}  # deterministic methods cut the same units for every seed: plan, weights, score
     for theta in thetas:
-        for method, (target, criterion) in METHODS.items():
+        for method in methods:
+            settings = METHODS[method]
             for seed in seeds:
-                plan = planner.plan(PlanSpec(theta, target, criterion, seed=seed))
+                key = (theta, method, seed if settings["criterion"] == "random" else None)
+                if key not in cuts:
+                    cuts[key] = _cut(planner, base, PlanSpec(theta, seed=seed, **settings), calibration, score)
+                plan, weights, found, cost = cuts[key]
                 pruned = cut(base, plan)
-                key = (theta, method, seed if criterion == "random" else None)
-                if key not in cuts:  # deterministic methods cut the same units for every seed
-                    cuts[key] = score(pruned)
+                pruned.set_weights(weights)
                 tuned, seconds = tune(pruned, seed)
                 kept = {g.name: g.num_kept for g in plan.groups}
-                rows.append(_row(method, theta, seed, kept, pruned, cuts[key], tuned, seconds))
-                log(method, theta, seed, kept, cuts[key], tuned, f"{seconds:.0f} s")
+                rows.append(_row(method, theta, seed, kept, pruned, found, tuned, seconds) | {"cut_seconds": cost})
+                log(method, theta, seed, kept, found, tuned, f"{seconds:.0f} s")
     return rows
+
+
+def _cut(planner, base, spec, calibration, score) -> tuple:
+    """(plan, the cut model's weights, its score, seconds to make it) for one method."""
+    from lstmprune_cli.framework.jobs import first_sequences
+    from lstmprune_cli.framework.pruning import cut
+    from lstmprune_cli.framework.refit import refit
+
+    start = time.perf_counter()
+    measure = None
+    if spec.target in MEASURED:
+        sample = first_sequences(calibration, 2048)
+        half = len(sample) // 2
+        measure = planner.output_loss(spec, sample[half:], sample[:half])
+    plan = planner.plan(spec, measure=measure)
+    pruned = cut(base, plan)
+    if spec.compensate == "refit":
+        refit(base, pruned, plan, calibration)
+    seconds = time.perf_counter() - start
+    return plan, pruned.get_weights(), score(pruned), seconds
 
 
 def _row(method, theta, seed, kept, model, cut, tuned, seconds) -> dict:

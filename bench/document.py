@@ -84,6 +84,8 @@ def tally(outcomes: list) -> list[str]:
         "|---|---|---|",
     ]
     for method in BASELINES:
+        if not any(m == method for m, _, _, _ in outcomes):
+            continue  # not in this run's results
         cells = []
         for stage in ("cut", "tuned"):
             found = [o for m, s, o, _ in outcomes if m == method and s == stage]
@@ -103,6 +105,8 @@ def plot_comparison(cells: list[dict], metric_name: str, scale: float, path: Pat
         ax.axhline(base[0]["cut"][0] * scale, color="black", lw=1, ls=":", label="unpruned, as trained")
     for i, method in enumerate(compare.METHODS):
         rows = sorted((c for c in cells if c["method"] == method), key=lambda c: c["theta"])
+        if not rows:
+            continue
         theta = np.array([c["theta"] for c in rows]) + (i - 2.5) * 0.006
         for stage, style in (("tuned", "o-"), ("cut", "x:")):
             mean = [c[stage][0] * scale for c in rows]

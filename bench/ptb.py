@@ -110,7 +110,8 @@ def part(mode: Mode) -> dict:
     def score(model) -> dict:
         return {s: evaluate(model, shuffled(*xy, 0, 256), task).metrics["perplexity"] for s, xy in held.items()}
 
-    rows = compare.run(path, stats, size["thetas"], size["seeds"], lambda s: shuffled(*budget, s), score, 1, 1e-3)
+    train = lambda s: shuffled(*budget, s)  # noqa: E731
+    rows = compare.run(path, stats, size["thetas"], size["seeds"], train, score, 1, 1e-3, methods=compare.BASE_METHODS)
     result = {
         "size": dict(size),
         "windows": {"train": len(train[0]), **{s: len(xy[0]) for s, xy in held.items()}},

@@ -129,6 +129,29 @@ def test_an_existing_output_needs_force(project, tmp_path):
     assert out.read_bytes() != b"keep me"
 
 
+def test_measured_allocation_and_refit_read_analyzes_data_and_are_recorded(project, tmp_path):
+    ws = tmp_path / "ws"
+    run("analyze", project / "model.keras", "--data", project / "data", "--json", ws=ws)
+    args = ["--allocate", "sensitivity", "--compensate", "refit", "--criterion", "obs", "--no-latency", "--json"]
+    r = run("prune", "--theta", 0.5, "--out", tmp_path / "small.keras", *args, ws=ws)
+    assert r.exit_code == 0, r.stderr
+    extra = json.loads(r.stdout)["plan"]["extra"]
+    assert extra["compensate"] == "refit" and extra["allocation"]["evaluations"] > 0
+    layers = [c["layer"] for c in extra["refit"]["consumers"]]  # each direction's and each round's fit
+    order = list(dict.fromkeys(layers))
+    assert order[:2] == ["bi", "top"] and order[2].startswith("dense") and layers.count("bi") == 4  # 2 dirs x 2
+    assert all(c["after"] <= c["before"] for c in extra["refit"]["consumers"])
+    curves = extra["allocation"]["curves"]
+    assert [c["groups"] for c in curves] == [["bi/forward", "bi/backward"], ["top"]]
+    r = run("report", "--json", ws=ws)
+    assert r.exit_code == 0, r.stderr
+    assert any(p.endswith("sensitivity.png") for p in json.loads(r.stdout)["plots"])
+    one_error_line(
+        run("prune", "--theta", 0.5, "--allocate", "uniform", "--target", "layer-mean", "--dry-run", ws=ws),
+        "--target layer-mean applies to --allocate energy",
+    )
+
+
 def test_a_plan_for_another_model_is_refused(project, tmp_path):
     ws = tmp_path / "ws"
     run("analyze", project / "model.keras", "--data", project / "data", "--json", ws=ws)

@@ -199,13 +199,24 @@ def prune(
     ] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model to prune (default: the analyzed one).")] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Statistics file (default: the workspace's).")] = None,
-    criterion: Annotated[str, typer.Option(help="Unit ranking: gm (geometric median), l2 or random.")] = "gm",
-    target: Annotated[
+    criterion: Annotated[
         str,
         typer.Option(
-            help="units: share of all units; layer-mean: mean of group rates (eq. 13); baselines: uniform (every "
-            "group at theta), inverted (the reference code's reversed energy rule)."
+            help="Which units go: gm (geometric median, the paper's), l2, random, or obs (output-aware: the "
+            "consumers' weights and the inverse covariance, greedy structured OBS)."
         ),
+    ] = "gm",
+    allocate: Annotated[
+        str,
+        typer.Option(
+            help="How many units each group keeps: energy (the paper's eigenvalue rule, see --target); uniform "
+            "(every group at theta); sensitivity (each group cut alone at a grid of rates and measured on the "
+            "calibration data, then the cheapest mix); inverted (the reference code's reversed rule, a baseline)."
+        ),
+    ] = "energy",
+    target: Annotated[
+        str,
+        typer.Option(help="With --allocate energy: units (share of all units) or layer-mean (mean of group rates)."),
     ] = "units",
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
@@ -240,7 +251,11 @@ def prune(
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
-    spec = None if plan is not None else PlanSpec(theta, target, criterion, min_units, seed, compensate)
+    spec = (
+        None
+        if plan is not None
+        else PlanSpec(theta, _allocation(allocate, target), criterion, min_units, seed, compensate)
+    )
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
@@ -301,6 +316,18 @@ def prune(
         f"plan -> {ws.plan_path}"
         + (f"   model -> {result.out} ({result.kind})" if result.out else "   (dry run: no model written)")
     )
+
+
+def _allocation(allocate: str, target: str) -> str:
+    """The allocator a user named: the energy rule's target, or another allocation by name."""
+    from ..core.checks import choice
+
+    choice(allocate, ("energy", "uniform", "sensitivity", "inverted"), "allocate")
+    if allocate == "energy" or target == allocate:
+        return target
+    if target != "units":
+        raise LstmpruneError(f"--target {target} applies to --allocate energy; received --allocate {allocate}")
+    return allocate
 
 
 @app.command()

@@ -7,6 +7,7 @@ keeps: ALLOCATORS) and `rank` (which ones: criteria.CRITERIA). `build_plan` runs
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -181,6 +182,36 @@ class Allocation:
     members: list[list[UnitGroup]]  # the unit groups of each tied set
     theta: float
     measure: Callable[[dict[str, int]], float] | None = None
+    record: dict = field(default_factory=dict)  # what the allocator measured, kept in the plan
+
+    def named(self, counts: list[int]) -> dict[str, int]:
+        """Kept counts per tied set -> kept counts by group name."""
+        return {m.name: int(k) for same, k in zip(self.members, counts) for m in same}
+
+
+SENSITIVITY_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def sensitivity(a: Allocation) -> tuple[list[int], None]:
+    """Cut each tied set alone at a grid of rates, measure the outputs' loss, and solve the knapsack."""
+    if a.measure is None:
+        raise LstmpruneError("allocation sensitivity measures the model; it needs calibration data", option="target")
+    full = [g.units for g in a.groups]
+    curves = []
+    for i, g in enumerate(a.groups):
+        kept = sorted({max(g.floor, min(g.units, round((1 - r) * g.units))) for r in SENSITIVITY_RATES})
+        curve = {g.units: 0.0}
+        for k in kept:
+            if k < g.units:
+                counts = full[:i] + [k] + full[i + 1 :]
+                curve[k] = float(a.measure(a.named(counts)))
+        curves.append(curve)
+    a.record["curves"] = [
+        {"groups": [m.name for m in same], "loss": {str(k): v for k, v in sorted(c.items())}}
+        for same, c in zip(a.members, curves)
+    ]
+    a.record["evaluations"] = sum(len(c) - 1 for c in curves)
+    return rates.solve_curves(a.groups, a.theta, curves), None
 
 
 Allocator = Callable[[Allocation], tuple[list[int], float | None]]  # -> kept count per tied set, energy level
@@ -190,7 +221,9 @@ ALLOCATORS: dict[str, Allocator] = {
     "layer-mean": lambda a: rates.solve_layer_mean(a.groups, a.theta),
     "uniform": lambda a: (rates.solve_uniform(a.groups, a.theta), None),  # baseline: every group at theta
     "inverted": lambda a: rates.solve_inverted(a.groups, a.theta),  # baseline: the reference code's rule
+    "sensitivity": sensitivity,  # measured: each group cut alone at a grid of rates, then a knapsack
 }
+MEASURING = {"sensitivity"}  # allocators that run the model: the caller passes `measure`
 
 
 def allocate(
@@ -199,8 +232,9 @@ def allocate(
     eigenvalues: dict[str, np.ndarray],
     spec: PlanSpec,
     measure: Callable[[dict[str, int]], float] | None = None,
-) -> tuple[dict[str, int], float | None]:
-    """Stage 1, how many units each prunable group keeps: kept count by group name, and the energy level."""
+) -> tuple[dict[str, int], float | None, dict]:
+    """Stage 1, how many units each prunable group keeps: kept counts by group name, the energy level, and
+    what the allocator measured (empty for the spectrum rules)."""
     ties: dict[str, list[UnitGroup]] = {}
     for g in groups:
         if g.prunable:
@@ -217,9 +251,13 @@ def allocate(
         for same in members
     ]
     if not members:
-        return {}, None
-    counts, alpha = ALLOCATORS[spec.target](Allocation(solver_groups, members, spec.theta, measure))
-    return {m.name: int(k) for same, k in zip(members, counts) for m in same}, alpha
+        return {}, None, {}
+    allocation = Allocation(solver_groups, members, spec.theta, measure)
+    start = time.perf_counter()
+    counts, alpha = ALLOCATORS[spec.target](allocation)
+    if allocation.record:
+        allocation.record["seconds"] = time.perf_counter() - start
+    return allocation.named(counts), alpha, allocation.record
 
 
 def rank(
@@ -271,8 +309,9 @@ def build_plan(
     unit is replaced by its mean (folded into the consumers' biases) instead of 0.
     Groups that are not prunable keep every unit and are left out of the target.
     """
+    record: dict = {}
     if num_kept is None:
-        num_kept, alpha = allocate(groups, eigenvalues=eigenvalues, spec=spec, measure=measure)
+        num_kept, alpha, record = allocate(groups, eigenvalues=eigenvalues, spec=spec, measure=measure)
     else:
         num_kept, alpha = {g.name: num_kept.get(g.name, g.units) for g in groups if g.prunable}, None
     chosen = rank(groups, num_kept=num_kept, vectors=vectors, spec=spec, stats=stats, consumers=consumers)
@@ -283,7 +322,7 @@ def build_plan(
         if spec.compensate != "none" and stats is not None and p.num_kept < p.units:
             p.fill = [float(v) for v in stats[g.name].mean]
         plans.append(p)
-    extra = {"compensate": spec.compensate}
+    extra = {"compensate": spec.compensate, **({"allocation": record} if record else {})}
     return Plan(fingerprint, plans, spec.theta, spec.target, spec.criterion, spec.min_units, spec.seed, alpha, extra)
 
 

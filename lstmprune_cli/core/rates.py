@@ -104,3 +104,26 @@ def solve_inverted(groups: list[RateGroup], theta: float) -> tuple[list[int], fl
     candidates = np.unique(np.concatenate([[0.0]] + [g.zeta for g in groups]))
     alpha = float(min(candidates, key=gap))
     return counts(alpha), alpha
+
+
+def solve_curves(groups: list[RateGroup], theta: float, curves: list[dict[int, float]]) -> list[int]:
+    """Kept counts that minimise the summed measured loss with the units budget met (exact knapsack DP).
+
+    curves[i]: kept count of tied set i -> loss measured with that set alone cut to it (its full size
+    costs nothing). Kept units, counted once per member, stay within round((1 - theta) * total).
+    """
+    total = sum(g.units * g.members for g in groups)
+    budget = round((1 - theta) * total)
+    best = {0: (0.0, [])}  # kept units so far -> (loss, counts)
+    for g, curve in zip(groups, curves):
+        options = {k: loss for k, loss in curve.items() if g.floor <= k <= g.units}
+        nxt: dict[int, tuple[float, list[int]]] = {}
+        for used, (loss, counts) in best.items():
+            for k, extra in options.items():
+                spend = used + k * g.members
+                if spend <= budget and (spend not in nxt or loss + extra < nxt[spend][0]):
+                    nxt[spend] = (loss + extra, counts + [k])
+        best = nxt
+    if not best:
+        return [g.floor for g in groups]
+    return min(best.values(), key=lambda v: (v[0], -sum(v[1])))[1]

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from ..core.errors import LstmpruneError
 from ..core.files import refuse_existing
-from ..core.plan import Plan, PlanSpec
+from ..core.plan import MEASURING, Plan, PlanSpec
 from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import data, measure, models
@@ -140,6 +142,17 @@ def calibration(model, data_spec: str, options: Options | None = None, *, batch_
     return lambda: Stream(schema, model_input.length, batch_size, max_samples)
 
 
+def first_sequences(batches, count: int) -> np.ndarray:
+    """The first `count` sequences of a calibration stream, as one array."""
+    found, seen = [], 0
+    for x in batches():
+        found.append(np.asarray(x)[: count - seen])
+        seen += len(found[-1])
+        if seen >= count:
+            break
+    return np.concatenate(found)
+
+
 def prune(
     model_path: Path,
     statistics: Statistics | None,
@@ -169,7 +182,13 @@ def prune(
     else:
         if statistics is None:
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
-        plan = make_plan(model, statistics, spec)
+        measured = spec.target in MEASURING
+        if measured and data is None:
+            raise LstmpruneError(
+                f"allocation {spec.target} runs the model; pass data (the data analyze read)", option="data"
+            )
+        sample = first_sequences(calibration(model, data, options), samples) if measured else None
+        plan = make_plan(model, statistics, spec, calibration=sample)
     pruned = cut(model, plan)
     if plan.extra.get("compensate") == "refit":
         if data is None:

@@ -69,25 +69,55 @@ class Planner:
             consumers=self.consumers,
         )
 
-    def output_drift(self, spec: PlanSpec, x) -> Callable[[dict[str, int]], float]:
-        """A `measure` for allocators: kept counts -> mean squared distance of the cut model's outputs from
-        the original's on the inputs `x`, the units chosen by `spec`'s criterion."""
-        want = np.asarray(self.model(x, training=False))
+    def output_loss(self, spec: PlanSpec, held_out, fit=None) -> Callable[[dict[str, int]], float]:
+        """A `measure` for allocators: kept counts -> how far the cut model's outputs move from the original's
+        on `held_out` inputs (KL for softmax, Bernoulli KL for sigmoid, MSE otherwise). The units are chosen
+        by `spec`'s criterion; with `compensate="refit"` the consumers are refitted on the `fit` inputs."""
+        want = np.asarray(self.model(held_out, training=False), dtype=np.float64)
+        distance = output_distance(self.model)
 
-        def drift(num_kept: dict[str, int]) -> float:
-            small = cut(self.model, self.plan(spec, num_kept=num_kept))
-            return float(np.mean((np.asarray(small(x, training=False)) - want) ** 2))
+        def loss(num_kept: dict[str, int]) -> float:
+            plan = self.plan(spec, num_kept=num_kept)
+            small = cut(self.model, plan)
+            if spec.compensate == "refit":
+                from .refit import refit
 
-        return drift
+                refit(self.model, small, plan, lambda: [held_out if fit is None else fit])
+            return distance(want, np.asarray(small(held_out, training=False), dtype=np.float64))
+
+        return loss
+
+
+def output_distance(model) -> Callable[[np.ndarray, np.ndarray], float]:
+    """How far outputs `got` are from `want`, by the model's output activation."""
+    last = model.layers[-1]
+    inner = getattr(last, "layer", last)  # TimeDistributed(Dense)
+    activation = getattr(getattr(inner, "activation", None), "__name__", "")
+    eps = 1e-7
+    if activation == "softmax":
+        return lambda want, got: float(np.mean(np.sum(want * (np.log(want + eps) - np.log(got + eps)), axis=-1)))
+    if activation == "sigmoid":
+
+        def bernoulli(want: np.ndarray, got: np.ndarray) -> float:
+            got = np.clip(got, eps, 1 - eps)
+            w = np.clip(want, eps, 1 - eps)
+            return float(np.mean(w * np.log(w / got) + (1 - w) * np.log((1 - w) / (1 - got))))
+
+        return bernoulli
+    return lambda want, got: float(np.mean((want - got) ** 2))
 
 
 def make_plan(model, statistics: Statistics, spec: PlanSpec, *, calibration=None) -> Plan:
     """The plan of `spec` for `model`, from the statistics `analyze` wrote for it.
 
-    With `calibration` (a batch of model inputs), allocators that measure the model get `output_drift`.
+    With `calibration` (a batch of model inputs), allocators that measure the model get `output_loss`:
+    fitted on the first half of it, measured on the second.
     """
     planner = Planner(model, statistics)
-    measure = None if calibration is None else planner.output_drift(spec, calibration)
+    measure = None
+    if calibration is not None:
+        half = len(calibration) // 2
+        measure = planner.output_loss(spec, calibration[half:], calibration[:half])
     return planner.plan(spec, measure=measure)
 
 

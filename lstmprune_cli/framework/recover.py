@@ -158,7 +158,7 @@ def report(
 ) -> ReportJob:
     """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
     from ..core.summary import group_rows
-    from .report import costs, energy_plot
+    from .report import costs, energy_plot, sensitivity_plot
     from .train import LOSSES, evaluate
 
     checks.choice(loss, LOSSES, "loss")
@@ -181,6 +181,9 @@ def report(
     if statistics is not None and plot_dir is not None:
         plot_dir.mkdir(parents=True, exist_ok=True)
         plots.append(str(energy_plot(statistics, plan, plot_dir / "energy.png")))
+    if plan is not None and plot_dir is not None and "curves" in plan.extra.get("allocation", {}):
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        plots.append(str(sensitivity_plot(plan, plot_dir / "sensitivity.png")))
     rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
     return ReportJob(records, rows, plan, plots, task, notes)
 

@@ -90,6 +90,34 @@ def energy_plot(statistics: Statistics, plan: Plan | None, path: Path) -> Path:
     return path
 
 
+def sensitivity_plot(plan: Plan, path: Path) -> Path:
+    """The measured loss of cutting each group alone against the units it keeps, the plan's choice marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kept = {g.name: g.num_kept for g in plan.groups}
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for curve in plan.extra["allocation"]["curves"]:
+        counts = sorted(int(k) for k in curve["loss"])
+        loss = [curve["loss"][str(k)] for k in counts]
+        name = " + ".join(curve["groups"])
+        line = ax.plot(counts, loss, "o-", ms=3, label=name)[0]
+        k = kept[curve["groups"][0]]
+        if str(k) in curve["loss"]:
+            ax.plot([k], [curve["loss"][str(k)]], "s", ms=8, mfc="none", color=line.get_color())
+    ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_xlabel("units kept (that group alone cut)")
+    ax.set_ylabel("output loss against the original")
+    ax.set_title("sensitivity per group (squares: the plan's choice)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
 def save_figure(fig, path: Path) -> None:
     """A matplotlib figure as PNG, written atomically."""
     import io
