@@ -150,6 +150,13 @@ def test_measured_allocation_and_refit_read_analyzes_data_and_are_recorded(proje
         run("prune", "--theta", 0.5, "--allocate", "uniform", "--target", "layer-mean", "--dry-run", ws=ws),
         "--target layer-mean applies to --allocate energy",
     )
+    one_error_line(
+        run("prune", "--theta", 0.5, "--paper", "--compensate", "refit", "--dry-run", ws=ws),
+        "--paper fixes the recipe; received --compensate refit",
+    )
+    r = run("prune", "--theta", 0.5, "--paper", "--dry-run", "--no-latency", "--json", ws=ws)
+    plan = json.loads(r.stdout)["plan"]
+    assert (plan["target"], plan["criterion"], plan["extra"]["compensate"]) == ("units", "gm", "mean")
 
 
 def test_a_plan_for_another_model_is_refused(project, tmp_path):

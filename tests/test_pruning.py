@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from golden import analyzed, assert_pruned_equals_masked, build, sample_x
+from golden import F, T, analyzed, assert_pruned_equals_masked, build, sample_x
 
 
 @pytest.fixture()
@@ -100,3 +100,35 @@ def test_obs_plans_keep_what_greedy_obs_keeps_on_the_consumers_and_the_statistic
     for g in plan.groups:
         order = obs_order(planner.consumers[g.name], statistics.stats[g.name].covariance)
         assert g.kept_units == sorted(order[g.units - counts[g.name] :].tolist())
+
+
+@pytest.mark.parametrize("budget", ["params", "flops"])
+def test_a_params_or_flops_budget_removes_theta_of_that_measure(tf, budget):
+    import keras
+
+    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.framework.pruning import Planner
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((T, F))
+    x = keras.layers.LSTM(40, return_sequences=True)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.LSTM(30)(x)))
+    planner = Planner(model, analyzed(model, np.concatenate([sample_x(s) for s in range(8)])))
+    by_units = planner.plan(PlanSpec(0.5, target="uniform"))
+    plan = planner.plan(PlanSpec(0.5, target="uniform", budget=budget))
+    removed = plan.extra["removed"]
+    assert abs(removed[budget] - 0.5) <= 0.03 < abs(by_units.extra["removed"][budget] - 0.5)
+    assert removed["units"] < 0.5 and plan.theta == 0.5 and plan.extra["budget"] == budget
+
+
+def test_the_controller_meets_the_budget_and_records_its_search(tf):
+    from lstmprune_cli.core.plan import CONTROLLER_EPISODES, PlanSpec
+    from lstmprune_cli.framework.pruning import make_plan
+
+    model = build("bidirectional", masked=True)
+    x = np.concatenate([sample_x(s) for s in range(4)])
+    plan = make_plan(model, analyzed(model, x), PlanSpec(0.5, target="controller"), calibration=x)
+    record = plan.extra["allocation"]
+    assert len(record["controller"]["history"]) == CONTROLLER_EPISODES
+    assert record["controller"]["best_loss"] == min(record["controller"]["history"])
+    assert abs(plan.achieved()["units"] - 0.5) <= 0.1

@@ -200,35 +200,47 @@ def prune(
     model: Annotated[Optional[Path], typer.Option(help="Model to prune (default: the analyzed one).")] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Statistics file (default: the workspace's).")] = None,
     criterion: Annotated[
-        str,
+        Optional[str],
         typer.Option(
             help="Which units go: gm (geometric median, the paper's), l2, random, or obs (output-aware: the "
             "consumers' weights and the inverse covariance, greedy structured OBS)."
         ),
-    ] = "gm",
+    ] = None,
     allocate: Annotated[
-        str,
+        Optional[str],
         typer.Option(
             help="How many units each group keeps: energy (the paper's eigenvalue rule, see --target); uniform "
             "(every group at theta); sensitivity (each group cut alone at a grid of rates and measured on the "
-            "calibration data, then the cheapest mix); inverted (the reference code's reversed rule, a baseline)."
+            "calibration data, then the cheapest mix); controller (seed 002's LSTM controller, trained by policy "
+            "gradient on the measured loss); inverted (the reference code's reversed rule, a baseline)."
         ),
-    ] = "energy",
+    ] = None,
     target: Annotated[
         str,
         typer.Option(help="With --allocate energy: units (share of all units) or layer-mean (mean of group rates)."),
     ] = "units",
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
+    budget: Annotated[
+        str, typer.Option(help="What theta is a share of: units (the paper's), params, or flops (per time step).")
+    ] = "units",
     seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
     plan: Annotated[Optional[Path], typer.Option(help="Replay this plan file instead of making one.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and the costs; write no model.")] = False,
     compensate: Annotated[
-        str,
+        Optional[str],
         typer.Option(
             help="What replaces a removed unit: none (0); mean (its mean output, folded into the next layer's "
             "bias); refit (each consumer refitted on the pruned model's own states; reads the calibration data)."
         ),
-    ] = "mean",
+    ] = None,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="The paper's ISS-GM as lstmprune first shipped it: --allocate energy --target units "
+            "--criterion gm --compensate mean.",
+        ),
+    ] = False,
     data: Annotated[
         Optional[str],
         typer.Option("--data", "-d", help="Calibration data for --compensate refit (default: analyze's)."),
@@ -251,11 +263,10 @@ def prune(
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
-    spec = (
-        None
-        if plan is not None
-        else PlanSpec(theta, _allocation(allocate, target), criterion, min_units, seed, compensate)
-    )
+    recipe = _recipe(paper, allocate=allocate, target=target, criterion=criterion, compensate=compensate)
+    spec = None
+    if plan is None:
+        spec = PlanSpec(theta, recipe["target"], recipe["criterion"], min_units, seed, recipe["compensate"], budget)
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
@@ -301,11 +312,19 @@ def prune(
         render.emit_json({**result.to_dict(), "groups": rows})
         return
     p = result.plan
-    title = "plan (replayed)" if plan else f"theta {p.theta}, target {p.target}, criterion {p.criterion}"
+    title = (
+        "plan (replayed)"
+        if plan
+        else (
+            f"theta {p.theta} of {p.extra.get('budget', 'units')}, allocation {p.target}, criterion {p.criterion}, "
+            f"compensate {p.extra.get('compensate')}"
+        )
+    )
     render.out.print(render.groups_table(rows, title))
     a = p.achieved()
     render.out.print(
         f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%"
+        + "".join(f", {100 * v:.1f}% of {k}" for k, v in p.extra.get("removed", {}).items() if k != "units")
     )
     refit = p.extra.get("refit")
     if refit:
@@ -318,11 +337,29 @@ def prune(
     )
 
 
+DEFAULT_RECIPE = {"allocate": "energy", "target": None, "criterion": "gm", "compensate": "mean"}
+PAPER_RECIPE = {"allocate": "energy", "target": "units", "criterion": "gm", "compensate": "mean"}
+
+
+def _recipe(paper: bool, **given) -> dict:
+    """The cut a user asked for: the flags given over the default recipe, or the paper's recipe with --paper."""
+    if paper:
+        clash = {k: v for k, v in given.items() if v is not None and v != PAPER_RECIPE[k]}
+        if clash:
+            flags = ", ".join(f"--{k} {v}" for k, v in clash.items())
+            raise LstmpruneError(f"--paper fixes the recipe; received {flags} with it")
+        chosen = dict(PAPER_RECIPE)
+    else:
+        chosen = {k: given[k] if given[k] is not None else DEFAULT_RECIPE[k] for k in DEFAULT_RECIPE}
+    chosen["target"] = _allocation(chosen["allocate"], chosen["target"] or "units")
+    return chosen
+
+
 def _allocation(allocate: str, target: str) -> str:
     """The allocator a user named: the energy rule's target, or another allocation by name."""
     from ..core.checks import choice
 
-    choice(allocate, ("energy", "uniform", "sensitivity", "inverted"), "allocate")
+    choice(allocate, ("energy", "uniform", "sensitivity", "controller", "inverted"), "allocate")
     if allocate == "energy" or target == allocate:
         return target
     if target != "units":

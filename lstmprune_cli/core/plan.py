@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, criteria, rates, recurrent
+from . import checks, controller, criteria, rates, recurrent
 from .errors import LstmpruneError
 from .groups import UnitGroup, check_kept
 from .stats import GroupStats
 
 PLAN_FORMAT = "lstmprune-plan"
 PLAN_VERSION = 1
-COMPENSATIONS = ("none", "mean", "refit")  # refit starts from the means, then refits the consumers
+COMPENSATIONS = ("none", "mean", "refit")
+BUDGETS = ("units", "params", "flops")  # refit starts from the means, then refits the consumers
 MAX_FILL = 1e6  # a fill value is a unit's mean output; anything larger is not one
 
 
@@ -158,12 +159,14 @@ class PlanSpec:
     min_units: int = 1
     seed: int = 0
     compensate: str = "mean"  # a removed unit: "none" (0), "mean" (folded into biases), "refit" (consumers refitted)
+    budget: str = "units"  # what theta is a share of: "units" (the paper's), "params" or "flops" (per time step)
 
     def __post_init__(self):
         checks.theta(self.theta)
         checks.choice(self.target, ALLOCATORS, "target")
         checks.choice(self.criterion, criteria.CRITERIA, "criterion")
         checks.choice(self.compensate, COMPENSATIONS, "compensate")
+        checks.choice(self.budget, BUDGETS, "budget")
         if self.min_units < 1:
             raise LstmpruneError(f"min_units must be at least 1; received {self.min_units}", option="min_units")
         if self.seed < 0:
@@ -216,14 +219,61 @@ def sensitivity(a: Allocation) -> tuple[list[int], None]:
 
 Allocator = Callable[[Allocation], tuple[list[int], float | None]]  # -> kept count per tied set, energy level
 
+
+def by_controller(a: Allocation) -> tuple[list[int], None]:
+    """'Where to Prune': an LSTM controller reads one descriptor per group and emits its rate (REINFORCE)."""
+    if a.measure is None:
+        raise LstmpruneError("allocation controller measures the model; it needs calibration data", option="target")
+    total = sum(g.units * g.members for g in a.groups)
+    biggest = max(g.units for g in a.groups)
+    full = [g.units for g in a.groups]
+
+    def counts(rates: np.ndarray) -> list[int]:
+        return [max(g.floor, min(g.units, round((1 - r) * g.units))) for g, r in zip(a.groups, rates)]
+
+    def meet_budget(rates: np.ndarray) -> np.ndarray:
+        """The rates scaled by one factor until the kept units meet the budget."""
+        low, high = 0.0, 1.0 / max(float(np.min(rates)), 1e-3)
+        for _ in range(40):
+            mid = (low + high) / 2
+            kept = sum(k * g.members for k, g in zip(counts(np.clip(rates * mid, 0, 1)), a.groups))
+            low, high = (mid, high) if kept > (1 - a.theta) * total else (low, mid)
+        return np.clip(rates * high, 0, 1)
+
+    probes = (0.3, 0.6, 0.9)  # each group alone at a few rates: its sensitivity, part of its descriptor
+
+    def alone(i: int, rate: float) -> dict[str, int]:
+        g = a.groups[i]
+        return a.named(full[:i] + [max(g.floor, round((1 - rate) * g.units))] + full[i + 1 :])
+
+    sensitivity = [[a.measure(alone(i, r)) for r in probes] for i in range(len(a.groups))]
+    descriptors = np.array(
+        [
+            [g.units / biggest, g.units * g.members / total, float(g.zeta[len(g.zeta) // 2 - 1]), *np.log1p(s)]
+            for g, s in zip(a.groups, sensitivity)
+        ]
+    )
+    found = controller.search(
+        descriptors, meet_budget, lambda rates: a.measure(a.named(counts(rates))), episodes=CONTROLLER_EPISODES, seed=0
+    )
+    a.record.update(
+        controller={"episodes": CONTROLLER_EPISODES, "best_loss": found.loss, "history": found.history},
+        evaluations=CONTROLLER_EPISODES + len(probes) * len(a.groups),
+    )
+    return counts(np.array(found.rates)), None
+
+
+CONTROLLER_EPISODES = 40
+
 ALLOCATORS: dict[str, Allocator] = {
     "units": lambda a: rates.solve_units(a.groups, a.theta),
     "layer-mean": lambda a: rates.solve_layer_mean(a.groups, a.theta),
     "uniform": lambda a: (rates.solve_uniform(a.groups, a.theta), None),  # baseline: every group at theta
     "inverted": lambda a: rates.solve_inverted(a.groups, a.theta),  # baseline: the reference code's rule
     "sensitivity": sensitivity,  # measured: each group cut alone at a grid of rates, then a knapsack
+    "controller": by_controller,  # measured: seed 002's LSTM controller, trained by policy gradient
 }
-MEASURING = {"sensitivity"}  # allocators that run the model: the caller passes `measure`
+MEASURING = {"sensitivity", "controller"}  # allocators that run the model: the caller passes `measure`
 
 
 def allocate(

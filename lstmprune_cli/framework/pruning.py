@@ -9,6 +9,7 @@ A `Planner` reads the model's groups and unit vectors once, for callers that mak
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -56,18 +57,52 @@ class Planner:
         num_kept: dict[str, int] | None = None,
     ) -> Plan:
         """The plan of `spec`; `measure` lets an allocator run the model (kept counts -> loss); `num_kept`
-        skips the allocation and ranks for the given counts."""
-        return build_plan(
-            self.groups,
-            fingerprint=self.fingerprint,
-            spec=spec,
-            eigenvalues=self.statistics.eigenvalues(),
-            vectors=self.vectors,
-            stats=self.statistics.stats,
-            measure=measure,
-            num_kept=num_kept,
-            consumers=self.consumers,
-        )
+        skips the allocation and ranks for the given counts.
+
+        With a params or FLOPs budget, the allocator's own rate is searched (bisection) until the cut model
+        removes theta of that measure. The plan records the share removed in all three measures.
+        """
+        if measure is not None:
+            measure = _memoized(measure)
+
+        def make(theta: float) -> Plan:
+            return build_plan(
+                self.groups,
+                fingerprint=self.fingerprint,
+                spec=replace(spec, theta=theta),
+                eigenvalues=self.statistics.eigenvalues(),
+                vectors=self.vectors,
+                stats=self.statistics.stats,
+                measure=measure,
+                num_kept=num_kept,
+                consumers=self.consumers,
+            )
+
+        plan = make(spec.theta)
+        if spec.budget != "units" and num_kept is None:
+            low, high = 1e-3, 1 - 1e-3
+            for _ in range(BISECTIONS):
+                mid = (low + high) / 2
+                low, high = (mid, high) if self.removed(make(mid))[spec.budget] < spec.theta else (low, mid)
+            plan = make(high)
+            plan.theta = spec.theta
+            plan.extra["allocation_theta"] = high  # the allocator's rate that removes theta of the budget
+        plan.extra["budget"] = spec.budget
+        plan.extra["removed"] = self.removed(plan)
+        return plan
+
+    def removed(self, plan: Plan) -> dict[str, float]:
+        """The share of units, parameters and FLOPs per time step that `plan` removes."""
+        from . import measure as costs
+
+        small = cut(self.model, plan)
+        length = self.model.inputs[0].shape[1] or 1
+        before, after = costs.flops(self.model, length), costs.flops(small, length)
+        return {
+            "units": plan.achieved()["units"],
+            "params": 1 - small.count_params() / self.model.count_params(),
+            "flops": 1 - after["per_step"] / before["per_step"],
+        }
 
     def output_loss(self, spec: PlanSpec, held_out, fit=None) -> Callable[[dict[str, int]], float]:
         """A `measure` for allocators: kept counts -> how far the cut model's outputs move from the original's
@@ -105,6 +140,22 @@ def output_distance(model) -> Callable[[np.ndarray, np.ndarray], float]:
 
         return bernoulli
     return lambda want, got: float(np.mean((want - got) ** 2))
+
+
+BISECTIONS = 12  # searches of the allocator's rate for a params or FLOPs budget
+
+
+def _memoized(measure: Callable[[dict[str, int]], float]) -> Callable[[dict[str, int]], float]:
+    """The same kept counts are measured once (a budget's search asks an allocator many times)."""
+    seen: dict[tuple, float] = {}
+
+    def once(num_kept: dict[str, int]) -> float:
+        key = tuple(sorted(num_kept.items()))
+        if key not in seen:
+            seen[key] = measure(num_kept)
+        return seen[key]
+
+    return once
 
 
 def make_plan(model, statistics: Statistics, spec: PlanSpec, *, calibration=None) -> Plan:
