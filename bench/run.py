@@ -1,6 +1,6 @@
 """Benchmarks (not tests): `make bench` (hours) or `make bench-quick` (minutes) writes docs/benchmarks.md.
 
-    python -m bench.run [--quick] [--only audioset,ptb,speed,cost,compensation] [--document]
+    python -m bench.run [--quick] [--only audioset,ptb,speed,cost,cuts] [--document]
 
 Each part saves its raw results as JSON beside the document; the document is rebuilt from all saved parts,
 so a part can be rerun alone. Speed figures are ratios of models timed alternately in the same run.
@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import audioset, common, compensation, cost, document, ptb, speed
+from . import audioset, common, cost, cuts, document, ptb, speed
 
 PARTS = {  # name -> the function that runs it and saves its results
     "audioset": audioset.part,
     "ptb": ptb.part,
     "speed": speed.part,
     "cost": cost.part,
-    "compensation": compensation.part,
+    "cuts": cuts.part,
 }
-DEFAULT = ("audioset", "ptb", "speed", "cost")  # what `make bench` runs; compensation is asked for by name
+DEFAULT = ("audioset", "ptb", "speed", "cost", "cuts")  # what `make bench` runs
 
 
 def main() -> None:
