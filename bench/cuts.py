@@ -10,7 +10,7 @@ import time
 
 from .common import AUDIOSET, SAMPLE, Mode, log, save
 
-THETAS = {"quick": (0.7,), "full": (0.3, 0.5, 0.7, 0.9)}
+THETAS = {"quick": (0.7,), "full": (0.5, 0.7, 0.9)}
 RECIPES = [  # (allocation, criterion, compensation)
     *[(a, c, m) for a in ("units", "uniform") for c in ("gm", "l2", "obs") for m in ("none", "mean", "refit")],
     *[(a, "gm", m) for a in ("sensitivity", "controller") for m in ("mean", "refit")],

@@ -18,6 +18,7 @@ from .common import CACHE, PTB, Mode, log, save, shuffled
 
 WINDOW = 35
 PAPER_KEPT = (236, 297)  # of 1500, 1500: ISS-GM in the paper's Table I
+REFIT_WINDOWS = 512  # a refit of the 10,000-way head reads 512 x 35 steps: plenty for 201 inputs
 SIZES = {  # hidden units, base epochs, statistics windows, fine-tuning windows, evaluation windows, thetas, seeds
     "quick": dict(
         hidden=64, epochs=1, base_windows=2000, stats=300, budget=300, evaluate=300, thetas=(0.5,), seeds=(0,)
@@ -94,7 +95,7 @@ def base(mode: Mode) -> Path:
 
 def part(mode: Mode) -> dict:
     from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import jobs
+    from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.train import Task, evaluate
 
     size = SIZES[mode.name]
@@ -110,8 +111,14 @@ def part(mode: Mode) -> dict:
     def score(model) -> dict:
         return {s: evaluate(model, shuffled(*xy, 0, 256), task).metrics["perplexity"] for s, xy in held.items()}
 
-    train = lambda s: shuffled(*budget, s)  # noqa: E731
-    rows = compare.run(path, stats, size["thetas"], size["seeds"], train, score, 1, 1e-3, methods=compare.BASE_METHODS)
+    options = Options(vocab=str(vocabulary()))
+    model = models.load_model(path)
+    batches = jobs.calibration(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
+    tuning = lambda s: shuffled(*budget, s)  # noqa: E731
+    methods = [*compare.BASE_METHODS, "ISS-GM + refit", "uniform + refit", "uniform + OBS + refit"]
+    rows = compare.run(
+        path, stats, size["thetas"], size["seeds"], tuning, score, 1, 1e-3, calibration=batches, methods=methods
+    )
     result = {
         "size": dict(size),
         "windows": {"train": len(train[0]), **{s: len(xy[0]) for s, xy in held.items()}},
