@@ -106,11 +106,12 @@ def analyze_memory(source: Path, copies: tuple[int, ...], tmp: Path) -> list[dic
 def prune_wall_time(tmp: Path) -> dict:
     """analyze and prune on the Penn Treebank large shape (random weights): Embedding -> 2 x LSTM 1500 -> Dense."""
     import keras
-    from ptb import build, vocabulary
 
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs
+
+    from .ptb import build, vocabulary
 
     keras.utils.set_random_seed(0)
     model = build(LARGE["hidden"], LARGE["vocab"])
@@ -128,7 +129,16 @@ def prune_wall_time(tmp: Path) -> dict:
         start = time.perf_counter()
         r = jobs.prune(path, stats, tmp / f"pruned-{theta}.keras", PlanSpec(theta), latency=False, force=True)
         times[theta] = {"seconds": time.perf_counter() - start, "kept": {g.name: g.num_kept for g in r.plan.groups}}
-    return {"params": model.count_params(), "analyze": analyzed, "windows": LARGE["windows"], "prune": times}
+    start = time.perf_counter()
+    jobs.prune(path, stats, tmp / "pruned-obs.keras", PlanSpec(0.7, criterion="obs"), latency=False, force=True)
+    obs = time.perf_counter() - start
+    return {
+        "params": model.count_params(),
+        "analyze": analyzed,
+        "windows": LARGE["windows"],
+        "prune": times,
+        "prune_obs_0.7": obs,
+    }
 
 
 def part(mode: Mode) -> dict:

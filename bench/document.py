@@ -320,6 +320,8 @@ def cost_section(r: dict) -> list[str]:
         "|---|---|---|",
     ]
     lines += [f"| {t} | {_kept(v['kept'])} | {v['seconds']:.1f} |" for t, v in p["prune"].items()]
+    if "prune_obs_0.7" in p:
+        lines += ["", f"With `--criterion obs` (greedy structured OBS), theta 0.7: {p['prune_obs_0.7']:.1f} s."]
     return lines + [""]
 
 
