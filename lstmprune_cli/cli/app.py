@@ -209,16 +209,20 @@ def prune(
     allocate: Annotated[
         Optional[str],
         typer.Option(
-            help="How many units each group keeps: energy (the paper's eigenvalue rule, see --target); uniform "
-            "(every group at theta); sensitivity (each group cut alone at a grid of rates and measured on the "
-            "calibration data, then the cheapest mix); controller (seed 002's LSTM controller, trained by policy "
-            "gradient on the measured loss); inverted (the reference code's reversed rule, a baseline)."
+            help="How many units each group keeps: uniform (every group at theta; the default, best after "
+            "fine-tuning in our benchmarks); energy (the paper's eigenvalue rule, see --target); sensitivity "
+            "(each group cut alone at a grid of rates and measured on the calibration data, then the cheapest "
+            "mix); controller (seed 002's LSTM controller, trained by policy gradient on the measured loss); "
+            "inverted (the reference code's reversed rule, a baseline)."
         ),
     ] = None,
     target: Annotated[
-        str,
-        typer.Option(help="With --allocate energy: units (share of all units) or layer-mean (mean of group rates)."),
-    ] = "units",
+        Optional[str],
+        typer.Option(
+            help="The energy rule's target: units (share of all units) or layer-mean (mean of group rates); "
+            "implies --allocate energy."
+        ),
+    ] = None,
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
     budget: Annotated[
         str, typer.Option(help="What theta is a share of: units (the paper's), params, or flops (per time step).")
@@ -230,7 +234,8 @@ def prune(
         Optional[str],
         typer.Option(
             help="What replaces a removed unit: none (0); mean (its mean output, folded into the next layer's "
-            "bias); refit (each consumer refitted on the pruned model's own states; reads the calibration data)."
+            "bias; the default); refit (each consumer refitted on the pruned model's own states; reads the "
+            "calibration data; the best cut when the model is used without fine-tuning)."
         ),
     ] = None,
     paper: Annotated[
@@ -255,7 +260,8 @@ def prune(
 ):
     """Choose each group's rate from its eigenvalues, rank units, and physically remove them.
 
-    Example:  lstmprune prune --theta 0.7 --out small.keras
+    Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM;
+    --compensate refit: the best cut when the model is used without fine-tuning)
     """
     from ..core.files import check_output
     from ..core.plan import PlanSpec
@@ -264,10 +270,11 @@ def prune(
     from ..core.workspace import Workspace as WS
 
     recipe = _recipe(paper, allocate=allocate, target=target, criterion=criterion, compensate=compensate)
+    ws = WS.open(workspace)
+    calibration = data or ws.data
     spec = None
     if plan is None:
         spec = PlanSpec(theta, recipe["target"], recipe["criterion"], min_units, seed, recipe["compensate"], budget)
-    ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
         from ..framework.models import default_output
@@ -296,7 +303,7 @@ def prune(
         plan_file=plan,
         force=force,
         latency=latency,
-        data=data or ws.data,
+        data=calibration,
         options=data_options,
         samples=refit_samples,
     )
@@ -337,7 +344,10 @@ def prune(
     )
 
 
-DEFAULT_RECIPE = {"allocate": "energy", "target": None, "criterion": "gm", "compensate": "mean"}
+# The default is what measured best after fine-tuning (docs/benchmarks.md): uniform rates, geometric-median
+# units, removed units' means folded into the biases. --compensate refit is best when there is no fine-tuning.
+ALLOCATIONS = ("energy", "uniform", "sensitivity", "controller", "inverted")
+DEFAULT_RECIPE = {"allocate": "uniform", "target": None, "criterion": "gm", "compensate": "mean"}
 PAPER_RECIPE = {"allocate": "energy", "target": "units", "criterion": "gm", "compensate": "mean"}
 
 
@@ -351,6 +361,8 @@ def _recipe(paper: bool, **given) -> dict:
         chosen = dict(PAPER_RECIPE)
     else:
         chosen = {k: given[k] if given[k] is not None else DEFAULT_RECIPE[k] for k in DEFAULT_RECIPE}
+        if given["allocate"] is None and given["target"] is not None:  # a target names its allocation
+            chosen["allocate"] = given["target"] if given["target"] in ALLOCATIONS else "energy"
     chosen["target"] = _allocation(chosen["allocate"], chosen["target"] or "units")
     return chosen
 
@@ -359,7 +371,7 @@ def _allocation(allocate: str, target: str) -> str:
     """The allocator a user named: the energy rule's target, or another allocation by name."""
     from ..core.checks import choice
 
-    choice(allocate, ("energy", "uniform", "sensitivity", "controller", "inverted"), "allocate")
+    choice(allocate, ALLOCATIONS, "allocate")
     if allocate == "energy" or target == allocate:
         return target
     if target != "units":
