@@ -11,7 +11,8 @@ import numpy as np
 from . import compare
 from .common import ROOT, Mode, axes, load, save_plot
 
-BASELINES = [m for m in compare.METHODS if m != "ISS-GM"]
+DEFAULT = "uniform rates"  # the recipe `lstmprune prune` ships: uniform rates, gm units, mean compensation
+REFERENCES = ("ISS-GM", DEFAULT)  # each is tallied against every other method
 
 
 def _pm(cell: tuple[float, float], scale: float = 1.0, digits: int = 2) -> str:
@@ -34,9 +35,9 @@ def machine() -> str:
 
 
 def comparison(rows: list[dict], metric: str, label: str, scale: float, digits: int, higher: bool, plot: Path):
-    """One experiment's table (mean ± spread per method and theta), its plot, and ISS-GM's outcome per baseline.
+    """One experiment's table (mean ± spread per method and theta), its plot, and each reference's outcomes.
 
-    Outcomes are (method, stage, +1 ahead / 0 within the spreads / -1 behind, text).
+    Outcomes, by reference: (method, stage, +1 ahead / 0 within the spreads / -1 behind, text).
     """
     cells = compare.summary(rows, metric)
     plot_comparison(cells, label, scale, plot)
@@ -58,40 +59,38 @@ def comparison(rows: list[dict], metric: str, label: str, scale: float, digits: 
         "group rates instead); parameter counts differ, because a unit of a wide-input layer carries more weights.",
     ]
     sign = 1 if higher else -1
-    outcomes = []
+    outcomes = {}
     by = {(c["theta"], c["method"]): c for c in cells}
-    for (theta, method), c in by.items():
-        if method not in BASELINES:
-            continue
-        ours = by[(theta, "ISS-GM")]
-        for stage in ("cut", "tuned"):
-            (a, sa), (b, sb) = ours[stage], c[stage]
-            lead = sign * (a - b)
-            outcome = 0 if abs(lead) <= sa + sb else (1 if lead > 0 else -1)
-            where = "right after the cut" if stage == "cut" else "after fine-tuning"
-            text = f"theta {theta}, {where}: ISS-GM {a * scale:.{digits}f} vs {method} {b * scale:.{digits}f}"
-            outcomes.append((method, stage, outcome, text))
+    for reference in REFERENCES:
+        found = outcomes.setdefault(reference, [])
+        for (theta, method), c in by.items():
+            if method in ("unpruned", reference) or (theta, reference) not in by:
+                continue
+            ours = by[(theta, reference)]
+            for stage in ("cut", "tuned"):
+                (a, sa), (b, sb) = ours[stage], c[stage]
+                lead = sign * (a - b)
+                outcome = 0 if abs(lead) <= sa + sb else (1 if lead > 0 else -1)
+                where = "right after the cut" if stage == "cut" else "after fine-tuning"
+                text = f"theta {theta}, {where}: {reference} {a * scale:.{digits}f} vs {method} {b * scale:.{digits}f}"
+                found.append((method, stage, outcome, text))
     return cells, lines, outcomes
 
 
-def tally(outcomes: list) -> list[str]:
-    """Per baseline and stage: thetas where ISS-GM is ahead / within the spreads / behind; each loss spelled out.
-
-    Within the spreads: the means differ by no more than the two standard deviations over seeds added.
-    """
+def tally(outcomes: list, reference: str) -> list[str]:
+    """Per other method and stage: thetas where `reference` is ahead / within the spreads / behind; each loss
+    spelled out. Within the spreads: the means differ by no more than the two standard deviations added."""
     lines = [
         "| against | right after the cut: ahead / within / behind | after fine-tuning: ahead / within / behind |",
         "|---|---|---|",
     ]
-    for method in BASELINES:
-        if not any(m == method for m, _, _, _ in outcomes):
-            continue  # not in this run's results
+    for method in dict.fromkeys(m for m, _, _, _ in outcomes):
         cells = []
         for stage in ("cut", "tuned"):
             found = [o for m, s, o, _ in outcomes if m == method and s == stage]
             cells.append(" / ".join(str(found.count(o)) for o in (1, 0, -1)))
         lines.append(f"| {method} | {cells[0]} | {cells[1]} |")
-    lines += ["", "Where ISS-GM is behind (beyond the spread):", ""]
+    lines += ["", f"Where {reference} is behind (beyond the spread):", ""]
     lines += [f"- {text}" for _, _, o, text in outcomes if o < 0] or ["- nowhere in this run"]
     return lines
 
@@ -129,10 +128,12 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
         f"{clips['eval']:,} clips of `eval-00001..3`, mean ± standard deviation over seeds {list(size['seeds'])}.",
         "A seed sets the fine-tuning order and the random baseline's draw; the base model is the same for all",
         "(the spread does not cover retraining it). Removed units' means are folded into the next biases for every",
-        "method alike. Methods: ISS-GM (paper rates with lstmprune's default units target, geometric-median",
-        "units); the same with the layer-mean target of the paper's eq. 13; random units and L2-norm units (paper",
-        "rates, other units); uniform rates (every group at theta, geometric-median units); the inverted energy",
-        "rule of the paper's released code (geometric-median units).",
+        "method alike, unless the method refits them. Methods: ISS-GM (paper rates with the units target,",
+        "geometric-median units); the same with the layer-mean target of the paper's eq. 13; random units and",
+        "L2-norm units (paper rates, other units); uniform rates (every group at theta, geometric-median units:",
+        "the default of `lstmprune prune`); the inverted energy rule of the paper's released code; and, with",
+        "`--compensate refit` (consumers and recurrent kernels refitted on the calibration data), ISS-GM, uniform",
+        "rates, uniform rates with OBS units, and the measured `--allocate sensitivity`.",
         "",
         *table,
         "",
@@ -389,9 +390,12 @@ def write(mode: Mode) -> Path:
         body += cost_section(parts["cost"])
     if parts["cuts"]:
         body += cuts_section(parts["cuts"])
-    summary = ["## Where ISS-GM wins and where it loses", ""]
+    summary = ["## Where ISS-GM and the default win and where they lose", ""]
     for name, found in outcomes.items():
-        summary += [f"### {name}", "", *tally(found), ""]
+        for reference in REFERENCES:
+            if found.get(reference):
+                title = "the paper's method" if reference == "ISS-GM" else "the default cut"
+                summary += [f"### {name}: {reference} ({title})", "", *tally(found[reference], reference), ""]
         summary += rates_reading(parts["audioset" if name == "AudioSet" else "ptb"])
     if parts["speed"]:
         summary += ["### Speed", "", *speed_reading(parts["speed"]["youtube8m"])]
