@@ -248,7 +248,11 @@ def prune(
     ] = False,
     data: Annotated[
         Optional[str],
-        typer.Option("--data", "-d", help="Calibration data for --compensate refit (default: analyze's)."),
+        typer.Option(
+            "--data",
+            "-d",
+            help="Calibration data for --compensate refit and the measured allocations (default: analyze's).",
+        ),
     ] = None,
     refit_samples: Annotated[int, typer.Option(help="Calibration sequences a refit reads.")] = 2048,
     latency: Annotated[
@@ -258,7 +262,7 @@ def prune(
     force: Force = False,
     json: Json = False,
 ):
-    """Choose each group's rate from its eigenvalues, rank units, and physically remove them.
+    """Decide how many units each group keeps and which ones, and physically remove the others.
 
     Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM;
     --compensate refit: the best cut when the model is used without fine-tuning)
