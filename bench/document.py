@@ -340,7 +340,7 @@ def cuts_section(r: dict) -> list[str]:
     ]
     thetas = sorted({row["theta"] for row in r["rows"] if row["theta"]})
     recipes = list(dict.fromkeys((row["allocation"], row["criterion"]) for row in r["rows"] if row["theta"]))
-    header = "| theta | allocation | criterion | none | mean | refit | kept | seconds (refit) |"
+    header = "| theta | allocation | criterion | none | mean | refit | kept (refit row) | seconds (refit row) |"
     lines += [header, "|---|---|---|---|---|---|---|---|"]
     cell = {(row["theta"], row["allocation"], row["criterion"], row["compensate"]): row for row in r["rows"]}
     for theta in thetas:
