@@ -11,7 +11,7 @@ import numpy as np
 from . import compare
 from .common import ROOT, Mode, axes, load, save_plot
 
-DEFAULT = "uniform rates"  # the recipe `lstmprune prune` ships: uniform rates, gm units, mean compensation
+DEFAULT = "uniform + OBS + refit"  # the recipe `lstmprune prune` ships
 REFERENCES = ("ISS-GM", DEFAULT)  # each is tallied against every other method
 
 
@@ -130,10 +130,11 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
         "(the spread does not cover retraining it). Removed units' means are folded into the next biases for every",
         "method alike, unless the method refits them. Methods: ISS-GM (paper rates with the units target,",
         "geometric-median units); the same with the layer-mean target of the paper's eq. 13; random units and",
-        "L2-norm units (paper rates, other units); uniform rates (every group at theta, geometric-median units:",
-        "the default of `lstmprune prune`); the inverted energy rule of the paper's released code; and, with",
+        "L2-norm units (paper rates, other units); uniform rates (every group at theta, geometric-median units);",
+        "the inverted energy rule of the paper's released code; and, with",
         "`--compensate refit` (consumers and recurrent kernels refitted on the calibration data), ISS-GM, uniform",
-        "rates, uniform rates with OBS units, and the measured `--allocate sensitivity`.",
+        "rates, uniform rates with OBS units (the default of `lstmprune prune`), and the measured",
+        "`--allocate sensitivity`.",
         "",
         *table,
         "",

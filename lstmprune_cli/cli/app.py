@@ -202,15 +202,15 @@ def prune(
     criterion: Annotated[
         Optional[str],
         typer.Option(
-            help="Which units go: gm (geometric median, the paper's), l2, random, or obs (output-aware: the "
-            "consumers' weights and the inverse covariance, greedy structured OBS)."
+            help="Which units go: obs (output-aware: the consumers' weights and the inverse covariance, greedy "
+            "structured OBS; the default), gm (geometric median, the paper's), l2 or random."
         ),
     ] = None,
     allocate: Annotated[
         Optional[str],
         typer.Option(
-            help="How many units each group keeps: uniform (every group at theta; the default, best after "
-            "fine-tuning in our benchmarks); energy (the paper's eigenvalue rule, see --target); sensitivity "
+            help="How many units each group keeps: uniform (every group at theta; the default, best in our "
+            "benchmarks); energy (the paper's eigenvalue rule, see --target); sensitivity "
             "(each group cut alone at a grid of rates and measured on the calibration data, then the cheapest "
             "mix); controller (seed 002's LSTM controller, trained by policy gradient on the measured loss); "
             "inverted (the reference code's reversed rule, a baseline)."
@@ -233,9 +233,9 @@ def prune(
     compensate: Annotated[
         Optional[str],
         typer.Option(
-            help="What replaces a removed unit: none (0); mean (its mean output, folded into the next layer's "
-            "bias; the default); refit (each consumer refitted on the pruned model's own states; reads the "
-            "calibration data; the best cut when the model is used without fine-tuning)."
+            help="What replaces a removed unit: refit (each layer that reads a cut group refitted on the pruned "
+            "model's own states; reads the calibration data; the default); mean (its mean output, folded into "
+            "the next layer's bias; the default when no calibration data is known); none (0)."
         ),
     ] = None,
     paper: Annotated[
@@ -264,8 +264,7 @@ def prune(
 ):
     """Decide how many units each group keeps and which ones, and physically remove the others.
 
-    Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM;
-    --compensate refit: the best cut when the model is used without fine-tuning)
+    Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM)
     """
     from ..core.files import check_output
     from ..core.plan import PlanSpec
@@ -276,6 +275,10 @@ def prune(
     recipe = _recipe(paper, allocate=allocate, target=target, criterion=criterion, compensate=compensate)
     ws = WS.open(workspace)
     calibration = data or ws.data
+    known = calibration is not None and (any(c in calibration for c in "*?[") or Path(calibration).exists())
+    if compensate is None and not paper and recipe["compensate"] == "refit" and not known:
+        recipe["compensate"] = "mean"  # the default refits when the calibration data is at hand
+        render.err.print("note: no calibration data known (pass --data); removed units are compensated by their mean")
     spec = None
     if plan is None:
         spec = PlanSpec(theta, recipe["target"], recipe["criterion"], min_units, seed, recipe["compensate"], budget)
@@ -348,10 +351,10 @@ def prune(
     )
 
 
-# The default is what measured best after fine-tuning (docs/benchmarks.md): uniform rates, geometric-median
-# units, removed units' means folded into the biases. --compensate refit is best when there is no fine-tuning.
+# The default is the combination that measured best (docs/benchmarks.md): uniform rates, output-aware (OBS)
+# units, consumers refitted on the calibration data; the means when that data is not at hand.
 ALLOCATIONS = ("energy", "uniform", "sensitivity", "controller", "inverted")
-DEFAULT_RECIPE = {"allocate": "uniform", "target": None, "criterion": "gm", "compensate": "mean"}
+DEFAULT_RECIPE = {"allocate": "uniform", "target": None, "criterion": "obs", "compensate": "refit"}
 PAPER_RECIPE = {"allocate": "energy", "target": "units", "criterion": "gm", "compensate": "mean"}
 
 
