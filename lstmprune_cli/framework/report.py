@@ -80,14 +80,8 @@ def energy_plot(statistics: Statistics, plan: Plan | None, path: Path) -> Path:
     if plan and plan.energy_level is not None:
         ax.axhline(plan.energy_level, color="gray", ls=":", lw=1, label=f"energy level {plan.energy_level:.3f}")
     ax.set_xscale("log")
-    ax.set_xlabel("components (eigenvalues, descending)")
-    ax.set_ylabel("cumulative energy")
-    ax.set_title("energy kept per group (dots: units kept)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return path
+    labels = ("components (eigenvalues, descending)", "cumulative energy", "energy kept per group (dots: units kept)")
+    return _finish(fig, ax, path, *labels)
 
 
 def sensitivity_plot(plan: Plan, path: Path) -> Path:
@@ -108,9 +102,15 @@ def sensitivity_plot(plan: Plan, path: Path) -> Path:
         if str(k) in curve["loss"]:
             ax.plot([k], [curve["loss"][str(k)]], "s", ms=8, mfc="none", color=line.get_color())
     ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_xlabel("units kept (that group alone cut)")
-    ax.set_ylabel("output loss against the original")
-    ax.set_title("sensitivity per group (squares: the plan's choice)")
+    labels = ("units kept (that group alone cut)", "output loss against the original")
+    return _finish(fig, ax, path, *labels, "sensitivity per group (squares: the plan's choice)")
+
+
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Labels, grid and legend of a report plot, written atomically."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
