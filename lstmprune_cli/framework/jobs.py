@@ -176,26 +176,28 @@ def prune(
     if out is not None:
         refuse_existing(out, force)
     model = models.load_model(model_path)
+    stream = None
+
+    def batches():
+        """The calibration data, resolved once, for the cuts that run the model."""
+        nonlocal stream
+        if data is None:
+            raise LstmpruneError("this cut runs the model; pass data (the data analyze read)", option="data")
+        if stream is None:
+            stream = calibration(model, data, options, max_samples=samples)
+        return stream
+
     if plan_file is not None:
         plan = Plan.load(plan_file)
         plan.check_matches(models.fingerprint(model), model_groups(model))
     else:
         if statistics is None:
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
-        measured = spec.target in MEASURING
-        if measured and data is None:
-            raise LstmpruneError(
-                f"allocation {spec.target} runs the model; pass data (the data analyze read)", option="data"
-            )
-        sample = first_sequences(calibration(model, data, options), samples) if measured else None
+        sample = first_sequences(batches(), samples) if spec.target in MEASURING else None
         plan = make_plan(model, statistics, spec, calibration=sample)
     pruned = cut(model, plan)
     if plan.extra.get("compensate") == "refit":
-        if data is None:
-            raise LstmpruneError("a refit needs calibration data; pass data (the data analyze read)", option="data")
-        batches = calibration(model, data, options, max_samples=samples)
-        plan.extra["refit"] = refit(model, pruned, plan, batches).to_dict()
-        plan.extra["refit"]["samples"] = samples
+        plan.extra["refit"] = {**refit(model, pruned, plan, batches()).to_dict(), "samples": samples}
     models.compile_like(pruned, models.compiled_loss(model_path))
 
     length = _length(model)

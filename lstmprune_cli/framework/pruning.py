@@ -88,7 +88,8 @@ class Planner:
             plan.theta = spec.theta
             plan.extra["allocation_theta"] = high  # the allocator's rate that removes theta of the budget
         plan.extra["budget"] = spec.budget
-        plan.extra["removed"] = self.removed(plan)
+        if num_kept is None:  # a plan for the user, not one an allocator measures: one more cut to cost it
+            plan.extra["removed"] = self.removed(plan)
         return plan
 
     def removed(self, plan: Plan) -> dict[str, float]:
