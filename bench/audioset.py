@@ -18,6 +18,7 @@ SIZES = {  # calibration clips, fine-tuning clips, evaluation clips, thetas, see
     "quick": dict(stats=1500, budget=1000, evaluate=2000, thetas=(0.5, 0.9), seeds=(0,)),
     "full": dict(stats=None, budget=8000, evaluate=None, thetas=(0.3, 0.5, 0.7, 0.9), seeds=(0, 1, 2)),
 }
+RECIPE = dict(epochs=5, learning_rate=1e-3, schedule="cosine", batch=64)  # every row's fine-tuning, labels only
 
 
 def clips(pattern: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -49,10 +50,18 @@ def part(mode: Mode) -> dict:
     model = models.load_model(MODEL)
     batches = jobs.calibration(model, str(calibration), max_samples=jobs.REFIT_SAMPLES)
     train = lambda s: shuffled(*budget, s)  # noqa: E731
-    rows = compare.run(MODEL, stats, size["thetas"], size["seeds"], train, score, 1, 1e-3, calibration=batches)
+    steps = -(-len(budget[0]) // 64)
+    recipe = dict(
+        epochs=RECIPE["epochs"], learning_rate=RECIPE["learning_rate"], schedule="cosine", steps_per_epoch=steps
+    )
+    methods = [m for m in compare.METHODS if m not in ("ISS-GM + refit", "uniform + refit")]  # both in the cuts part
+    rows = compare.run(
+        MODEL, stats, size["thetas"], size["seeds"], train, score, recipe, calibration=batches, methods=methods
+    )
     result = {
         "size": size,
         "clips": {"calibration": next(iter(stats.stats.values())).count, "train": len(budget[0]), "eval": len(held[0])},
+        "recipe": RECIPE,
         "rows": rows,
     }
     save(mode, "audioset", result)

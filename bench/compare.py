@@ -10,7 +10,9 @@ import numpy as np
 
 from .common import log
 
-# name -> PlanSpec settings; the removed units' means are folded into the biases unless the consumers are refitted
+# name -> PlanSpec settings (and `start`); the removed units' means are folded into the biases unless the
+# consumers are refitted. Fine-tuning starts as `lstmprune finetune` does: from the plan's units with the
+# original's own weights ("rewound") unless start="pruned" asks for the refitted weights.
 METHODS = {
     "ISS-GM": dict(target="units", criterion="gm"),
     "ISS-GM, layer-mean target": dict(target="layer-mean", criterion="gm"),
@@ -18,13 +20,16 @@ METHODS = {
     "L2-norm units": dict(target="units", criterion="l2"),
     "uniform rates": dict(target="uniform", criterion="gm"),
     "inverted energy rule": dict(target="inverted", criterion="gm"),
+    "uniform + L2 units": dict(target="uniform", criterion="l2"),
     "ISS-GM + refit": dict(target="units", criterion="gm", compensate="refit"),
     "uniform + refit": dict(target="uniform", criterion="gm", compensate="refit"),
-    "uniform + OBS + refit": dict(target="uniform", criterion="obs", compensate="refit"),
-    "sensitivity + refit": dict(target="sensitivity", criterion="gm", compensate="refit"),
+    "default (uniform + OBS + refit)": dict(target="uniform", criterion="obs", compensate="refit"),
+    "default, tuned from the refit": dict(target="uniform", criterion="obs", compensate="refit", start="pruned"),
+    "default, FLOPs budget": dict(target="uniform", criterion="obs", compensate="refit", budget="flops"),
+    "sensitivity + OBS + refit": dict(target="sensitivity", criterion="obs", compensate="refit"),
+    "controller + OBS + refit": dict(target="controller", criterion="obs", compensate="refit"),
 }
 BASE_METHODS = tuple(METHODS)[:6]  # the paper's method and its baselines, without the measured cuts
-MEASURED = {"sensitivity"}  # allocations that run the model on the calibration sample
 
 Batches = Callable[[int], Iterable]  # seed -> (x, y) batches of one fine-tuning budget
 Score = Callable[[object], dict]  # model -> metrics
@@ -37,8 +42,7 @@ def run(
     seeds: Iterable[int],
     train: Batches,
     score: Score,
-    epochs: int,
-    learning_rate: float,
+    recipe: dict,
     calibration: Callable[[], Iterable] | None = None,
     methods: Iterable[str] = tuple(METHODS),
 ) -> list[dict]:
@@ -57,7 +61,7 @@ def run(
 
     def tune(model, seed: int) -> tuple[dict, float]:
         start = time.perf_counter()
-        finetune(model, lambda: train(seed), task, epochs=epochs, learning_rate=learning_rate)
+        finetune(model, lambda: train(seed), task, **recipe)
         return score(model), time.perf_counter() - start
 
     rows = []
@@ -69,14 +73,15 @@ def run(
     cuts: dict[tuple, tuple] = {}  # deterministic methods cut the same units for every seed: plan, weights, score
     for theta in thetas:
         for method in methods:
-            settings = METHODS[method]
+            settings = {k: v for k, v in METHODS[method].items() if k != "start"}
             for seed in seeds:
                 key = (theta, method, seed if settings["criterion"] == "random" else None)
                 if key not in cuts:
                     cuts[key] = _cut(planner, base, PlanSpec(theta, seed=seed, **settings), calibration, score)
                 plan, weights, found, cost = cuts[key]
-                pruned = cut(base, plan)
-                pruned.set_weights(weights)
+                pruned = cut(base, plan)  # the rewound start: the kept units' own weights, means in the biases
+                if METHODS[method].get("start") == "pruned" or settings.get("compensate") != "refit":
+                    pruned.set_weights(weights)
                 tuned, seconds = tune(pruned, seed)
                 kept = {g.name: g.num_kept for g in plan.groups}
                 rows.append(_row(method, theta, seed, kept, pruned, found, tuned, seconds) | {"cut_seconds": cost})
@@ -86,13 +91,14 @@ def run(
 
 def _cut(planner, base, spec, calibration, score) -> tuple:
     """(plan, the cut model's weights, its score, seconds to make it) for one method."""
+    from lstmprune_cli.core.plan import MEASURING
     from lstmprune_cli.framework.jobs import first_sequences
     from lstmprune_cli.framework.pruning import cut
     from lstmprune_cli.framework.refit import refit
 
     start = time.perf_counter()
     measure = None
-    if spec.target in MEASURED:
+    if spec.target in MEASURING:
         sample = first_sequences(calibration, 2048)
         half = len(sample) // 2
         measure = planner.output_loss(spec, sample[half:], sample[:half])

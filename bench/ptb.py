@@ -115,9 +115,15 @@ def part(mode: Mode) -> dict:
     model = models.load_model(path)
     batches = jobs.calibration(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
     tuning = lambda s: shuffled(*budget, s)  # noqa: E731
-    methods = [*compare.BASE_METHODS, "ISS-GM + refit", "uniform + refit", "uniform + OBS + refit"]
+    methods = [
+        *compare.BASE_METHODS,
+        "ISS-GM + refit",
+        "default (uniform + OBS + refit)",
+        "default, tuned from the refit",
+    ]
+    recipe = dict(epochs=1, learning_rate=1e-3)
     rows = compare.run(
-        path, stats, size["thetas"], size["seeds"], tuning, score, 1, 1e-3, calibration=batches, methods=methods
+        path, stats, size["thetas"], size["seeds"], tuning, score, recipe, calibration=batches, methods=methods
     )
     result = {
         "size": dict(size),

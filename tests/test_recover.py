@@ -97,6 +97,32 @@ def test_finetune_report_and_sweep_chain(tagged, tmp_path):
     assert "gap@20" in sweep["points"][1]["metrics"] and (tmp_path / "s.png").stat().st_size > 0
 
 
+def test_finetune_rewinds_a_refitted_cut_to_the_kept_units_own_weights(tagged, tmp_path):
+    """The default start is the plan's cut of the original (means in the biases), not the refitted file."""
+    from lstmprune_cli.core.plan import Plan
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.pruning import cut
+
+    ws = ["-w", tmp_path / "ws"]
+    invoke("analyze", tagged / "model.keras", "--data", tagged / "train.tfrecord", "--json", *ws)
+    invoke("prune", "--theta", 0.5, "--out", tmp_path / "small.keras", "--no-latency", "--json", *ws)
+    plan = Plan.load(tmp_path / "ws" / "plan.json")
+    assert plan.extra["compensate"] == "refit"
+    rewound = cut(models.load_model(tagged / "model.keras"), plan).get_weights()
+    refitted = models.load_model(tmp_path / "small.keras").get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(rewound, refitted))
+    common = ["--data", tagged / "train.tfrecord", "--val", tagged / "valid.tfrecord", "--epochs", 1, "--json"]
+    starts = {}
+    for start in ("rewound", "pruned"):
+        out = tmp_path / f"{start}.keras"
+        record = json.loads(invoke("finetune", *common, "--start", start, "--out", out, *ws).stdout)
+        starts[start] = record
+        assert record["start"] == start
+    assert starts["rewound"]["before"]["loss"] != pytest.approx(starts["pruned"]["before"]["loss"], rel=1e-6)
+    r = runner.invoke(app, ["finetune", *map(str, common), "--start", "refit", *map(str, ws)])
+    assert r.exit_code != 0 and "--start takes rewound or pruned" in r.stderr
+
+
 def test_language_model_finetunes_on_text_with_perplexity(tf, tmp_path):
     import keras
 

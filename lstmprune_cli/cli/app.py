@@ -461,6 +461,13 @@ def finetune(
         bool, typer.Option("--distill/--no-distill", help="Learn from the teacher's outputs too.")
     ] = True,
     alpha: Annotated[float, typer.Option(help="Weight of the teacher's loss, in [0, 1].")] = 0.5,
+    start: Annotated[
+        str,
+        typer.Option(
+            help="rewound: when the cut refitted its consumers, train the same units with the original's own "
+            "weights instead (it trains further; docs/benchmarks.md); pruned: the model as it is."
+        ),
+    ] = "rewound",
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 2,
     loss: Annotated[
         str, typer.Option(help="auto (from the output activation), binary, categorical or sparse.")
@@ -482,6 +489,8 @@ def finetune(
     """Recover accuracy after the cut: train the pruned model, optionally distilled from the original.
 
     Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
+
+    Example:  lstmprune finetune --data dbs/train/ --start pruned   # train the refitted weights as they are
     """
     from ..core.files import check_output
     from ..core.workspace import Workspace as WS
@@ -490,7 +499,12 @@ def finetune(
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
+    if start not in ("rewound", "pruned"):
+        raise LstmpruneError(f"--start takes rewound or pruned; received {start!r}", option="start")
     model = model or Path(ws.require("pruned"))
+    rewind = None
+    if start == "rewound" and ws.model and ws.plan and ws.pruned and model.resolve() == Path(ws.pruned):
+        rewind = (Path(ws.model), ws.plan_path)
     teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
     if out is None:
         out = model.with_name(f"{model.stem}-finetuned{model.suffix}") if model.suffix else Path(f"{model}-finetuned")
@@ -518,6 +532,7 @@ def finetune(
         max_samples=max_samples,
         force=force,
         seed=seed,
+        rewind=rewind,
         wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
         on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
     )
@@ -526,6 +541,8 @@ def finetune(
     if json:
         render.emit_json(job.to_dict())
         return
+    if job.start == "rewound":
+        render.err.print("note: trained the plan's units with the original's own weights, not the refitted ones")
     render.out.print(render.finetune_table(job))
     render.err.print(f"model -> {job.out} ({job.kind})" + (f"   teacher: {teacher}" if teacher else ""))
 

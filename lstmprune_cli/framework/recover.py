@@ -14,7 +14,7 @@ from ..core.statsfile import Statistics
 from . import data, measure, models
 from .graph import unit_groups
 from .jobs import _length
-from .pruning import Planner, cut
+from .pruning import Planner, cut, model_groups
 from .report import save_figure
 from .stream import Stream
 
@@ -27,10 +27,12 @@ class FinetuneJob:
     kind: str
     before: object | None = None  # train.Evaluation of the model as it came, on the validation data
     teacher: str | None = None
+    start: str = "pruned"  # "rewound": the plan's cut of the original, not the refitted weights
 
     def to_dict(self) -> dict:
         return {
             "out": self.out,
+            "start": self.start,
             "format": self.kind,
             "task": self.task,
             "teacher": self.teacher,
@@ -76,10 +78,16 @@ def finetune(
     max_samples: int | None = None,
     force: bool = False,
     seed: int = 0,
+    rewind: tuple[Path, Path] | None = None,
     wrap=lambda it, epoch: it,
     on_epoch=None,
 ) -> FinetuneJob:
-    """Recover accuracy after the cut: train the pruned model, keep its best epoch, write it to `out`."""
+    """Recover accuracy after the cut: train the pruned model, keep its best epoch, write it to `out`.
+
+    rewind: (original model, plan): train the plan's cut of the original instead (the kept units' own
+    weights, the removed units' means in the biases) when the plan refitted the consumers; that start
+    trains to a better model than the refitted weights (docs/benchmarks.md).
+    """
     import keras
 
     from .train import check_training, evaluate
@@ -92,6 +100,8 @@ def finetune(
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     model = models.load_model(model_path)
+    start = rewound_start(model, *rewind) if rewind is not None else None
+    model = model if start is None else start
 
     task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
     val = None
@@ -121,7 +131,22 @@ def finetune(
     )
     models.compile_like(model, loss if loss != "auto" else None)
     kind = models.save_model(model, out, force)
-    return FinetuneJob(result, task.kind, str(out), kind, before, None if teacher_path is None else str(teacher_path))
+    teacher = None if teacher_path is None else str(teacher_path)
+    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, "pruned" if start is None else "rewound")
+
+
+def rewound_start(pruned, original_path: Path, plan_path: Path):
+    """The plan's cut of the original with mean compensation, if the plan refitted and describes `pruned`."""
+    plan = Plan.load(plan_path)
+    if plan.extra.get("compensate") != "refit":
+        return None
+    original = models.load_model(original_path)
+    plan.check_matches(models.fingerprint(original), model_groups(original))
+    start = cut(original, plan)
+    shapes = [w.shape for w in start.get_weights()]
+    if shapes != [w.shape for w in pruned.get_weights()]:
+        raise LstmpruneError(f"the workspace's plan {plan_path} does not describe this model; pass --start pruned")
+    return start
 
 
 @dataclass
