@@ -543,6 +543,8 @@ def finetune(
         return
     if job.start == "rewound":
         render.err.print("note: trained the plan's units with the original's own weights, not the refitted ones")
+    if job.kept_given:
+        render.err.print(f"note: no epoch beat {model} on the validation data; it is written unchanged")
     render.out.print(render.finetune_table(job))
     render.err.print(f"model -> {job.out} ({job.kind})" + (f"   teacher: {teacher}" if teacher else ""))
 

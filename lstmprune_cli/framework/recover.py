@@ -25,14 +25,16 @@ class FinetuneJob:
     task: str
     out: str
     kind: str
-    before: object | None = None  # train.Evaluation of the model as it came, on the validation data
+    before: object | None = None  # train.Evaluation of the model as it came (the file), on the validation data
     teacher: str | None = None
     start: str = "pruned"  # "rewound": the plan's cut of the original, not the refitted weights
+    kept_given: bool = False  # no epoch beat the model as it came on the validation data; it was written unchanged
 
     def to_dict(self) -> dict:
         return {
             "out": self.out,
             "start": self.start,
+            "kept_given": self.kept_given,
             "format": self.kind,
             "task": self.task,
             "teacher": self.teacher,
@@ -100,8 +102,9 @@ def finetune(
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     model = models.load_model(model_path)
-    start = rewound_start(model, *rewind) if rewind is not None else None
-    model = model if start is None else start
+    given = model
+    start = rewound_start(given, *rewind) if rewind is not None else None
+    model = given if start is None else start
 
     task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
     val = None
@@ -111,7 +114,7 @@ def finetune(
     teacher = models.load_model(teacher_path) if teacher_path is not None else None
     if teacher is not None and tuple(teacher.outputs[0].shape) != tuple(model.outputs[0].shape):
         raise LstmpruneError(f"the teacher's output {tuple(teacher.outputs[0].shape)} differs from the model's")
-    before = evaluate(model, val(), task) if val else None
+    before = evaluate(given, val(), task) if val else None
     steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
     result = run(
         model,
@@ -129,10 +132,15 @@ def finetune(
         on_epoch=on_epoch,
         wrap=wrap,
     )
+    kept_given = before is not None and min(e.validation.loss for e in result.epochs) > before.loss
+    if kept_given:  # training did not beat the model as it came on the validation data: it is kept as it was
+        model = given
     models.compile_like(model, loss if loss != "auto" else None)
     kind = models.save_model(model, out, force)
     teacher = None if teacher_path is None else str(teacher_path)
-    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, "pruned" if start is None else "rewound")
+    return FinetuneJob(
+        result, task.kind, str(out), kind, before, teacher, "pruned" if start is None else "rewound", kept_given
+    )
 
 
 def rewound_start(pruned, original_path: Path, plan_path: Path):

@@ -1,0 +1,72 @@
+"""Part: the default recipe against the unpruned model given the same extra training.
+
+`lstmprune prune` (uniform rates, OBS units, refit) then `lstmprune finetune` as it runs by default
+(distilled from the original with alpha 0.5, from the rewound start) with a cosine schedule over all of
+bal_train; the unpruned model gets exactly the same training. Theta 0.3 and 0.7, on the sample and, when
+its base model is cached (the wide part trains it), on the paper-width model with a smaller budget.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .audioset import MODEL, clips
+from .common import AUDIOSET, CACHE, Mode, log, save, shuffled
+
+SIZES = {  # per model: training clips, epochs, seeds
+    "quick": {"sample": dict(train=1000, epochs=2, seeds=(0,)), "wide": dict(train=300, epochs=1, seeds=(0,))},
+    "full": {"sample": dict(train=None, epochs=10, seeds=(0, 1)), "wide": dict(train=8000, epochs=1, seeds=(0,))},
+}
+THETAS = (0.3, 0.7)
+ALPHA = 0.5  # finetune's default weight of the teacher's loss
+
+
+def _models(mode: Mode) -> dict:
+    from . import wide
+
+    found = {"sample": MODEL}
+    cached = sorted(CACHE.glob(f"audioset_wide_e*_{mode.name}_*.keras"))
+    if cached:
+        found["wide"] = wide.base(mode)
+    return found
+
+
+def part(mode: Mode) -> dict:
+    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.pruning import Planner, cut
+    from lstmprune_cli.framework.refit import refit
+    from lstmprune_cli.framework.train import Task, evaluate, finetune
+
+    calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
+    held = clips("eval-0000[1-3]-*", 2000 if mode.quick else None)
+    task = Task("multilabel", 527)
+    result = {"thetas": THETAS, "alpha": ALPHA, "models": {}}
+    for name, path in _models(mode).items():
+        size = SIZES[mode.name][name]
+        train = clips("bal_train-*", size["train"])
+        base = models.load_model(path)
+        stats = jobs.analyze(path, str(calibration), batch_size=64, max_samples=2048).statistics
+        batches = jobs.calibration(base, str(calibration), max_samples=jobs.REFIT_SAMPLES)
+        planner = Planner(base, stats)
+        gap = lambda m: evaluate(m, shuffled(*held, 0, 512), task).metrics["gap@20"]  # noqa: E731
+        steps = -(-len(train[0]) // 64)
+        recipe = dict(epochs=size["epochs"], learning_rate=1e-3, schedule="cosine", steps_per_epoch=steps)
+        rows = []
+        for theta in (0.0, *THETAS):
+            if theta:
+                plan = planner.plan(PlanSpec(theta, "uniform", "obs", compensate="refit"))
+                pruned = cut(base, plan)
+                refit(base, pruned, plan, batches)
+                at_cut = gap(pruned)
+            for seed in size["seeds"]:
+                model = cut(base, plan) if theta else models.load_model(path)  # the rewound start
+                start = time.perf_counter()
+                finetune(model, lambda s=seed, t=train: shuffled(*t, s), task, teacher=base, alpha=ALPHA, **recipe)
+                row = {"theta": theta, "seed": seed, "params": model.count_params(), "tuned": gap(model)}
+                row |= {"cut": at_cut if theta else gap(base), "seconds": time.perf_counter() - start}
+                rows.append(row)
+                log("recipe", name, row)
+        result["models"][name] = {"size": size, "recipe": recipe, "clips": len(train[0]), "rows": rows}
+    save(mode, "recipe", result)
+    return result
