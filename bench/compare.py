@@ -130,7 +130,8 @@ def summary(rows: list[dict], metric: str) -> list[dict]:
         cells.setdefault((r["theta"], r["method"]), []).append(r)
     out = []
     order = ["unpruned", *METHODS]
-    for (theta, method), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
+    rank = lambda m: order.index(m) if m in order else len(order)  # noqa: E731  (names of older runs last)
+    for (theta, method), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], rank(kv[0][1]))):
         cut = np.array([r["cut"][metric] for r in rs])
         tuned = np.array([r["tuned"][metric] for r in rs])
         out.append(
