@@ -11,8 +11,8 @@ import numpy as np
 from .common import log
 
 # name -> PlanSpec settings (and `start`); the removed units' means are folded into the biases unless the
-# consumers are refitted. Fine-tuning starts as `lstmprune finetune` does: from the plan's units with the
-# original's own weights ("rewound") unless start="pruned" asks for the refitted weights.
+# consumers are refitted. A refitted cut is fine-tuned as `lstmprune finetune --start auto` does (epoch 1
+# from the refitted and from the rewound weights, the lower training loss goes on) unless `start` says.
 METHODS = {
     "ISS-GM": dict(target="units", criterion="gm"),
     "ISS-GM, layer-mean target": dict(target="layer-mean", criterion="gm"),
@@ -24,6 +24,7 @@ METHODS = {
     "ISS-GM + refit": dict(target="units", criterion="gm", compensate="refit"),
     "uniform + refit": dict(target="uniform", criterion="gm", compensate="refit"),
     "default (uniform + OBS + refit)": dict(target="uniform", criterion="obs", compensate="refit"),
+    "default, tuned rewound": dict(target="uniform", criterion="obs", compensate="refit", start="rewound"),
     "default, tuned from the refit": dict(target="uniform", criterion="obs", compensate="refit", start="pruned"),
     "default, FLOPs budget": dict(target="uniform", criterion="obs", compensate="refit", budget="flops"),
     "sensitivity + OBS + refit": dict(target="sensitivity", criterion="obs", compensate="refit"),
@@ -59,15 +60,15 @@ def run(
     original = score(base)
     log("unpruned", original)
 
-    def tune(model, seed: int) -> tuple[dict, float]:
+    def tune(model, seed: int, starts=()) -> tuple[dict, float, int]:
         start = time.perf_counter()
-        finetune(model, lambda: train(seed), task, **recipe)
-        return score(model), time.perf_counter() - start
+        found = finetune(model, lambda: train(seed), task, starts=starts, **recipe)
+        return score(model), time.perf_counter() - start, found.start
 
     rows = []
     for seed in seeds:
         model = models.load_model(model_path)
-        tuned, seconds = tune(model, seed)
+        tuned, seconds, _ = tune(model, seed)
         rows.append(_row("unpruned", 0.0, seed, {g.name: g.units for g in groups}, base, original, tuned, seconds))
         log("unpruned seed", seed, tuned)
     cuts: dict[tuple, tuple] = {}  # deterministic methods cut the same units for every seed: plan, weights, score
@@ -79,12 +80,16 @@ def run(
                 if key not in cuts:
                     cuts[key] = _cut(planner, base, PlanSpec(theta, seed=seed, **settings), calibration, score)
                 plan, weights, found, cost = cuts[key]
+                start = METHODS[method].get("start", "auto")
                 pruned = cut(base, plan)  # the rewound start: the kept units' own weights, means in the biases
-                if METHODS[method].get("start") == "pruned" or settings.get("compensate") != "refit":
+                starts = [weights] if start == "auto" and settings.get("compensate") == "refit" else []
+                if start == "pruned" or settings.get("compensate") != "refit":
                     pruned.set_weights(weights)
-                tuned, seconds = tune(pruned, seed)
+                tuned, seconds, chosen = tune(pruned, seed, starts)
                 kept = {g.name: g.num_kept for g in plan.groups}
-                rows.append(_row(method, theta, seed, kept, pruned, found, tuned, seconds) | {"cut_seconds": cost})
+                refit = settings.get("compensate") == "refit"
+                extra = {"cut_seconds": cost, "start": ("rewound", "pruned")[chosen] if starts else start if refit else "cut"}
+                rows.append(_row(method, theta, seed, kept, pruned, found, tuned, seconds) | extra)
                 log(method, theta, seed, kept, found, tuned, f"{seconds:.0f} s")
     return rows
 

@@ -113,20 +113,27 @@ def test_finetune_rewinds_a_refitted_cut_to_the_kept_units_own_weights(tagged, t
     assert any(not np.allclose(a, b) for a, b in zip(rewound, refitted))
     common = ["--data", tagged / "train.tfrecord", "--val", tagged / "valid.tfrecord", "--epochs", 1, "--json"]
     starts = {}
-    for start in ("rewound", "pruned"):
+    for start in ("rewound", "pruned", "auto"):
         out = tmp_path / f"{start}.keras"
         starts[start] = json.loads(invoke("finetune", *common, "--start", start, "--out", out, *ws).stdout)
-        assert starts[start]["start"] == start
+    assert starts["rewound"]["start"] == "rewound" and starts["pruned"]["start"] == "pruned"
     assert starts["rewound"]["before"] == starts["pruned"]["before"]  # both measured against the file as given
     assert starts["rewound"]["epochs"][0]["loss"] != pytest.approx(starts["pruned"]["epochs"][0]["loss"], rel=1e-4)
+    # auto trains epoch 1 from both (as the two runs above did) and goes on with the lower validation loss
+    trials = starts["auto"]["trials"]
+    for name in ("rewound", "pruned"):
+        assert trials[name]["validation"]["loss"] == pytest.approx(starts[name]["epochs"][0]["validation"]["loss"])
+    chosen = min(trials, key=lambda name: trials[name]["validation"]["loss"])
+    assert starts["auto"]["start"] == chosen
+    assert starts["auto"]["epochs"][0]["loss"] == pytest.approx(starts[chosen]["epochs"][0]["loss"])
     # A start that training cannot lift above the file as given (a learning rate of 1e-12) is not shipped.
     out = tmp_path / "frozen.keras"
-    record = json.loads(invoke("finetune", *common, "--lr", 1e-12, "--out", out, *ws).stdout)
+    record = json.loads(invoke("finetune", *common, "--lr", 1e-12, "--start", "rewound", "--out", out, *ws).stdout)
     assert record["kept_given"] and record["epochs"][0]["validation"]["loss"] > record["before"]["loss"]
     written = models.load_model(out).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(written, refitted))
     r = runner.invoke(app, ["finetune", *map(str, common), "--start", "refit", *map(str, ws)])
-    assert r.exit_code != 0 and "--start takes rewound or pruned" in r.stderr
+    assert r.exit_code != 0 and "--start must be one of auto, rewound, pruned; received 'refit'" in r.stderr
 
 
 def test_language_model_finetunes_on_text_with_perplexity(tf, tmp_path):

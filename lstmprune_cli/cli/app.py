@@ -464,10 +464,11 @@ def finetune(
     start: Annotated[
         str,
         typer.Option(
-            help="rewound: when the cut refitted its consumers, train the same units with the original's own "
-            "weights instead (it trains further; docs/benchmarks.md); pruned: the model as it is."
+            help="When the cut refitted its consumers: auto trains the first epoch from the refitted weights and "
+            "from the same units with the original's own weights (rewound), and goes on with the lower loss; "
+            "rewound or pruned (the refitted file) choose one."
         ),
-    ] = "rewound",
+    ] = "auto",
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 2,
     loss: Annotated[
         str, typer.Option(help="auto (from the output activation), binary, categorical or sparse.")
@@ -490,7 +491,7 @@ def finetune(
 
     Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
 
-    Example:  lstmprune finetune --data dbs/train/ --start pruned   # train the refitted weights as they are
+    Example:  lstmprune finetune --data dbs/train/ --start rewound   # skip the first-epoch trial of both starts
     """
     from ..core.files import check_output
     from ..core.workspace import Workspace as WS
@@ -499,11 +500,9 @@ def finetune(
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
-    if start not in ("rewound", "pruned"):
-        raise LstmpruneError(f"--start takes rewound or pruned; received {start!r}", option="start")
     model = model or Path(ws.require("pruned"))
     rewind = None
-    if start == "rewound" and ws.model and ws.plan and ws.pruned and model.resolve() == Path(ws.pruned):
+    if ws.model and ws.plan and ws.pruned and model.resolve() == Path(ws.pruned):
         rewind = (Path(ws.model), ws.plan_path)
     teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
     if out is None:
@@ -533,6 +532,7 @@ def finetune(
         force=force,
         seed=seed,
         rewind=rewind,
+        start=start,
         wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
         on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
     )
@@ -541,6 +541,9 @@ def finetune(
     if json:
         render.emit_json(job.to_dict())
         return
+    for name, epoch in job.trials().items():
+        loss = epoch["validation"]["loss"] if epoch["validation"] else epoch["loss"]
+        render.err.print(f"start {name}: epoch 1 {'validation' if epoch['validation'] else 'training'} loss {loss:.4f}")
     if job.start == "rewound":
         render.err.print("note: trained the plan's units with the original's own weights, not the refitted ones")
     if job.kept_given:

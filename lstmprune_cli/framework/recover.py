@@ -18,6 +18,8 @@ from .pruning import Planner, cut, model_groups
 from .report import save_figure
 from .stream import Stream
 
+STARTS = ("auto", "rewound", "pruned")
+
 
 @dataclass
 class FinetuneJob:
@@ -30,11 +32,17 @@ class FinetuneJob:
     start: str = "pruned"  # "rewound": the plan's cut of the original, not the refitted weights
     kept_given: bool = False  # no epoch beat the model as it came on the validation data; it was written unchanged
 
+    def trials(self) -> dict:
+        """Epoch 1 from each start, when finetune tried both."""
+        found = self.result.trials
+        return dict(zip(("rewound", "pruned"), (e.to_dict() for e in found))) if len(found) > 1 else {}
+
     def to_dict(self) -> dict:
         return {
             "out": self.out,
             "start": self.start,
             "kept_given": self.kept_given,
+            "trials": self.trials(),
             "format": self.kind,
             "task": self.task,
             "teacher": self.teacher,
@@ -81,14 +89,16 @@ def finetune(
     force: bool = False,
     seed: int = 0,
     rewind: tuple[Path, Path] | None = None,
+    start: str = "auto",
     wrap=lambda it, epoch: it,
     on_epoch=None,
 ) -> FinetuneJob:
     """Recover accuracy after the cut: train the pruned model, keep its best epoch, write it to `out`.
 
-    rewind: (original model, plan): train the plan's cut of the original instead (the kept units' own
-    weights, the removed units' means in the biases) when the plan refitted the consumers; that start
-    trains to a better model than the refitted weights (docs/benchmarks.md).
+    rewind: (original model, plan). When the plan refitted the consumers, the plan's cut of the original
+    (the kept units' own weights, the removed units' means in the biases) is another start: with enough
+    training it ends better than the refitted weights (docs/benchmarks.md). start: "rewound" trains it,
+    "pruned" the file as given, "auto" the first epoch from both and goes on with the lower loss.
     """
     import keras
 
@@ -102,9 +112,11 @@ def finetune(
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     model = models.load_model(model_path)
+    checks.choice(start, STARTS, "start")
     given = model
-    start = rewound_start(given, *rewind) if rewind is not None else None
-    model = given if start is None else start
+    rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
+    model = given if rewound is None else rewound
+    starts = [given.get_weights()] if rewound is not None and start == "auto" else []
 
     task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
     val = None
@@ -131,6 +143,7 @@ def finetune(
         patience=patience,
         on_epoch=on_epoch,
         wrap=wrap,
+        starts=starts,
     )
     kept_given = before is not None and min(e.validation.loss for e in result.epochs) > before.loss
     if kept_given:  # training did not beat the model as it came on the validation data: it is kept as it was
@@ -138,9 +151,8 @@ def finetune(
     models.compile_like(model, loss if loss != "auto" else None)
     kind = models.save_model(model, out, force)
     teacher = None if teacher_path is None else str(teacher_path)
-    return FinetuneJob(
-        result, task.kind, str(out), kind, before, teacher, "pruned" if start is None else "rewound", kept_given
-    )
+    chosen = "pruned" if rewound is None or result.start == 1 else "rewound"
+    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given)
 
 
 def rewound_start(pruned, original_path: Path, plan_path: Path):

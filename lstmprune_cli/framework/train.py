@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,6 +136,8 @@ class FinetuneResult:
     epochs: list[Epoch] = field(default_factory=list)
     best_epoch: int = 0
     stopped_early: bool = False
+    start: int = 0  # which start went on: 0 the model's own weights, i the i-th of `starts`
+    trials: list[Epoch] = field(default_factory=list)  # epoch 1 from each start
 
 
 def finetune(
@@ -154,8 +156,12 @@ def finetune(
     patience: int = 2,
     on_epoch: Callable[[Epoch], None] | None = None,
     wrap: Callable[[Iterable, int], Iterable] = lambda it, epoch: it,
+    starts: Sequence[list[np.ndarray]] = (),
 ) -> FinetuneResult:
     """Train `model` in place; the best epoch's weights (by validation loss, else training loss) are kept.
+
+    starts: other weights for the same model; the first epoch is trained from each (and from the model's
+    own), every one with a fresh optimizer, and the one with the lowest loss goes on.
 
     With a teacher, the loss is (1 - alpha) * task loss + alpha * the loss against the teacher's outputs.
     """
@@ -192,8 +198,7 @@ def finetune(
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    result, best, best_weights, waited = FinetuneResult(), np.inf, None, 0
-    for epoch in range(1, epochs + 1):
+    def run_epoch(epoch: int) -> Epoch:
         start, total, samples = time.perf_counter(), 0.0, 0
         for x, y in wrap(train(), epoch):
             total += float(step(x, y)) * len(y)
@@ -203,12 +208,31 @@ def finetune(
         record = Epoch(epoch, total / samples, time.perf_counter() - start, samples)
         if validation is not None:
             record.validation = evaluate(model, validation(), task)
+        return record
+
+    def score(record: Epoch) -> float:
+        return record.validation.loss if record.validation else record.loss
+
+    result, best, best_weights, waited = FinetuneResult(), np.inf, None, 0
+    fresh = [v.numpy() for v in opt.variables]
+    trials = []  # epoch 1 from each start: (record, weights, optimizer state)
+    for weights in [model.get_weights(), *starts]:
+        model.set_weights(weights)
+        for v, value in zip(opt.variables, fresh):
+            v.assign(value)
+        trials.append((run_epoch(1), model.get_weights(), [v.numpy() for v in opt.variables]))
+    result.start = min(range(len(trials)), key=lambda i: score(trials[i][0]))
+    result.trials = [t[0] for t in trials]
+    model.set_weights(trials[result.start][1])
+    for v, value in zip(opt.variables, trials[result.start][2]):
+        v.assign(value)
+    for epoch in range(1, epochs + 1):
+        record = trials[result.start][0] if epoch == 1 else run_epoch(epoch)
         result.epochs.append(record)
         if on_epoch:
             on_epoch(record)
-        score = record.validation.loss if record.validation else record.loss
-        if score < best:
-            best, best_weights, result.best_epoch, waited = score, model.get_weights(), epoch, 0
+        if score(record) < best:
+            best, best_weights, result.best_epoch, waited = score(record), model.get_weights(), epoch, 0
         else:
             waited += 1
             if waited > patience:
