@@ -88,7 +88,10 @@ def run(
                 tuned, seconds, chosen = tune(pruned, seed, starts)
                 kept = {g.name: g.num_kept for g in plan.groups}
                 refit = settings.get("compensate") == "refit"
-                extra = {"cut_seconds": cost, "start": ("rewound", "pruned")[chosen] if starts else start if refit else "cut"}
+                extra = {
+                    "cut_seconds": cost,
+                    "start": ("rewound", "pruned")[chosen] if starts else start if refit else "cut",
+                }
                 rows.append(_row(method, theta, seed, kept, pruned, found, tuned, seconds) | extra)
                 log(method, theta, seed, kept, found, tuned, f"{seconds:.0f} s")
     return rows
