@@ -116,9 +116,12 @@ def part(mode: Mode) -> dict:
     batches = jobs.calibration(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
     tuning = lambda s: shuffled(*budget, s)  # noqa: E731
     methods = [
-        *compare.BASE_METHODS,
+        "ISS-GM",
+        "L2-norm units",
+        "uniform rates",
         "ISS-GM + refit",
         "default (uniform + OBS + refit)",
+        "default, tuned rewound",
         "default, tuned from the refit",
     ]
     recipe = dict(epochs=1, learning_rate=1e-3)

@@ -1,7 +1,7 @@
 """Part: the default recipe against the unpruned model given the same extra training.
 
 `lstmprune prune` (uniform rates, OBS units, refit) then `lstmprune finetune` as it runs by default
-(distilled from the original with alpha 0.5, from the rewound start) with a cosine schedule over all of
+(distilled from the original with alpha 0.5, `--start auto`) with a cosine schedule over all of
 bal_train; the unpruned model gets exactly the same training. Theta 0.3 and 0.7, on the sample and, when
 its base model is cached (the wide part trains it), on the paper-width model with a smaller budget.
 """
@@ -61,9 +61,19 @@ def part(mode: Mode) -> dict:
                 at_cut = gap(pruned)
             for seed in size["seeds"]:
                 model = cut(base, plan) if theta else models.load_model(path)  # the rewound start
+                starts = [pruned.get_weights()] if theta else []  # finetune --start auto: the refit is tried too
                 start = time.perf_counter()
-                finetune(model, lambda s=seed, t=train: shuffled(*t, s), task, teacher=base, alpha=ALPHA, **recipe)
+                found = finetune(
+                    model,
+                    lambda s=seed, t=train: shuffled(*t, s),
+                    task,
+                    teacher=base,
+                    alpha=ALPHA,
+                    starts=starts,
+                    **recipe,
+                )
                 row = {"theta": theta, "seed": seed, "params": model.count_params(), "tuned": gap(model)}
+                row |= {"start": ("rewound", "pruned")[found.start] if theta else "-"}
                 row |= {"cut": at_cut if theta else gap(base), "seconds": time.perf_counter() - start}
                 rows.append(row)
                 log("recipe", name, row)
