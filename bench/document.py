@@ -140,7 +140,7 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
         "original's own weights, the lower training loss goes on); the row *tuned rewound* always takes the",
         "second (`--start rewound`), the row *tuned from the refit* the first (`--start pruned`). The paper's",
         "other baselines (random units, the layer-mean target, the inverted rule) were measured in earlier",
-        "versions of this document and lost to uniform rates at every theta; the cuts part has them right after the cut.",
+        "versions of this document and lost to uniform rates at every theta (the cuts part: right after the cut).",
         "",
         *table,
         "",
