@@ -45,6 +45,59 @@ SkipNonfinite = Annotated[
 ]
 Vocab = Annotated[Optional[Path], typer.Option(help="Token list (one per line, in id order) for a plain-text corpus.")]
 SchemaFile = Annotated[Optional[Path], typer.Option("--schema", help="JSON file with any of the data options above.")]
+# the recipe of a cut: what prune and sweep share
+Criterion = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Which units go: obs (output-aware: the consumers' weights and the inverse covariance, greedy "
+        "structured OBS; the default), gm (geometric median, the paper's), l2 or random."
+    ),
+]
+Allocate = Annotated[
+    Optional[str],
+    typer.Option(
+        help="How many units each group keeps: uniform (every group at theta; the default, best in our "
+        "benchmarks); energy (the paper's eigenvalue rule, see --target); sensitivity "
+        "(each group cut alone at a grid of rates and measured on the calibration data, then the cheapest "
+        "mix); controller (seed 002's LSTM controller, trained by policy gradient on the measured loss); "
+        "inverted (the reference code's reversed rule, a baseline)."
+    ),
+]
+Target = Annotated[
+    Optional[str],
+    typer.Option(
+        help="The energy rule's target: units (share of all units) or layer-mean (mean of group rates); "
+        "implies --allocate energy."
+    ),
+]
+Budget = Annotated[
+    str, typer.Option(help="What theta is a share of: units (the paper's), params, or flops (per time step).")
+]
+Compensate = Annotated[
+    Optional[str],
+    typer.Option(
+        help="What replaces a removed unit: refit (each layer that reads a cut group refitted on the pruned "
+        "model's own states; reads the calibration data; the default); mean (its mean output, folded into "
+        "the next layer's bias; the default when no calibration data is known); none (0)."
+    ),
+]
+Paper = Annotated[
+    bool,
+    typer.Option(
+        "--paper",
+        help="The paper's ISS-GM as lstmprune first shipped it: --allocate energy --target units "
+        "--criterion gm --compensate mean.",
+    ),
+]
+CalibrationData = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data",
+        "-d",
+        help="Calibration data for --compensate refit and the measured allocations (default: analyze's).",
+    ),
+]
+RefitSamples = Annotated[int, typer.Option(help="Calibration sequences a refit reads.")]
 
 
 def _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab, shard=None):
@@ -199,62 +252,18 @@ def prune(
     ] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model to prune (default: the analyzed one).")] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Statistics file (default: the workspace's).")] = None,
-    criterion: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Which units go: obs (output-aware: the consumers' weights and the inverse covariance, greedy "
-            "structured OBS; the default), gm (geometric median, the paper's), l2 or random."
-        ),
-    ] = None,
-    allocate: Annotated[
-        Optional[str],
-        typer.Option(
-            help="How many units each group keeps: uniform (every group at theta; the default, best in our "
-            "benchmarks); energy (the paper's eigenvalue rule, see --target); sensitivity "
-            "(each group cut alone at a grid of rates and measured on the calibration data, then the cheapest "
-            "mix); controller (seed 002's LSTM controller, trained by policy gradient on the measured loss); "
-            "inverted (the reference code's reversed rule, a baseline)."
-        ),
-    ] = None,
-    target: Annotated[
-        Optional[str],
-        typer.Option(
-            help="The energy rule's target: units (share of all units) or layer-mean (mean of group rates); "
-            "implies --allocate energy."
-        ),
-    ] = None,
+    criterion: Criterion = None,
+    allocate: Allocate = None,
+    target: Target = None,
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
-    budget: Annotated[
-        str, typer.Option(help="What theta is a share of: units (the paper's), params, or flops (per time step).")
-    ] = "units",
+    budget: Budget = "units",
     seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
     plan: Annotated[Optional[Path], typer.Option(help="Replay this plan file instead of making one.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and the costs; write no model.")] = False,
-    compensate: Annotated[
-        Optional[str],
-        typer.Option(
-            help="What replaces a removed unit: refit (each layer that reads a cut group refitted on the pruned "
-            "model's own states; reads the calibration data; the default); mean (its mean output, folded into "
-            "the next layer's bias; the default when no calibration data is known); none (0)."
-        ),
-    ] = None,
-    paper: Annotated[
-        bool,
-        typer.Option(
-            "--paper",
-            help="The paper's ISS-GM as lstmprune first shipped it: --allocate energy --target units "
-            "--criterion gm --compensate mean.",
-        ),
-    ] = False,
-    data: Annotated[
-        Optional[str],
-        typer.Option(
-            "--data",
-            "-d",
-            help="Calibration data for --compensate refit and the measured allocations (default: analyze's).",
-        ),
-    ] = None,
-    refit_samples: Annotated[int, typer.Option(help="Calibration sequences a refit reads.")] = 2048,
+    compensate: Compensate = None,
+    paper: Paper = False,
+    data: CalibrationData = None,
+    refit_samples: RefitSamples = 2048,
     latency: Annotated[
         bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")
     ] = True,
@@ -272,13 +281,9 @@ def prune(
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
-    recipe = _recipe(paper, allocate=allocate, target=target, criterion=criterion, compensate=compensate)
     ws = WS.open(workspace)
-    calibration = data or ws.data
-    known = calibration is not None and (any(c in calibration for c in "*?[") or Path(calibration).exists())
-    if compensate is None and not paper and recipe["compensate"] == "refit" and not known:
-        recipe["compensate"] = "mean"  # the default refits when the calibration data is at hand
-        render.err.print("note: no calibration data known (pass --data); removed units are compensated by their mean")
+    flags = dict(allocate=allocate, target=target, criterion=criterion, compensate=compensate)
+    recipe, calibration = _cut_recipe(ws, data, paper, **flags)
     spec = None
     if plan is None:
         spec = PlanSpec(theta, recipe["target"], recipe["criterion"], min_units, seed, recipe["compensate"], budget)
@@ -298,10 +303,9 @@ def prune(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..core.schema import Options
     from ..framework import jobs
 
-    data_options = Options.from_file(ws.schema_path) if data is None and ws.schema_path.exists() else None
+    data_options = _calibration_options(ws, data)
     result = jobs.prune(
         model,
         statistics,
@@ -356,6 +360,25 @@ def prune(
 ALLOCATIONS = ("energy", "uniform", "sensitivity", "controller", "inverted")
 DEFAULT_RECIPE = {"allocate": "uniform", "target": None, "criterion": "obs", "compensate": "refit"}
 PAPER_RECIPE = {"allocate": "energy", "target": "units", "criterion": "gm", "compensate": "mean"}
+
+
+def _cut_recipe(ws, data: str | None, paper: bool, **flags) -> tuple[dict, str | None]:
+    """The recipe of prune's and sweep's flags, and the calibration data a refit reads (--data, else analyze's).
+    The default refits only when that data is at hand, else it compensates by the means, with a note."""
+    recipe = _recipe(paper, **flags)
+    calibration = data or ws.data
+    known = calibration is not None and (any(c in calibration for c in "*?[") or Path(calibration).exists())
+    if flags["compensate"] is None and not paper and recipe["compensate"] == "refit" and not known:
+        recipe["compensate"] = "mean"
+        render.err.print("note: no calibration data known (pass --data); removed units are compensated by their mean")
+    return recipe, calibration
+
+
+def _calibration_options(ws, data: str | None):
+    """The options analyze read its data with, when the refit reads that same data."""
+    from ..core.schema import Options
+
+    return Options.from_file(ws.schema_path) if data is None and ws.schema_path.exists() else None
 
 
 def _recipe(paper: bool, **given) -> dict:
@@ -649,9 +672,15 @@ def sweep(
     ] = None,
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per theta (0: none; needs --train).")] = 0,
     model: Annotated[Optional[Path], typer.Option(help="Model (default: the analyzed one).")] = None,
-    criterion: Annotated[str, typer.Option(help="gm, l2 or random.")] = "gm",
-    target: Annotated[str, typer.Option(help="units, layer-mean, or the baselines uniform and inverted.")] = "units",
+    criterion: Criterion = None,
+    allocate: Allocate = None,
+    target: Target = None,
+    compensate: Compensate = None,
+    paper: Paper = False,
+    budget: Budget = "units",
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
+    data: CalibrationData = None,
+    refit_samples: RefitSamples = 2048,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch for evaluation and training.")] = 64,
     max_samples: Annotated[
         Optional[int], typer.Option(help="Evaluate (and train) on at most this many sequences.")
@@ -663,9 +692,11 @@ def sweep(
     force: Force = False,
     json: Json = False,
 ):
-    """Prune at many thetas, evaluate and time each, to choose theta against a budget.
+    """Prune at many thetas as prune does, evaluate and time each, to choose theta against a budget.
 
     Example:  lstmprune sweep --theta 0.1:0.9:0.2 --eval dbs/valid/ --plot sweep.png
+
+    Example:  lstmprune sweep --theta 0.3,0.5,0.7 --paper --eval dbs/valid/   # the paper's ISS-GM
     """
     from ..core.files import check_output
     from ..core.plan import PlanSpec
@@ -673,12 +704,15 @@ def sweep(
     from ..core.statsfile import Statistics
     from ..core.workspace import Workspace as WS
 
-    specs = [PlanSpec(t, target, criterion, min_units) for t in parse_thetas(theta)]
     ws = WS.open(workspace)
+    flags = dict(allocate=allocate, target=target, criterion=criterion, compensate=compensate)
+    recipe, calibration = _cut_recipe(ws, data, paper, **flags)
+    cut = dict(target=recipe["target"], criterion=recipe["criterion"], compensate=recipe["compensate"])
+    specs = [PlanSpec(t, min_units=min_units, budget=budget, **cut) for t in parse_thetas(theta)]
     model = model or Path(ws.require("model"))
     statistics = Statistics.load(Path(ws.require("stats")))
     plot = plot or ws.root / "sweep.png"
-    reads = [eval_data, train_data, ws.stats]
+    reads = [eval_data, train_data, ws.stats, calibration]
     check_output(plot, force=force or plot == ws.root / "sweep.png", models=[model], reads=reads, flag="--plot")
     from ..framework import import_tensorflow
 
@@ -697,6 +731,9 @@ def sweep(
         batch_size=batch_size,
         max_samples=max_samples,
         loss=loss,
+        data_spec=calibration,
+        data_options=_calibration_options(ws, data),
+        samples=refit_samples,
         on_point=None if json else lambda p: render.err.print(f"theta {p.theta}: {_short(p)}"),
     )
     recover.sweep_plot(result, plot)

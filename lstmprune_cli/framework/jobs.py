@@ -153,6 +153,35 @@ def first_sequences(batches, count: int) -> np.ndarray:
     return np.concatenate(found)
 
 
+def lazy_calibration(model, data_spec: str | None, options: Options | None, samples: int):
+    """A factory of calibration batches, resolved on the first call only: most cuts never run the model."""
+    stream = None
+
+    def batches():
+        nonlocal stream
+        if data_spec is None:
+            raise LstmpruneError("this cut runs the model; pass data (the data analyze read)", option="data")
+        if stream is None:
+            stream = calibration(model, data_spec, options, max_samples=samples)
+        return stream()
+
+    return batches
+
+
+def plan_of(model, statistics: Statistics, spec: PlanSpec, batches, samples: int = REFIT_SAMPLES) -> Plan:
+    """The plan of `spec`; allocators that measure the model read the first `samples` calibration sequences."""
+    sample = first_sequences(batches, samples) if spec.target in MEASURING else None
+    return make_plan(model, statistics, spec, calibration=sample)
+
+
+def cut_and_refit(model, plan: Plan, batches, samples: int = REFIT_SAMPLES):
+    """The cut of `plan`, its consumers refitted on the calibration batches when the plan says so."""
+    pruned = cut(model, plan)
+    if plan.extra.get("compensate") == "refit":
+        plan.extra["refit"] = {**refit(model, pruned, plan, batches).to_dict(), "samples": samples}
+    return pruned
+
+
 def prune(
     model_path: Path,
     statistics: Statistics | None,
@@ -176,28 +205,15 @@ def prune(
     if out is not None:
         refuse_existing(out, force)
     model = models.load_model(model_path)
-    stream = None
-
-    def batches():
-        """The calibration data, resolved once, for the cuts that run the model."""
-        nonlocal stream
-        if data is None:
-            raise LstmpruneError("this cut runs the model; pass data (the data analyze read)", option="data")
-        if stream is None:
-            stream = calibration(model, data, options, max_samples=samples)
-        return stream
-
+    batches = lazy_calibration(model, data, options, samples)
     if plan_file is not None:
         plan = Plan.load(plan_file)
         plan.check_matches(models.fingerprint(model), model_groups(model))
     else:
         if statistics is None:
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
-        sample = first_sequences(batches(), samples) if spec.target in MEASURING else None
-        plan = make_plan(model, statistics, spec, calibration=sample)
-    pruned = cut(model, plan)
-    if plan.extra.get("compensate") == "refit":
-        plan.extra["refit"] = {**refit(model, pruned, plan, batches()).to_dict(), "samples": samples}
+        plan = plan_of(model, statistics, spec, batches, samples)
+    pruned = cut_and_refit(model, plan, batches, samples)
     models.compile_like(pruned, models.compiled_loss(model_path))
 
     length = _length(model)

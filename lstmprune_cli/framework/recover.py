@@ -13,7 +13,7 @@ from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import data, measure, models
 from .graph import unit_groups
-from .jobs import _length
+from .jobs import REFIT_SAMPLES, _length, cut_and_refit, lazy_calibration, plan_of
 from .pruning import Planner, cut, model_groups
 from .report import save_figure
 from .stream import Stream
@@ -274,9 +274,14 @@ def sweep(
     max_samples: int | None = None,
     loss: str = "auto",
     latency_batch: int = 64,
+    data_spec: str | None = None,
+    data_options: Options | None = None,
+    samples: int = REFIT_SAMPLES,
     on_point=None,
 ) -> SweepResult:
-    """Prune by every spec (fine-tune briefly when asked), evaluate, and time all models side by side."""
+    """Prune by every spec as `prune` does (fine-tune briefly when asked, as `finetune --start auto` does),
+    evaluate, and time all models side by side. data_spec: the calibration data of refits and measured
+    allocations."""
     from .train import LOSSES, evaluate
     from .train import finetune as run
 
@@ -301,12 +306,17 @@ def sweep(
 
     base = scored(measure_point(0.0, model, None), model)
     pruned_models, points = [], []
+    batches = lazy_calibration(model, data_spec, data_options, samples)
     for spec in specs:
-        plan = planner.plan(spec)
-        pruned = cut(model, plan)
+        plan = plan_of(model, statistics, spec, batches, samples)
+        pruned = cut_and_refit(model, plan, batches, samples)
         if epochs and train_spec:
             task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
-            run(pruned, train, task, epochs=epochs, teacher=model)
+            refitted = plan.extra.get("compensate") == "refit"
+            starts = [pruned.get_weights()] if refitted else []
+            if refitted:
+                pruned.set_weights(cut(model, plan).get_weights())  # the rewound start; the refit is tried too
+            run(pruned, train, task, epochs=epochs, teacher=model, starts=starts)
         point = scored(measure_point(spec.theta, pruned, plan), pruned)
 
         points.append(point)
