@@ -58,17 +58,34 @@ def part(mode: Mode) -> dict:
     model = models.load_model(MODEL)
     batches = jobs.calibration(model, str(calibration), max_samples=jobs.REFIT_SAMPLES)
     train = lambda s: shuffled(*budget, s)  # noqa: E731
+    x, y = clips("eval-00000-*", None)
+    picked = x[jobs.REFIT_SAMPLES :], y[jobs.REFIT_SAMPLES :]  # eval-00000 beyond what the refits read
+    validation = lambda: shuffled(*picked, 0, 512)  # noqa: E731  (finetune --val: best epoch, start)
     steps = -(-len(budget[0]) // 64)
     recipe = dict(
         epochs=RECIPE["epochs"], learning_rate=RECIPE["learning_rate"], schedule="cosine", steps_per_epoch=steps
     )
     methods = [m for m in compare.METHODS if m not in SKIPPED]
     rows = compare.run(
-        MODEL, stats, size["thetas"], size["seeds"], train, score, recipe, calibration=batches, methods=methods
+        MODEL,
+        stats,
+        size["thetas"],
+        size["seeds"],
+        train,
+        score,
+        recipe,
+        calibration=batches,
+        methods=methods,
+        validation=validation,
     )
     result = {
         "size": size,
-        "clips": {"calibration": next(iter(stats.stats.values())).count, "train": len(budget[0]), "eval": len(held[0])},
+        "clips": {
+            "calibration": next(iter(stats.stats.values())).count,
+            "train": len(budget[0]),
+            "validation": len(picked[0]),
+            "eval": len(held[0]),
+        },
         "recipe": RECIPE,
         "rows": rows,
     }

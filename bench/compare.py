@@ -11,8 +11,8 @@ import numpy as np
 from .common import log
 
 # name -> PlanSpec settings (and `start`); the removed units' means are folded into the biases unless the
-# consumers are refitted. A refitted cut is fine-tuned as `lstmprune finetune --start auto` does (epoch 1
-# from the refitted and from the rewound weights, the lower training loss goes on) unless `start` says.
+# consumers are refitted. A refitted cut is fine-tuned as `lstmprune finetune --start auto --val` does (epoch 1
+# from the refitted and from the rewound weights, the lower validation loss goes on) unless `start` says.
 METHODS = {
     "ISS-GM": dict(target="units", criterion="gm"),
     "ISS-GM, layer-mean target": dict(target="layer-mean", criterion="gm"),
@@ -24,7 +24,6 @@ METHODS = {
     "ISS-GM + refit": dict(target="units", criterion="gm", compensate="refit"),
     "uniform + refit": dict(target="uniform", criterion="gm", compensate="refit"),
     "default (uniform + OBS + refit)": dict(target="uniform", criterion="obs", compensate="refit"),
-    "default, tuned rewound": dict(target="uniform", criterion="obs", compensate="refit", start="rewound"),
     "default, tuned from the refit": dict(target="uniform", criterion="obs", compensate="refit", start="pruned"),
     "default, FLOPs budget": dict(target="uniform", criterion="obs", compensate="refit", budget="flops"),
     "sensitivity + OBS + refit": dict(target="sensitivity", criterion="obs", compensate="refit"),
@@ -46,6 +45,7 @@ def run(
     recipe: dict,
     calibration: Callable[[], Iterable] | None = None,
     methods: Iterable[str] = tuple(METHODS),
+    validation: Callable[[], Iterable] | None = None,
 ) -> list[dict]:
     """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0."""
     from lstmprune_cli.core.plan import PlanSpec
@@ -62,7 +62,7 @@ def run(
 
     def tune(model, seed: int, starts=()) -> tuple[dict, float, int]:
         start = time.perf_counter()
-        found = finetune(model, lambda: train(seed), task, starts=starts, **recipe)
+        found = finetune(model, lambda: train(seed), task, starts=starts, validation=validation, **recipe)
         return score(model), time.perf_counter() - start, found.start
 
     rows = []
@@ -82,12 +82,12 @@ def run(
                 plan, weights, found, cost = cuts[key]
                 start = METHODS[method].get("start", "auto")
                 pruned = cut(base, plan)  # the rewound start: the kept units' own weights, means in the biases
-                starts = [weights] if start == "auto" and settings.get("compensate") == "refit" else []
+                refit = settings.get("compensate") == "refit"
+                starts = [weights] if start == "auto" and refit and validation is not None else []
                 if start == "pruned" or settings.get("compensate") != "refit":
                     pruned.set_weights(weights)
                 tuned, seconds, chosen = tune(pruned, seed, starts)
                 kept = {g.name: g.num_kept for g in plan.groups}
-                refit = settings.get("compensate") == "refit"
                 extra = {
                     "cut_seconds": cost,
                     "start": ("rewound", "pruned")[chosen] if starts else start if refit else "cut",

@@ -125,8 +125,20 @@ def part(mode: Mode) -> dict:
         "default, tuned from the refit",
     ]
     recipe = dict(epochs=1, learning_rate=1e-3)
+    picked = windows("valid")
+    picked = picked[0][-1000:], picked[1][-1000:]
+    validation = lambda: shuffled(*picked, 0, 256)  # noqa: E731  (finetune --val: the start)
     rows = compare.run(
-        path, stats, size["thetas"], size["seeds"], tuning, score, recipe, calibration=batches, methods=methods
+        path,
+        stats,
+        size["thetas"],
+        size["seeds"],
+        tuning,
+        score,
+        recipe,
+        calibration=batches,
+        methods=methods,
+        validation=validation,
     )
     result = {
         "size": dict(size),

@@ -488,8 +488,8 @@ def finetune(
         str,
         typer.Option(
             help="When the cut refitted its consumers: auto trains the first epoch from the refitted weights and "
-            "from the same units with the original's own weights (rewound), and goes on with the lower loss; "
-            "rewound or pruned (the refitted file) choose one."
+            "from the same units with the original's own weights (rewound), and goes on with the lower "
+            "validation loss (rewound without --val); rewound or pruned (the refitted file) choose one."
         ),
     ] = "auto",
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 2,

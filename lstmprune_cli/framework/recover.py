@@ -98,7 +98,8 @@ def finetune(
     rewind: (original model, plan). When the plan refitted the consumers, the plan's cut of the original
     (the kept units' own weights, the removed units' means in the biases) is another start: with enough
     training it ends better than the refitted weights (docs/benchmarks.md). start: "rewound" trains it,
-    "pruned" the file as given, "auto" the first epoch from both and goes on with the lower loss.
+    "pruned" the file as given, "auto" the first epoch from both and goes on with the lower validation loss
+    (without validation data: rewound).
     """
     import keras
 
@@ -116,7 +117,9 @@ def finetune(
     given = model
     rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
     model = given if rewound is None else rewound
-    starts = [given.get_weights()] if rewound is not None and start == "auto" else []
+    # auto tries both only where it can judge them: on the training data the refitted start always looks
+    # better (it fits what the original memorised) and generalises worse (docs/benchmarks.md)
+    starts = [given.get_weights()] if rewound is not None and start == "auto" and validation is not None else []
 
     task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
     val = None
