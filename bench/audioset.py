@@ -40,6 +40,14 @@ def clips(pattern: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def validation_clips() -> tuple[np.ndarray, np.ndarray]:
+    """What fine-tuning validates on (`finetune --val`): eval-00000 beyond the clips the refits read."""
+    from lstmprune_cli.framework.jobs import REFIT_SAMPLES
+
+    x, y = clips("eval-00000-*", None)
+    return x[REFIT_SAMPLES:], y[REFIT_SAMPLES:]
+
+
 def part(mode: Mode) -> dict:
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.train import Task, evaluate
@@ -58,8 +66,7 @@ def part(mode: Mode) -> dict:
     model = models.load_model(MODEL)
     batches = jobs.calibration(model, str(calibration), max_samples=jobs.REFIT_SAMPLES)
     train = lambda s: shuffled(*budget, s)  # noqa: E731
-    x, y = clips("eval-00000-*", None)
-    picked = x[jobs.REFIT_SAMPLES :], y[jobs.REFIT_SAMPLES :]  # eval-00000 beyond what the refits read
+    picked = validation_clips()
     validation = lambda: shuffled(*picked, 0, 512)  # noqa: E731  (finetune --val: best epoch, start)
     steps = -(-len(budget[0]) // 64)
     recipe = dict(

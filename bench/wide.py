@@ -12,7 +12,7 @@ import inspect
 from pathlib import Path
 
 from . import compare
-from .audioset import clips
+from .audioset import clips, validation_clips
 from .common import AUDIOSET, CACHE, Mode, log, save, shuffled
 
 SIZES = {  # base epochs, base training clips, calibration clips, fine-tuning clips, evaluation clips, thetas
@@ -75,7 +75,20 @@ def part(mode: Mode) -> dict:
     batches = jobs.calibration(models.load_model(path), str(calibration), max_samples=jobs.REFIT_SAMPLES)
     recipe = dict(epochs=1, learning_rate=1e-3)
     train = lambda s: shuffled(*budget, s)  # noqa: E731
-    rows = compare.run(path, stats, size["thetas"], (0,), train, score, recipe, calibration=batches, methods=METHODS)
+    picked = validation_clips()
+    validation = lambda: shuffled(*picked, 0, 512)  # noqa: E731
+    rows = compare.run(
+        path,
+        stats,
+        size["thetas"],
+        (0,),
+        train,
+        score,
+        recipe,
+        calibration=batches,
+        methods=METHODS,
+        validation=validation,
+    )
     result = {"size": size, "recipe": recipe, "clips": {"train": len(budget[0]), "eval": len(held[0])}, "rows": rows}
     save(mode, "wide", result)
     return result
