@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord --workspace $(WS)
 	$(BIN)/lstmprune prune --theta 0.7 --out $(OUT) --workspace $(WS) --force
-	$(BIN)/lstmprune finetune --data sample_models/train.tfrecord --val sample_models/calibration.tfrecord --epochs 3 --workspace $(WS) --force
+	$(BIN)/lstmprune finetune --data sample_models/train.tfrecord --val sample_models/valid.tfrecord --epochs 3 --workspace $(WS) --force
 	$(BIN)/lstmprune report --eval sample_models/heldout.tfrecord --markdown $(WS)/report.md --workspace $(WS) --force
 
 

@@ -6,9 +6,11 @@ Writes sample_models/audioset_lstm.keras (Masking -> Bidirectional(LSTM 128) -> 
 Dense(527, sigmoid), 10 frames x 128 features) trained on ../shared/data/audioset/bal_train-*,
 sample_models/calibration.tfrecord: the first 1,500 records of eval-00000, sample_models/train.tfrecord:
 the first 1,500 records of bal_train-00000 (for the demo's fine-tuning), and sample_models/heldout.tfrecord:
-the first 1,500 records of eval-00001 (the demo's evaluation, seen by no other step), copied byte for byte.
+the first 1,500 records of eval-00001 (the demo's evaluation, seen by no other step), and
+sample_models/valid.tfrecord: the first 800 records of eval-00002 (the demo's fine-tuning validation), copied
+byte for byte.
 
-    python scripts/build_sample.py --slices-only   # the three data slices, the model untouched
+    python scripts/build_sample.py --slices-only   # the four data slices, the model untouched
 
 AudioSet is by Google, CC BY 4.0.
 """
@@ -107,6 +109,7 @@ def main() -> None:
     copy_records(DATA / "eval-00000-of-00004.tfrecord", OUT / "calibration.tfrecord", 1500)
     copy_records(DATA / "bal_train-00000-of-00004.tfrecord", OUT / "train.tfrecord", 1500)
     copy_records(DATA / "eval-00001-of-00004.tfrecord", OUT / "heldout.tfrecord", 1500)
+    copy_records(DATA / "eval-00002-of-00004.tfrecord", OUT / "valid.tfrecord", 800)
     if args.slices_only:
         return
     keras.utils.set_random_seed(0)

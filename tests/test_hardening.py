@@ -350,3 +350,8 @@ def test_new_user_demo_evaluates_on_a_held_out_slice():
     assert "heldout.tfrecord" in report and (ROOT / "sample_models" / "heldout.tfrecord").is_file()
     calibration = (ROOT / "sample_models" / "calibration.tfrecord").read_bytes()
     assert (ROOT / "sample_models" / "heldout.tfrecord").read_bytes()[:4096] != calibration[:4096]
+    # fine-tuning validates on its own slice: the refit's data would favour the refitted start
+    finetune = next(line for line in makefile.splitlines() if "lstmprune finetune" in line)
+    assert "--val sample_models/valid.tfrecord" in finetune
+    heads = {n: (ROOT / "sample_models" / n).read_bytes()[:4096] for n in ("valid.tfrecord", "heldout.tfrecord")}
+    assert heads["valid.tfrecord"] not in (calibration[:4096], heads["heldout.tfrecord"])
