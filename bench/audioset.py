@@ -48,53 +48,53 @@ def validation_clips() -> tuple[np.ndarray, np.ndarray]:
     return x[REFIT_SAMPLES:], y[REFIT_SAMPLES:]
 
 
-def part(mode: Mode) -> dict:
+def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple[list[dict], dict]:
+    """compare.run for a model of AudioSet frames: statistics and refits from eval-00000, fine-tuning on
+    bal_train validated on the rest of eval-00000, GAP@20 and mAP on eval-00001..3; rows and clip counts."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.train import Task, evaluate
 
-    size = SIZES[mode.name]
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
-    stats = jobs.analyze(MODEL, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
+    stats = jobs.analyze(path, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
     budget = clips("bal_train-*", size["budget"])
     held = clips("eval-0000[1-3]-*", size["evaluate"])
+    picked = validation_clips()
     task = Task("multilabel", 527)
 
     def score(model) -> dict:
         found = evaluate(model, shuffled(*held, 0, 512), task).metrics
         return {"gap@20": found["gap@20"], "map": found["map"]}
 
-    model = models.load_model(MODEL)
-    batches = jobs.calibration(model, str(calibration), max_samples=jobs.REFIT_SAMPLES)
-    train = lambda s: shuffled(*budget, s)  # noqa: E731
-    picked = validation_clips()
-    validation = lambda: shuffled(*picked, 0, 512)  # noqa: E731  (finetune --val: best epoch, start)
-    steps = -(-len(budget[0]) // 64)
-    recipe = dict(
-        epochs=RECIPE["epochs"], learning_rate=RECIPE["learning_rate"], schedule="cosine", steps_per_epoch=steps
-    )
-    methods = [m for m in compare.METHODS if m not in SKIPPED]
+    batches = jobs.calibration(models.load_model(path), str(calibration), max_samples=jobs.REFIT_SAMPLES)
     rows = compare.run(
-        MODEL,
+        path,
         stats,
         size["thetas"],
-        size["seeds"],
-        train,
+        seeds,
+        lambda s: shuffled(*budget, s),
         score,
         recipe,
         calibration=batches,
         methods=methods,
-        validation=validation,
+        validation=lambda: shuffled(*picked, 0, 512),  # finetune --val: the best epoch and the start
     )
-    result = {
-        "size": size,
-        "clips": {
-            "calibration": next(iter(stats.stats.values())).count,
-            "train": len(budget[0]),
-            "validation": len(picked[0]),
-            "eval": len(held[0]),
-        },
-        "recipe": RECIPE,
-        "rows": rows,
+    counts = {
+        "calibration": next(iter(stats.stats.values())).count,
+        "train": len(budget[0]),
+        "validation": len(picked[0]),
+        "eval": len(held[0]),
     }
+    return rows, counts
+
+
+def part(mode: Mode) -> dict:
+    size = SIZES[mode.name]
+    steps = -(-(size["budget"] or 22_160) // RECIPE["batch"])
+    recipe = dict(
+        epochs=RECIPE["epochs"], learning_rate=RECIPE["learning_rate"], schedule="cosine", steps_per_epoch=steps
+    )
+    methods = [m for m in compare.METHODS if m not in SKIPPED]
+    rows, counts = compare_on_audioset(MODEL, size, recipe, methods, size["seeds"])
+    result = {"size": size, "clips": counts, "recipe": RECIPE, "rows": rows}
     save(mode, "audioset", result)
     return result

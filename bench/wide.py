@@ -11,9 +11,8 @@ import hashlib
 import inspect
 from pathlib import Path
 
-from . import compare
-from .audioset import clips, validation_clips
-from .common import AUDIOSET, CACHE, Mode, log, save, shuffled
+from .audioset import clips, compare_on_audioset
+from .common import CACHE, Mode, log, save
 
 SIZES = {  # base epochs, base training clips, calibration clips, fine-tuning clips, evaluation clips, thetas
     "quick": dict(epochs=1, base_clips=2000, stats=500, budget=500, evaluate=1000, thetas=(0.7,)),
@@ -57,38 +56,9 @@ def base(mode: Mode) -> Path:
 
 
 def part(mode: Mode) -> dict:
-    from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.train import Task, evaluate
-
     size = SIZES[mode.name]
-    path = base(mode)
-    calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
-    stats = jobs.analyze(path, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
-    budget = clips("bal_train-*", size["budget"])
-    held = clips("eval-0000[1-3]-*", size["evaluate"])
-    task = Task("multilabel", 527)
-
-    def score(model) -> dict:
-        found = evaluate(model, shuffled(*held, 0, 512), task).metrics
-        return {"gap@20": found["gap@20"], "map": found["map"]}
-
-    batches = jobs.calibration(models.load_model(path), str(calibration), max_samples=jobs.REFIT_SAMPLES)
     recipe = dict(epochs=1, learning_rate=1e-3)
-    train = lambda s: shuffled(*budget, s)  # noqa: E731
-    picked = validation_clips()
-    validation = lambda: shuffled(*picked, 0, 512)  # noqa: E731
-    rows = compare.run(
-        path,
-        stats,
-        size["thetas"],
-        (0,),
-        train,
-        score,
-        recipe,
-        calibration=batches,
-        methods=METHODS,
-        validation=validation,
-    )
-    result = {"size": size, "recipe": recipe, "clips": {"train": len(budget[0]), "eval": len(held[0])}, "rows": rows}
+    rows, counts = compare_on_audioset(base(mode), size, recipe, METHODS, (0,))
+    result = {"size": size, "recipe": recipe, "clips": counts, "rows": rows}
     save(mode, "wide", result)
     return result
