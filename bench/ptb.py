@@ -121,7 +121,6 @@ def part(mode: Mode) -> dict:
         "uniform rates",
         "ISS-GM + refit",
         "default (uniform + OBS + refit)",
-        "default, tuned rewound",
         "default, tuned from the refit",
     ]
     recipe = dict(epochs=1, learning_rate=1e-3)
