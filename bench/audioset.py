@@ -18,13 +18,15 @@ SIZES = {  # calibration clips, fine-tuning clips, evaluation clips, thetas, see
     "quick": dict(stats=1500, budget=1000, evaluate=2000, thetas=(0.5, 0.9), seeds=(0,)),
     "full": dict(stats=None, budget=8000, evaluate=None, thetas=(0.3, 0.5, 0.7, 0.9), seeds=(0, 1, 2)),
 }
-SKIPPED = (  # in the cuts part right after the cut, or measured before (docs/results history); time is short
+SKIPPED = (  # in the cuts part right after the cut, or in earlier versions of docs/benchmarks.md; time is short
     "ISS-GM, layer-mean target",
     "random units",
     "inverted energy rule",
     "uniform + L2 units",
     "ISS-GM + refit",
     "uniform + refit",
+    "sensitivity + OBS + refit",  # these two choose uniform or near-uniform counts on this model (cuts part)
+    "controller + OBS + refit",
 )
 RECIPE = dict(epochs=5, learning_rate=1e-3, schedule="cosine", batch=64)  # every row's fine-tuning, labels only
 
