@@ -51,6 +51,7 @@ def run(
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework import models
     from lstmprune_cli.framework.pruning import Planner, cut
+    from lstmprune_cli.framework.recover import training_start
     from lstmprune_cli.framework.train import finetune, task_of
 
     base = models.load_model(model_path)
@@ -80,19 +81,16 @@ def run(
                 if key not in cuts:
                     cuts[key] = _cut(planner, base, PlanSpec(theta, seed=seed, **settings), calibration, score)
                 plan, weights, found, cost = cuts[key]
+                given = cut(base, plan)
+                given.set_weights(weights)
+                rewound = cut(base, plan) if settings.get("compensate") == "refit" else None  # means in the biases
                 start = METHODS[method].get("start", "auto")
-                pruned = cut(base, plan)  # the rewound start: the kept units' own weights, means in the biases
-                refit = settings.get("compensate") == "refit"
-                starts = [weights] if start == "auto" and refit and validation is not None else []
-                if start == "pruned" or settings.get("compensate") != "refit":
-                    pruned.set_weights(weights)
-                tuned, seconds, chosen = tune(pruned, seed, starts)
+                model, starts = training_start(given, rewound, start, judged=validation is not None)
+                tuned, seconds, chosen = tune(model, seed, starts)
                 kept = {g.name: g.num_kept for g in plan.groups}
-                extra = {
-                    "cut_seconds": cost,
-                    "start": ("rewound", "pruned")[chosen] if starts else start if refit else "cut",
-                }
-                rows.append(_row(method, theta, seed, kept, pruned, found, tuned, seconds) | extra)
+                begun = ("rewound", "pruned")[chosen] if starts else "pruned" if model is given else "rewound"
+                extra = {"cut_seconds": cost, "start": "cut" if rewound is None else begun}
+                rows.append(_row(method, theta, seed, kept, model, found, tuned, seconds) | extra)
                 log(method, theta, seed, kept, found, tuned, f"{seconds:.0f} s")
     return rows
 
@@ -100,9 +98,7 @@ def run(
 def _cut(planner, base, spec, calibration, score) -> tuple:
     """(plan, the cut model's weights, its score, seconds to make it) for one method."""
     from lstmprune_cli.core.plan import MEASURING
-    from lstmprune_cli.framework.jobs import first_sequences
-    from lstmprune_cli.framework.pruning import cut
-    from lstmprune_cli.framework.refit import refit
+    from lstmprune_cli.framework.jobs import cut_and_refit, first_sequences
 
     start = time.perf_counter()
     measure = None
@@ -111,9 +107,7 @@ def _cut(planner, base, spec, calibration, score) -> tuple:
         half = len(sample) // 2
         measure = planner.output_loss(spec, sample[half:], sample[:half])
     plan = planner.plan(spec, measure=measure)
-    pruned = cut(base, plan)
-    if spec.compensate == "refit":
-        refit(base, pruned, plan, calibration)
+    pruned = cut_and_refit(base, plan, calibration)
     seconds = time.perf_counter() - start
     return plan, pruned.get_weights(), score(pruned), seconds
 

@@ -40,7 +40,7 @@ def part(mode: Mode) -> dict:
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.pruning import Planner, cut
-    from lstmprune_cli.framework.refit import refit
+    from lstmprune_cli.framework.recover import training_start
     from lstmprune_cli.framework.train import Task, evaluate, finetune
 
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
@@ -68,12 +68,12 @@ def part(mode: Mode) -> dict:
         for theta in (0.0, *size.get("thetas", THETAS)):
             if theta:
                 plan = planner.plan(PlanSpec(theta, "uniform", "obs", compensate="refit"))
-                pruned = cut(base, plan)
-                refit(base, pruned, plan, batches)
+                pruned = jobs.cut_and_refit(base, plan, batches)
                 at_cut = gap(pruned)
             for seed in size["seeds"]:
-                model = cut(base, plan) if theta else models.load_model(path)  # the rewound start
-                starts = [pruned.get_weights()] if theta else []  # finetune --start auto: the refit is tried too
+                model, starts = models.load_model(path), []
+                if theta:  # finetune --start auto --val: the rewound start, the refitted one tried too
+                    model, starts = training_start(pruned, cut(base, plan), "auto", judged=True)
                 start = time.perf_counter()
                 found = finetune(
                     model,

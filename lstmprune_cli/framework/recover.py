@@ -107,19 +107,15 @@ def finetune(
     from .train import finetune as run
 
     options = options or Options()
+    checks.choice(start, STARTS, "start")
     check_training(learning_rate=learning_rate, seed=seed)
     refuse_existing(out, force)
     keras.utils.set_random_seed(seed)
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
-    model = models.load_model(model_path)
-    checks.choice(start, STARTS, "start")
-    given = model
+    given = models.load_model(model_path)
     rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
-    model = given if rewound is None else rewound
-    # auto tries both only where it can judge them: on the training data the refitted start always looks
-    # better (it fits what the original memorised) and generalises worse (docs/benchmarks.md)
-    starts = [given.get_weights()] if rewound is not None and start == "auto" and validation is not None else []
+    model, starts = training_start(given, rewound, start, judged=validation is not None)
 
     task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
     val = None
@@ -156,6 +152,18 @@ def finetune(
     teacher = None if teacher_path is None else str(teacher_path)
     chosen = "pruned" if rewound is None or result.start == 1 else "rewound"
     return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given)
+
+
+def training_start(given, rewound, start: str, *, judged: bool) -> tuple[object, list]:
+    """The model training begins from and the other weights its first epoch also tries (`finetune --start`).
+
+    given: the pruned model as it came; rewound: the plan's cut of the original, or None when the plan did not
+    refit. auto tries both only where validation data can judge them: on the training clips the refitted start
+    looked better while it was already behind on held-out clips (docs/benchmarks.md); unjudged, it is rewound.
+    """
+    if rewound is None or start == "pruned":
+        return given, []
+    return rewound, [given.get_weights()] if start == "auto" and judged else []
 
 
 def rewound_start(pruned, original_path: Path, plan_path: Path):
@@ -282,7 +290,7 @@ def sweep(
     samples: int = REFIT_SAMPLES,
     on_point=None,
 ) -> SweepResult:
-    """Prune by every spec as `prune` does (fine-tune briefly when asked, as `finetune --start auto` does),
+    """Prune by every spec as `prune` does (fine-tune briefly when asked, as `finetune` does without --val),
     evaluate, and time all models side by side. data_spec: the calibration data of refits and measured
     allocations."""
     from .train import LOSSES, evaluate
@@ -314,11 +322,9 @@ def sweep(
         plan = plan_of(model, statistics, spec, batches, samples)
         pruned = cut_and_refit(model, plan, batches, samples)
         if epochs and train_spec:
+            rewound = cut(model, plan) if plan.extra.get("compensate") == "refit" else None
+            pruned, starts = training_start(pruned, rewound, "auto", judged=False)
             task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
-            refitted = plan.extra.get("compensate") == "refit"
-            starts = [pruned.get_weights()] if refitted else []
-            if refitted:
-                pruned.set_weights(cut(model, plan).get_weights())  # the rewound start; the refit is tried too
             run(pruned, train, task, epochs=epochs, teacher=model, starts=starts)
         point = scored(measure_point(spec.theta, pruned, plan), pruned)
 
