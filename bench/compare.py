@@ -63,7 +63,10 @@ def run(
 
     def tune(model, seed: int, starts=()) -> tuple[dict, float, int]:
         start = time.perf_counter()
-        found = finetune(model, lambda: train(seed), task, starts=starts, validation=validation, **recipe)
+        teacher = base if recipe.get("alpha") else None  # distilled from the original, as `finetune` does
+        found = finetune(
+            model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **recipe
+        )
         return score(model), time.perf_counter() - start, found.start
 
     rows = []

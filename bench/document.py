@@ -16,6 +16,12 @@ REFERENCES = ("ISS-GM", DEFAULT)  # each is tallied against every other method
 OTHER_SIZE = {"default, FLOPs budget"}  # theta is a share of another measure: not the same size, not tallied
 
 
+def _taught(recipe: dict) -> str:
+    """How the fine-tuning learns: labels only, or distilled from the original as `finetune` does."""
+    alpha = recipe.get("alpha")
+    return f"distilled from the original with alpha {alpha:g}, as `lstmprune finetune` does" if alpha else "labels only"
+
+
 def _pm(cell: tuple[float, float], scale: float = 1.0, digits: int = 2) -> str:
     mean, spread = cell
     return f"{mean * scale:.{digits}f} ± {spread * scale:.{digits}f}" if spread else f"{mean * scale:.{digits}f}"
@@ -127,7 +133,7 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
         f"Dense(527, sigmoid), 10 frames x 128). Statistics from {clips['calibration']:,} clips of `eval-00000`;",
         "every model, the unpruned one included, is then fine-tuned for the same budget:",
         f"{recipe['epochs']} epochs over {clips['train']:,} clips of `bal_train-*` (Adam {recipe['learning_rate']:g},",
-        f"{recipe['schedule']} schedule, batch {recipe['batch']}, labels only, no teacher). GAP@20 (%) on",
+        f"{recipe['schedule']} schedule, batch {recipe['batch']}, {_taught(recipe)}). GAP@20 (%) on",
         f"{clips['eval']:,} clips of `eval-00001..3`, mean ± standard deviation over seeds {list(size['seeds'])}.",
         "A seed sets the fine-tuning order and the random baseline's draw; the base model is the same for all",
         "(the spread does not cover retraining it). Removed units' means are folded into the next biases for every",

@@ -157,11 +157,14 @@ def finetune(
     on_epoch: Callable[[Epoch], None] | None = None,
     wrap: Callable[[Iterable, int], Iterable] = lambda it, epoch: it,
     starts: Sequence[list[np.ndarray]] = (),
+    learner=None,
 ) -> FinetuneResult:
     """Train `model` in place; the best epoch's weights (by validation loss, else training loss) are kept.
 
     starts: other weights for the same model; the first epoch is trained from each (and from the model's
     own), every one with a fresh optimizer, and the one with the lowest loss goes on.
+    learner: a `learn.Learner` (its forward pass, penalty, variables and after-step hook) that learns the
+    structure while training; then every epoch runs (no early stop) and the last one is kept.
 
     With a teacher, the loss is (1 - alpha) * task loss + alpha * the loss against the teacher's outputs.
     """
@@ -184,18 +187,20 @@ def finetune(
     if optimizer not in makers:
         raise LstmpruneError(f"optimizer must be adam or sgd; received {optimizer!r}", option="optimizer")
     opt = makers[optimizer](learning_rate=lr)
-    opt.build(model.trainable_variables)
+    trained = model.trainable_variables + (list(learner.variables) if learner else [])
+    opt.build(trained)
     task_loss, distill_loss = _losses(task)
 
     @tf.function(reduce_retracing=True)
     def step(x, y):
         with tf.GradientTape() as tape:
-            p = model(x, training=True)
+            p = learner.forward(model, x) if learner else model(x, training=True)
             loss = task_loss(y, p)
             if teacher is not None:
                 loss = (1 - alpha) * loss + alpha * distill_loss(teacher(x, training=False), p)
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
+            objective = loss + learner.penalty() if learner else loss
+        grads = tape.gradient(objective, trained)
+        opt.apply_gradients(zip(grads, trained))
         return loss
 
     def run_epoch(epoch: int) -> Epoch:
@@ -203,6 +208,8 @@ def finetune(
         for x, y in wrap(train(), epoch):
             total += float(step(x, y)) * len(y)
             samples += len(y)
+            if learner:
+                learner.after_step(model)
         if samples == 0:
             raise LstmpruneError("the training data gave no sequences")
         record = Epoch(epoch, total / samples, time.perf_counter() - start, samples)
@@ -231,7 +238,7 @@ def finetune(
         result.epochs.append(record)
         if on_epoch:
             on_epoch(record)
-        if score(record) < best:
+        if learner or score(record) < best:  # a learner's structure moves with the weights: the last is kept
             best, best_weights, result.best_epoch, waited = score(record), model.get_weights(), epoch, 0
         else:
             waited += 1

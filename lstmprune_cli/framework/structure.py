@@ -1,0 +1,125 @@
+"""Where each unit's weights are: the intrinsic sparse structures that learned pruning trains.
+
+A `UnitSet` is the units pruned together with one kept-index set (a group, or the directions a
+sum/ave/mul merge ties). Each unit owns entries in several weight tensors (`Slot`s): its own kernel,
+recurrent-kernel and bias columns in every gate (incoming), and the rows that read it, in its own
+recurrent kernel and in every consumer (outgoing). Gates scale the outgoing rows; group lasso
+shrinks all of them together; soft pruning zeroes all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.groups import UnitGroup
+from .graph import _walk
+from .slicers import rule_for
+
+
+@dataclass
+class Slot:
+    """One weight tensor's entries owned by the units of a set."""
+
+    layer: str  # Keras layer name
+    weight: int  # index into the layer's weights
+    axis: int  # 0: rows, -1: the last axis
+    index: np.ndarray  # (U, k) each unit's positions along `axis`
+    outgoing: bool  # rows that read the unit (True) or the unit's own columns (False)
+
+
+@dataclass
+class UnitSet:
+    name: str
+    groups: list[UnitGroup]
+    slots: list[Slot] = field(default_factory=list)
+
+    @property
+    def units(self) -> int:
+        return self.groups[0].units
+
+    @property
+    def tie(self) -> str:
+        return self.groups[0].tie
+
+
+def unit_sets(model) -> list[UnitSet]:
+    """The prunable unit sets of `model`, each with every slot of its units' weights."""
+    groups, flow, graph = _walk(model)
+    sets: dict[str, UnitSet] = {}
+    owner: dict[str, str] = {}
+    for g in groups:
+        if g.prunable:
+            key = g.same_as or g.name
+            sets.setdefault(key, UnitSet(key, [])).groups.append(g)
+            owner[g.name] = key
+    for s in sets.values():
+        for g in s.groups:
+            s.slots.extend(_own_slots(model, g))
+    for node in graph:
+        rule = rule_for(node.class_name, node.config)
+        if rule is None or rule.flow not in ("consume", "group") or len(node.parents) != 1:
+            continue
+        weights = model.get_layer(node.name).weights
+        kernels = [0, len(weights) // 2] if node.class_name == "Bidirectional" else [0]
+        offset = 0
+        for name, width in flow.get(node.parents[0]) or []:
+            if name in owner:
+                rows = offset + np.arange(width)[:, None]  # (U, 1)
+                sets[owner[name]].slots.extend(Slot(node.name, k, 0, rows, True) for k in kernels)
+            offset += width
+    return list(sets.values())
+
+
+def _own_slots(model, g: UnitGroup) -> list[Slot]:
+    """A group's columns in its kernel, recurrent kernel and bias, and its recurrent kernel's rows."""
+    layer = model.get_layer(g.layer)
+    offset = len(layer.weights) // 2 if g.direction == "backward" else 0
+    count = len(layer.weights) // 2 if g.direction else len(layer.weights)
+    units = np.arange(g.units)
+    columns = np.stack([g.spec.columns(np.array([j]), g.units) for j in units])  # (U, G)
+    slots = [Slot(g.layer, offset + i, -1, columns, False) for i in range(count)]  # kernel, recurrent, bias
+    slots.append(Slot(g.layer, offset + 1, 0, units[:, None], True))
+    return slots
+
+
+def variable(model, slot: Slot):
+    return model.get_layer(slot.layer).weights[slot.weight]
+
+
+def take(array: np.ndarray, slot: Slot, units: np.ndarray | None = None) -> np.ndarray:
+    """The entries of `units` (default all) in `array`: (U, k, ...) with the other axes after."""
+    index = slot.index if units is None else slot.index[units]
+    moved = np.moveaxis(array, slot.axis, 0)  # entries along the first axis
+    return moved[index]  # (U, k, ...)
+
+
+def squared_norms(model, unit_set: UnitSet, slots: str = "all") -> np.ndarray:
+    """Each unit's squared norm over its slots (all, incoming or outgoing), (U,)."""
+    total = np.zeros(unit_set.units)
+    for slot in unit_set.slots:
+        if (slots == "incoming" and slot.outgoing) or (slots == "outgoing" and not slot.outgoing):
+            continue
+        part = take(variable(model, slot).numpy(), slot)
+        total += np.sum(part.reshape(unit_set.units, -1) ** 2, axis=1)
+    return total
+
+
+def entries(unit_set: UnitSet, model) -> int:
+    """Weights one unit owns."""
+    return sum(int(np.prod(take(variable(model, s).numpy(), s, np.array([0])).shape)) for s in unit_set.slots)
+
+
+def scale_units(model, unit_set: UnitSet, factors: np.ndarray, slots: str = "all") -> None:
+    """Multiply each unit's entries by its factor (U,) in its `slots`: all, incoming (its own columns:
+    0 silences the unit, its output is 0 at every step) or outgoing (the rows that read it)."""
+    for slot in unit_set.slots:
+        if (slots == "incoming" and slot.outgoing) or (slots == "outgoing" and not slot.outgoing):
+            continue
+        var = variable(model, slot)
+        value = np.moveaxis(var.numpy().copy(), slot.axis, 0)
+        shape = (-1,) + (1,) * (value.ndim - 1)
+        for k in range(slot.index.shape[1]):
+            value[slot.index[:, k]] *= factors.reshape(shape).astype(value.dtype)
+        var.assign(np.moveaxis(value, 0, slot.axis))

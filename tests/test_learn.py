@@ -1,0 +1,139 @@
+"""Learned structures: ISS-L0 gates, ISS-GL group lasso and soft GM pruning end in exact cuts."""
+
+import golden
+import numpy as np
+import pytest
+
+from lstmprune_cli.core import learned
+
+SHAPES = [("stacked", "concat"), ("bidirectional", "concat"), ("bidirectional", "sum")]
+
+
+def _data():
+    x = golden.sample_x(0, pad=False)  # (6, T, F)
+    y = (np.random.default_rng(1).random((6, 3)) > 0.5).astype("float32")  # (6, 3)
+    return x, y
+
+
+def _copy(model):
+    twin = type(model).from_config(model.get_config())
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _learn(model, method, **kw):
+    from lstmprune_cli.framework.learn import learn
+    from lstmprune_cli.framework.train import Task
+
+    x, y = _data()
+    settings = dict(epochs=4, steps_per_epoch=4, learning_rate=0.05) | kw
+    return learn(model, method, lambda: [(x, y)] * 4, Task("multilabel", 3), **settings)
+
+
+def _max_diff(a, b, x) -> float:
+    return float(np.max(np.abs(np.asarray(a(x, training=False)) - np.asarray(b(x, training=False)))))
+
+
+@pytest.mark.parametrize("arch,merge", SHAPES)
+def test_gates_at_a_huge_penalty_keep_the_floor_and_at_none_keep_everything(tf, arch, merge):
+    model = golden.build(arch, merge_mode=merge)
+    closed = _learn(_copy(model), "l0", theta=None, penalty=1e6)
+    assert {g.name: g.num_kept for g in closed.plan.groups if g.units > 1} == {
+        g.name: 1 for g in closed.plan.groups if g.units > 1
+    }
+    assert closed.record["exact"]
+    opened = _learn(_copy(model), "l0", theta=None, penalty=0.0)
+    assert all(g.num_kept == g.units for g in opened.plan.groups)
+
+
+@pytest.mark.parametrize("arch,merge", SHAPES)
+def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
+    """Gates at exactly 0 or 1: the cut model computes what the gated model computes (golden)."""
+    from lstmprune_cli.framework.learn import GATE_SPEED, Gates, _scaled_call
+    from lstmprune_cli.framework.structure import unit_sets
+    from lstmprune_cli.framework.surgery import prune_model
+
+    model = golden.build(arch, merge_mode=merge)
+    sets = unit_sets(model)
+    gates = Gates(model, sets, share=0.5, steps=1, penalty=0.0, seed=0)
+    rng = np.random.default_rng(3)
+    log_alpha = np.where(rng.random(gates.v.shape[0]) < 0.5, 10.0, -10.0)
+    gates.v.assign((log_alpha / GATE_SPEED).astype("float32"))
+    z = learned.deterministic_gate(log_alpha)
+    assert set(np.unique(z)) <= {0.0, 1.0}
+    x = golden.sample_x(2)
+    want = np.asarray(_scaled_call(model, x, gates.rows, tf.constant(z, tf.float32), training=False))
+    scores = gates.scores(model)  # folds the gates into the rows they scale
+    kept = {g.name: np.flatnonzero(learned.deterministic_gate(v) > 0) for s, v in zip(sets, scores) for g in s.groups}
+    if merge == "concat" and arch == "bidirectional":  # directions keep equal counts: pad with closed units
+        name = [g.name for g in sets[0].groups][0]
+        count = max(len(kept[f"{name.split('/')[0]}/{d}"]) for d in ("forward", "backward"))
+        for d in ("forward", "backward"):
+            key = f"{name.split('/')[0]}/{d}"
+            extra = np.setdiff1d(np.arange(6), kept[key])[: count - len(kept[key])]
+            kept[key] = np.sort(np.concatenate([kept[key], extra]))
+    kept = {k: v if len(v) else np.array([0]) for k, v in kept.items()}
+    got = np.asarray(prune_model(model, kept)(x, training=False))
+    assert np.max(np.abs(got - want)) <= 1e-5
+
+
+@pytest.mark.parametrize("arch,merge", SHAPES)
+def test_group_lasso_zeroes_whole_units_and_the_plan_slices_exactly_those(tf, arch, merge):
+    from lstmprune_cli.framework.structure import scale_units, squared_norms, unit_sets
+
+    trained = golden.build(arch, merge_mode=merge)
+    for s in unit_sets(trained):  # every other unit weak: the penalty should zero those and only those
+        scale_units(trained, s, np.where(np.arange(s.units) % 2 == 0, 1.0, 0.2))
+    found = _learn(trained, "group-lasso", theta=None, penalty=0.04, learning_rate=0.01)
+    dead, removed = {}, {}
+    for s in unit_sets(trained):
+        dead[s.name] = np.flatnonzero(squared_norms(trained, s) == 0)
+        removed[s.name] = np.setdiff1d(np.arange(s.units), found.plan.kept()[s.groups[0].name])
+        assert set(removed[s.name]) <= set(dead[s.name])  # only units at exact zero go
+        assert len(dead[s.name]) < s.units  # the strong units survive
+    ties: dict[str, list[str]] = {}
+    for s in unit_sets(trained):
+        ties.setdefault(s.tie, []).append(s.name)
+    for names in ties.values():  # all of them, up to equal counts across tied directions
+        assert {len(removed[n]) for n in names} == {min(len(dead[n]) for n in names)}
+    assert sum(len(d) for d in dead.values()) > 0
+    assert found.record["exact"]
+    assert _max_diff(trained, found.model, golden.sample_x(4)) <= 1e-5
+
+
+def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
+    from lstmprune_cli.framework.learn import SoftPruning, learn
+    from lstmprune_cli.framework.structure import squared_norms, unit_sets
+    from lstmprune_cli.framework.train import Task, finetune
+
+    model = golden.build("stacked")
+    x, y = _data()
+    statistics = golden.analyzed(model, x)
+    from lstmprune_cli.core.plan import PlanSpec, allocate
+
+    spec = PlanSpec(0.5, "uniform", "gm")
+    counts, _, _ = allocate(statistics.groups, eigenvalues=statistics.eigenvalues(), spec=spec)
+    trained = _copy(model)
+    sets = unit_sets(trained)
+    soft = SoftPruning(trained, sets, counts=counts, spec=spec, every=3)
+    finetune(trained, lambda: [(x, y)] * 3, Task("multilabel", 3), epochs=1, learning_rate=0.05, learner=soft)
+    zeroed = soft.zeroed[0][sets[0].name]
+    assert len(zeroed) == sets[0].units - counts[sets[0].groups[0].name]
+    assert np.all(squared_norms(trained, sets[0], "incoming")[zeroed] == 0)  # silenced at the last step
+    finetune(trained, lambda: [(x, y)] * 2, Task("multilabel", 3), epochs=1, learning_rate=0.05)  # no pruning
+    assert np.all(squared_norms(trained, sets[0], "incoming")[zeroed] > 0)  # they grow back
+
+    found = learn(
+        _copy(model),
+        "soft-gm",
+        lambda: [(x, y)] * 4,
+        Task("multilabel", 3),
+        theta=0.5,
+        spec=spec,
+        statistics=statistics,
+        epochs=2,
+        steps_per_epoch=4,
+        learning_rate=0.05,
+    )
+    assert [g.num_kept for g in found.plan.groups] == [counts[g.name] for g in found.plan.groups]
+    assert found.record["exact"]
