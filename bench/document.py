@@ -381,7 +381,8 @@ def cuts_section(r: dict) -> list[str]:
 def write(mode: Mode) -> Path:
     """Assemble the document of `mode` from whatever parts have results; returns its path."""
     mode.out.mkdir(parents=True, exist_ok=True)
-    parts = {name: load(mode, name) for name in ("audioset", "ptb", "wide", "recipe", "speed", "cost", "cuts")}
+    names = ("audioset", "learned", "ptb", "wide", "recipe", "speed", "cost", "cuts")
+    parts = {name: load(mode, name) for name in names}
     command = "make bench" if mode.name == "full" else "make bench-quick"
     lines = [
         "# Benchmarks" + (" (quick mode: small sizes, for checking the suite, not for quoting)" if mode.quick else ""),
@@ -398,6 +399,8 @@ def write(mode: Mode) -> Path:
     if parts["audioset"]:
         section, outcomes["AudioSet"] = audioset_section(parts["audioset"], mode.out)
         body += section
+    if parts["learned"]:
+        body += learned_section(parts["learned"], parts["audioset"])
     if parts["ptb"]:
         section, outcomes["Penn Treebank"] = ptb_section(parts["ptb"], mode.out)
         body += section
@@ -510,4 +513,67 @@ def speed_reading(rows: list[dict]) -> list[str]:
             f"- theta {row['theta']}: FLOP ratio {flop:.2f}x; measured {measured}."
             + (f" Below the FLOP ratio: {', '.join(short)}." if short else "")
         )
+    return lines + [""]
+
+
+LEARNED_REFERENCES = ("ISS-GM", "uniform rates", "default (uniform + OBS + refit)")
+
+
+def learned_section(r: dict, one_shot: dict | None) -> list[str]:
+    """Structures learned in training against part 1's one-shot cuts, at the same budget in epochs."""
+    learn, tune = r["learn_epochs"], r["tune_epochs"]
+    rows = list(r["rows"])
+    thetas = sorted({x["theta"] for x in rows})
+    if one_shot:
+        rows += [x for x in one_shot["rows"] if x["method"] in LEARNED_REFERENCES and x["theta"] in thetas]
+    cells = compare.summary(rows, "gap@20")
+    per_epoch: dict[tuple, list[float]] = {}
+    for x in rows:
+        seconds = x.get("seconds_per_learning_epoch") or x["seconds"] / (learn + tune)
+        per_epoch.setdefault((x["theta"], x["method"]), []).append(seconds)
+    names = list(cells[0]["kept"])
+    lines = [
+        "## 1b. Structures learned in training: ISS-L0, ISS-GL and soft GM pruning",
+        "",
+        "`python -m bench.run --only learned`. `lstmprune learn --method l0|group-lasso|soft-gm` trains the sample",
+        f"for {learn} epochs while it learns which units go, cuts them, and the cut is fine-tuned for {tune} more",
+        f"epochs as in part 1: {learn + tune} epochs in all, the budget of part 1's one-shot rows (shown beside them,",
+        "from part 1's run), with the same clips, teacher, validation and schedule. `l0`: hard-concrete gates on",
+        "the rows that read each unit, the expected share of open gates held to a target that falls to 1 - theta",
+        "over the first 80% of the steps; `group-lasso`: a proximal group soft-threshold over every weight of a unit,",
+        "the threshold following the excess of non-zero units; `soft-gm`: the paper's rates and geometric-median",
+        "ranking, units silenced once per epoch (their means folded into the next biases) and free to regrow.",
+        "GAP@20 (%) on eval-00001..3, mean ± standard deviation over seeds; time per epoch on this machine.",
+        "",
+        f"| theta | method | kept {' / '.join(names)} | params | after learning and the cut | after fine-tuning |"
+        " s per epoch (learning) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        seconds = float(np.mean(per_epoch[(c["theta"], c["method"])]))
+        cut = _pm(c["cut"], 100) if c["method"] in ("l0", "group-lasso", "soft-gm") else f"({_pm(c['cut'], 100)})"
+        lines.append(
+            f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
+            f"{_pm(c['tuned'], 100)} | {seconds:.0f} |"
+        )
+    lines += [
+        "",
+        "In parentheses: the one-shot rows right after their cut, before any training (a different stage).",
+        "Seconds per epoch: for the learned rows an epoch of learning; for the one-shot rows an epoch of",
+        "fine-tuning (part 1's run, a different moment of the shared machine: compare them loosely).",
+        "",
+    ]
+    by = {(c["theta"], c["method"]): c for c in cells}
+    default = "default (uniform + OBS + refit)"
+    for theta in thetas:
+        if (theta, default) not in by:
+            continue
+        (a, sa) = by[(theta, default)]["tuned"]
+        for method in ("l0", "group-lasso", "soft-gm"):
+            if (theta, method) in by:
+                b, sb = by[(theta, method)]["tuned"]
+                verdict = "ahead" if a - b > sa + sb else "behind" if b - a > sa + sb else "within the spreads"
+                lines.append(
+                    f"- theta {theta}: the default {100 * a:.2f} vs {method} {100 * b:.2f}: the default is {verdict}."
+                )
     return lines + [""]

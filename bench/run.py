@@ -1,6 +1,6 @@
 """Benchmarks (not tests): `make bench` (hours) or `make bench-quick` (minutes) writes docs/benchmarks.md.
 
-    python -m bench.run [--quick] [--only audioset,ptb,speed,cost,cuts,wide,recipe] [--document]
+    python -m bench.run [--quick] [--only audioset,learned,ptb,speed,cost,cuts,wide,recipe] [--document]
 
 Each part saves its raw results as JSON beside the document; the document is rebuilt from all saved parts,
 so a part can be rerun alone. Speed figures are ratios of models timed alternately in the same run.
@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import audioset, common, cost, cuts, document, ptb, recipe, speed, wide
+from . import audioset, common, cost, cuts, document, learned, ptb, recipe, speed, wide
 
 PARTS = {  # name -> the function that runs it and saves its results
     "audioset": audioset.part,
+    "learned": learned.part,
     "ptb": ptb.part,
     "speed": speed.part,
     "cost": cost.part,

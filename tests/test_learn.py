@@ -49,16 +49,16 @@ def test_gates_at_a_huge_penalty_keep_the_floor_and_at_none_keep_everything(tf, 
 @pytest.mark.parametrize("arch,merge", SHAPES)
 def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
     """Gates at exactly 0 or 1: the cut model computes what the gated model computes (golden)."""
-    from lstmprune_cli.framework.learn import GATE_SPEED, Gates, _scaled_call
+    from lstmprune_cli.framework.learn import Gates, _scaled_call
     from lstmprune_cli.framework.structure import unit_sets
     from lstmprune_cli.framework.surgery import prune_model
 
     model = golden.build(arch, merge_mode=merge)
     sets = unit_sets(model)
-    gates = Gates(model, sets, share=0.5, steps=1, penalty=0.0, seed=0)
+    gates = Gates(model, sets, share=0.5, steps=1, penalty=0.0, seed=0, lr=1e-3)
     rng = np.random.default_rng(3)
     log_alpha = np.where(rng.random(gates.v.shape[0]) < 0.5, 10.0, -10.0)
-    gates.v.assign((log_alpha / GATE_SPEED).astype("float32"))
+    gates.v.assign((log_alpha / gates.speed).astype("float32"))
     z = learned.deterministic_gate(log_alpha)
     assert set(np.unique(z)) <= {0.0, 1.0}
     x = golden.sample_x(2)

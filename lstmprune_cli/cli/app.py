@@ -575,6 +575,154 @@ def finetune(
     render.err.print(f"model -> {job.out} ({job.kind})" + (f"   teacher: {teacher}" if teacher else ""))
 
 
+LEARN_METHODS = ("l0", "group-lasso", "soft-gm")
+
+
+@app.command()
+@_errors
+def learn(
+    method: Annotated[
+        str,
+        typer.Option(
+            help="l0: a hard-concrete gate on every unit, an expected-L0 penalty held to the budget (ISS-L0); "
+            "group-lasso: a proximal group soft-threshold on all of a unit's weights (ISS-GL); soft-gm: the "
+            "paper's soft pruning, the units its rates and criterion remove zeroed every epoch, free to regrow."
+        ),
+    ],
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Training data.")] = None,
+    theta: Annotated[Optional[float], typer.Option(help="Share of the budget's measure to remove, in (0, 1).")] = None,
+    budget: Budget = "units",
+    penalty: Annotated[
+        Optional[float],
+        typer.Option(help="l0, group-lasso: a fixed penalty weight instead of theta; the plan removes what it closed."),
+    ] = None,
+    criterion: Criterion = None,
+    allocate: Allocate = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model to train (default: the analyzed one).")] = None,
+    validation: Annotated[
+        Optional[str], typer.Option("--val", help="Validation data: metrics each epoch and of the cut model.")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Output (default: beside MODEL, '-METHOD', same format).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate (the gates move 20x faster).")] = 1e-3,
+    schedule: Annotated[str, typer.Option(help="constant or cosine (decays to 0 over all epochs).")] = "cosine",
+    distill: Annotated[
+        bool, typer.Option("--distill/--no-distill", help="Learn from the original's outputs too.")
+    ] = True,
+    alpha: Annotated[float, typer.Option(help="Weight of the teacher's loss, in [0, 1].")] = 0.5,
+    min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
+    every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: once per epoch).")] = 0,
+    loss: Annotated[str, typer.Option(help="auto, binary, categorical or sparse (see finetune).")] = "auto",
+    max_samples: Annotated[Optional[int], typer.Option(help="Sequences per epoch at most.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the gates' noise and of the batch order.")] = 0,
+    features: Features = None,
+    dequantize: Dequantize = None,
+    scale: Scale = None,
+    l2_normalize: L2 = False,
+    fit: Fit = "pad",
+    skip_nonfinite: SkipNonfinite = False,
+    vocab: Vocab = None,
+    schema: SchemaFile = None,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Learn which units to drop while training (ISS-L0, ISS-GL, soft GM), then cut them like prune does.
+
+    Writes the plan to the workspace and the smaller model, so report, export and sweep read them as usual.
+
+    Example:  lstmprune learn --method l0 --theta 0.7 --data dbs/train/ --val dbs/valid/ --epochs 5
+
+    Example:  lstmprune learn --method soft-gm --theta 0.7 --data dbs/train/   # the paper's rates, after analyze
+    """
+    from ..core.checks import choice
+    from ..core.files import check_output
+    from ..core.plan import PlanSpec
+    from ..core.statsfile import Statistics
+    from ..core.summary import group_rows
+    from ..core.workspace import Workspace as WS
+
+    choice(method, LEARN_METHODS, "method")
+    if not data:
+        raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    if (theta is None) == (penalty is None) and method != "soft-gm":
+        raise LstmpruneError(f"learn --method {method} takes --theta or --penalty, one of them")
+    if method == "soft-gm" and (theta is None or penalty is not None):
+        raise LstmpruneError("learn --method soft-gm takes --theta (its rates' target), not --penalty")
+    options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
+    ws = WS.open(workspace)
+    model = model or Path(ws.require("model"))
+    spec, statistics = None, None
+    if method == "soft-gm":
+        recipe = _recipe(
+            False, allocate=allocate or "energy", target=None, criterion=criterion or "gm", compensate=None
+        )
+        spec = PlanSpec(theta, recipe["target"], recipe["criterion"], min_units, seed, "none", budget)
+        statistics = Statistics.load(Path(ws.require("stats")))
+    elif criterion is not None or allocate is not None:
+        raise LstmpruneError(f"--criterion and --allocate choose soft-gm's cut; {method} learns its own")
+    teacher = model if distill else None
+    if out is None:
+        stem = f"{model.stem}-{method}"
+        out = model.with_name(stem + model.suffix) if model.suffix else Path(f"{model}-{method}")
+    check_output(out, force=force, models=[model], reads=[data, validation], workspace=ws.root)
+    from ..framework import import_tensorflow
+
+    import_tensorflow()
+    from ..framework.learn_job import learn as run
+
+    job = run(
+        model,
+        data,
+        out,
+        method=method,
+        theta=theta,
+        budget=budget,
+        penalty=penalty,
+        spec=spec,
+        statistics=statistics,
+        options=options,
+        validation=validation,
+        teacher_path=teacher,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        schedule=schedule,
+        alpha=alpha,
+        loss=loss,
+        max_samples=max_samples,
+        min_units=min_units,
+        every=every,
+        seed=seed,
+        force=force,
+        wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
+        on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
+    )
+    job.plan.save(ws.plan_path)
+    ws.model = ws.model or str(Path(model).resolve())
+    ws.plan, ws.pruned, ws.finetuned = str(ws.plan_path), str(Path(job.out).resolve()), None
+    ws.save()
+    if json:
+        render.emit_json(job.to_dict())
+        return
+    achieved = job.plan.achieved()["units"]
+    title = f"{method}: {100 * achieved:.1f}% of units removed" + (f" (theta {theta} of {budget})" if theta else "")
+    render.out.print(render.groups_table(group_rows(None, job.plan), title))
+    before, after = job.params
+    render.out.print(f"parameters {before:,} -> {after:,} ({100 * (1 - after / before):.1f}% removed)")
+    if not job.record.get("exact"):
+        render.err.print(
+            f"note: {job.record['removed_alive']} removed units still carried weight when training ended; "
+            "the cut model differs from the trained one by them (more epochs close them)"
+        )
+    if job.after is not None:
+        render.out.print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in job.after.to_dict().items()))
+    render.err.print(f"plan -> {ws.plan_path}   model -> {job.out} ({job.kind})")
+
+
 @app.command()
 @_errors
 def report(

@@ -20,13 +20,16 @@ from ..core.errors import LstmpruneError
 from ..core.plan import BUDGETS, Plan, PlanSpec, allocate, rank
 from . import models
 from .graph import unit_groups
-from .structure import UnitSet, entries, scale_units, squared_norms, unit_sets, variable
+from .structure import UnitSet, entries, fold_means, scale_units, squared_norms, unit_sets, variable
 from .surgery import prune_model
 
-GATE_SPEED = 20.0  # log_alpha = GATE_SPEED * v: the gates move that much faster than the weights under Adam
+GATE_TRAVEL = 16.0  # log_alpha = speed * v, the speed such that Adam's steps could move a gate this far in all
 GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
 DUAL_RATE = 0.01  # the multipliers' step per training step and unit of constraint violation
-WARMUP = 0.5  # share of the steps over which the kept share's target falls from 1 to 1 - theta
+DUAL_SCALE = 10.0
+CONTROL = "p"
+GL_GAIN = 0.5
+WARMUP = 0.8  # share of the steps over which the kept share's target falls from 1 to 1 - theta
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
 
 
@@ -50,8 +53,8 @@ class Learner:
     def penalty(self):
         return 0.0
 
-    def after_step(self, model) -> None:
-        pass
+    def after_step(self, model, x) -> None:
+        """After each optimizer step, with the step's inputs."""
 
     def scores(self, model) -> list[np.ndarray]:
         """One score per unit of each set after training, higher kept first."""
@@ -77,16 +80,20 @@ class Gates(Learner):
     """ISS-L0 (seed 003): a hard-concrete gate on every unit, scaling the rows that read it.
 
     `penalty` fixed: its weight times the expected share of open gates. Otherwise the expected share is
-    held to the budget by a Lagrangian, lambda (s - t) + mu (s - t)^2, whose multipliers rise by dual
-    ascent while the share s is above the target t (t falls from 1 to 1 - theta over the first half).
+    held to the budget by a Lagrangian, lambda (s - t) + mu (s - t)^2, whose multipliers follow dual ascent
+    (lambda += eta (s - t), mu += eta (s - t)^2; lambda turns negative and reopens gates when s falls below t),
+    while the target t falls from 1 to 1 - theta over the first half of the steps (as CoFi does).
     """
 
-    def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, seed: int):
+    def __init__(
+        self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, seed: int, lr: float
+    ):
         import tensorflow as tf
 
         self.sets, self.fixed = sets, penalty
+        self.speed = GATE_TRAVEL / (lr * max(1, steps))  # (the weights' Adam steps are about lr each)
         total = sum(s.units for s in sets)
-        self.v = tf.Variable(np.full(total, GATE_START / GATE_SPEED, "float32"), name="log_alpha")
+        self.v = tf.Variable(np.full(total, GATE_START / self.speed, "float32"), name="log_alpha")
         self.variables = [self.v]
         self.weight = tf.constant(np.concatenate([np.full(s.units, len(s.groups)) for s in sets]), tf.float32)
         self.lam = tf.Variable(0.0 if penalty is None else float(penalty), trainable=False)
@@ -95,9 +102,10 @@ class Gates(Learner):
         self.budget = _Budget(share, steps)
         self.rng = tf.random.Generator.from_seed(seed)
         self.rows = _row_gathers(model, sets)
+        self.trace: list[list[float]] = []  # every 10 steps: step, expected kept share, its target, lambda
 
     def _log_alpha(self):
-        return self.v * GATE_SPEED
+        return self.v * self.speed
 
     def _share(self):
         import tensorflow as tf
@@ -120,13 +128,18 @@ class Gates(Learner):
         gap = self._share() - self.target
         return self.lam * gap + self.mu * gap * gap
 
-    def after_step(self, model) -> None:
+    def after_step(self, model, x) -> None:
         if self.fixed is not None:
             return
         self.budget.step += 1
         gap = float(self._share()) - self.budget.target()
-        self.lam.assign(max(0.0, float(self.lam) + DUAL_RATE * 100 * gap))
-        self.mu.assign(max(0.0, float(self.mu) + DUAL_RATE * 100 * gap * gap))
+        if CONTROL == "p":
+            self.lam.assign(DUAL_SCALE * gap)
+        else:
+            self.lam.assign(float(self.lam) + DUAL_RATE * DUAL_SCALE * gap)  # two-sided: below t it reopens gates
+            self.mu.assign(float(self.mu) + DUAL_RATE * DUAL_SCALE * gap * gap)
+        if self.budget.step % 10 == 0:
+            self.trace.append([self.budget.step, float(self._share()), self.budget.target(), float(self.lam)])
         self.target.assign(self.budget.target())
 
     def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
@@ -134,7 +147,7 @@ class Gates(Learner):
 
     def scores(self, model) -> list[np.ndarray]:
         """log_alpha of each set's gates; the deterministic gates are folded into the rows they scale."""
-        la = self.v.numpy().astype(np.float64) * GATE_SPEED
+        la = self.v.numpy().astype(np.float64) * self.speed
         gate = learned.deterministic_gate(la)
         out, at = [], 0
         for s in self.sets:
@@ -146,14 +159,15 @@ class Gates(Learner):
 
 class GroupLasso(Learner):
     """ISS-GL (Wen et al.): after every step a proximal group soft-threshold on each unit's weights (all of
-    its slots, normalised by their count), so whole units reach exact zero. `penalty` fixed: the threshold
-    per step as a share of the median unit strength; otherwise that share rises by dual ascent while more
-    units are non-zero than the target allows."""
+    its slots), so whole units reach exact zero. A unit's strength is its norm relative to its set's median
+    unit at the start (layers differ in scale). `penalty` fixed: the threshold per step in those units;
+    otherwise the threshold follows the excess of non-zero units over the target (proportional control)."""
 
     def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None):
         self.sets, self.fixed = sets, penalty
         self.sizes = [np.sqrt(entries(s, model)) for s in sets]
-        self.scale = float(np.median(np.concatenate(self._strengths(model))))
+        self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]
+        self.scale = 1.0  # strengths are relative to each set's median unit at the start
         self.lam = 0.0 if penalty is None else float(penalty)
         self.budget = _Budget(share, steps)
         self.weight = np.array([len(s.groups) * s.units for s in sets], float)
@@ -161,7 +175,7 @@ class GroupLasso(Learner):
     def _strengths(self, model) -> list[np.ndarray]:
         return [np.sqrt(squared_norms(model, s)) / size for s, size in zip(self.sets, self.sizes)]
 
-    def after_step(self, model) -> None:
+    def after_step(self, model, x) -> None:
         strengths = self._strengths(model)
         tau = self.lam * self.scale
         for s, v in zip(self.sets, strengths):
@@ -171,7 +185,7 @@ class GroupLasso(Learner):
             self.budget.step += 1
             alive = sum(np.sum(v > tau) * len(s.groups) for s, v in zip(self.sets, strengths))
             gap = alive / self.weight.sum() - self.budget.target()
-            self.lam = max(0.0, self.lam + DUAL_RATE * 0.01 * gap)
+            self.lam = max(0.0, GL_GAIN * gap)
 
     def scores(self, model) -> list[np.ndarray]:
         return self._strengths(model)
@@ -190,7 +204,7 @@ class SoftPruning(Learner):
 
         self.sets, self.counts, self.spec, self.every = sets, counts, spec, max(1, every)
         self.groups = model_groups(model)
-        self.step = 0
+        self.step, self.probe, self.last = 0, None, None
         self.zeroed: list[dict[str, np.ndarray]] = []  # the units zeroed at each pruning, by set
 
     def _ranked(self, model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -198,25 +212,38 @@ class SoftPruning(Learner):
 
         return rank(self.groups, num_kept=self.counts, vectors=unit_vectors(model, self.groups), spec=self.spec)
 
-    def prune(self, model) -> None:
-        """Zero every unit the current ranking removes."""
+    def prune(self, model, x=None) -> None:
+        """Silence every unit the current ranking removes; with inputs `x`, each newly silenced unit's mean
+        output on them goes into the biases of the layers that read it (the tool's mean compensation)."""
         ranked = self._ranked(model)
+        means = self._means(model, x) if x is not None else {}
         zeroed = {}
         for s in self.sets:
             kept = ranked[s.groups[0].name][0]
             factors = np.zeros(s.units)
             factors[kept] = 1.0
+            if s.name in means:
+                fold_means(model, s, means[s.name] * (1 - factors))
             scale_units(model, s, factors, slots="incoming")  # silenced; the rows that read it let it regrow
             zeroed[s.name] = np.flatnonzero(factors == 0)
         self.zeroed.append(zeroed)
 
-    def after_step(self, model) -> None:
+    def _means(self, model, x) -> dict[str, np.ndarray]:
+        from .probe import build_probe
+
+        if self.probe is None:
+            self.probe = build_probe(model, self.groups)
+        found = {g.name: z.mean(axis=0) for g, z in self.probe.responses(x)}  # (H,) final-state means
+        return {s.name: found[s.groups[0].name] for s in self.sets if len(s.groups) == 1}
+
+    def after_step(self, model, x) -> None:
         self.step += 1
         if self.step % self.every == 0:
-            self.prune(model)
+            self.prune(model, x)
+        self.last = x
 
     def scores(self, model) -> list[np.ndarray]:
-        self.prune(model)  # the hard cut removes exactly the units zeroed last
+        self.prune(model, self.last)  # the hard cut removes exactly the units silenced last
         ranked = self._ranked(model)
         return [ranked[s.groups[0].name][1] for s in self.sets]
 
@@ -338,7 +365,8 @@ def learn(
     steps = epochs * (steps_per_epoch or 100)
     start = time.perf_counter()
     if method == "l0":
-        learner: Learner = Gates(model, sets, share=share, steps=steps, penalty=penalty, seed=seed)
+        lr = float(training.get("learning_rate", 1e-3))
+        learner: Learner = Gates(model, sets, share=share, steps=steps, penalty=penalty, seed=seed, lr=lr)
     elif method == "group-lasso":
         learner = GroupLasso(model, sets, share=share, steps=steps, penalty=penalty)
     else:
@@ -370,6 +398,8 @@ def learn(
         learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": len(result.epochs), **exact},
     )
     record = {"epochs": [e.to_dict() for e in result.epochs], "seconds": seconds, **exact}
+    if getattr(learner, "trace", None):
+        record["trace"] = learner.trace
     return Learned(plan, small, record)
 
 

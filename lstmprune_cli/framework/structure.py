@@ -123,3 +123,35 @@ def scale_units(model, unit_set: UnitSet, factors: np.ndarray, slots: str = "all
         for k in range(slot.index.shape[1]):
             value[slot.index[:, k]] *= factors.reshape(shape).astype(value.dtype)
         var.assign(np.moveaxis(value, 0, slot.axis))
+
+
+def fold_means(model, unit_set: UnitSet, values: np.ndarray) -> None:
+    """Add each unit's value (U,) times the consumer rows that read it to the consumer's bias: the consumers
+    then see the value where the unit will output 0 (its own recurrent rows are left, as a cut leaves them)."""
+    own = {g.layer for g in unit_set.groups}
+    for slot in unit_set.slots:
+        if not slot.outgoing or slot.layer in own:
+            continue
+        layer = model.get_layer(slot.layer)
+        bias_index = _bias_of(layer, slot.weight)
+        if bias_index is None:
+            continue
+        kernel = layer.weights[slot.weight].numpy()  # (F, out)
+        shift = sum(values @ kernel[slot.index[:, k]] for k in range(slot.index.shape[1]))  # (out,)
+        bias = layer.weights[bias_index]
+        value = bias.numpy().copy()
+        if value.ndim == 2:  # GRU reset_after: row 0 is the input bias
+            value[0] += shift
+        else:
+            value += shift
+        bias.assign(value)
+
+
+def _bias_of(layer, kernel: int) -> int | None:
+    """The index of the bias that goes with the kernel at `kernel` (None: the layer has no bias)."""
+    from .graph import cells
+
+    count = len(layer.weights) // max(1, len(cells(layer))) if cells(layer) else len(layer.weights)
+    if cells(layer):
+        return kernel + 2 if count == 3 else None
+    return 1 if count > 1 else None

@@ -209,7 +209,7 @@ def finetune(
             total += float(step(x, y)) * len(y)
             samples += len(y)
             if learner:
-                learner.after_step(model)
+                learner.after_step(model, x)
         if samples == 0:
             raise LstmpruneError("the training data gave no sequences")
         record = Epoch(epoch, total / samples, time.perf_counter() - start, samples)

@@ -1,0 +1,126 @@
+"""`lstmprune learn`: train a model while it learns which units to drop, then cut it and write it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.files import refuse_existing
+from ..core.plan import Plan, PlanSpec
+from ..core.schema import Options
+from ..core.statsfile import Statistics
+from . import measure, models
+from .jobs import _length
+
+
+@dataclass
+class LearnJob:
+    plan: Plan
+    out: str
+    kind: str
+    params: tuple[int, int]
+    flops: tuple[dict, dict]
+    record: dict = field(default_factory=dict)
+    after: object | None = None  # train.Evaluation of the cut model on the validation data
+
+    def to_dict(self) -> dict:
+        return {
+            "out": self.out,
+            "format": self.kind,
+            "params": {"before": self.params[0], "after": self.params[1]},
+            "flops_per_step": {"before": self.flops[0]["per_step"], "after": self.flops[1]["per_step"]},
+            "plan": self.plan.to_dict(),
+            "validation": None if self.after is None else self.after.to_dict(),
+            **self.record,
+        }
+
+
+def learn(
+    model_path: Path,
+    data_spec: str,
+    out: Path,
+    *,
+    method: str,
+    theta: float | None,
+    budget: str = "units",
+    penalty: float | None = None,
+    spec: PlanSpec | None = None,
+    statistics: Statistics | None = None,
+    options: Options | None = None,
+    validation: str | None = None,
+    teacher_path: Path | None = None,
+    epochs: int = 5,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    schedule: str = "cosine",
+    alpha: float = 0.5,
+    loss: str = "auto",
+    max_samples: int | None = None,
+    min_units: int = 1,
+    every: int = 0,
+    seed: int = 0,
+    force: bool = False,
+    wrap=lambda it, epoch: it,
+    on_epoch=None,
+) -> LearnJob:
+    """Train the model at `model_path` with `method` toward theta of `budget`, cut it, write it to `out`."""
+    import keras
+
+    from .learn import learn as run
+    from .recover import training_streams
+    from .train import check_training, evaluate
+
+    options = options or Options()
+    check_training(learning_rate=learning_rate, seed=seed)
+    refuse_existing(out, force)
+    keras.utils.set_random_seed(seed)
+    if loss == "auto":
+        loss = models.compiled_loss(model_path) or "auto"
+    model = models.load_model(model_path)
+    original = models.load_model(model_path)
+    if statistics is not None:
+        statistics.check_model(models.fingerprint(model))
+    task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
+    val = None
+    if validation is not None:
+        plain = Options(**{**options.__dict__, "shard": (0, 1)})
+        _, _, val = training_streams(model, validation, plain, batch_size, None, loss)
+    teacher = models.load_model(teacher_path) if teacher_path is not None else None
+    steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
+    found = run(
+        model,
+        method,
+        train,
+        task,
+        theta=theta,
+        budget=budget,
+        penalty=penalty,
+        min_units=min_units,
+        spec=spec,
+        statistics=statistics,
+        every=every,
+        steps_per_epoch=steps,
+        seed=seed,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        schedule=schedule,
+        teacher=teacher,
+        alpha=alpha,
+        validation=val,
+        on_epoch=on_epoch,
+        wrap=wrap,
+    )
+    small = found.model
+    models.compile_like(small, loss if loss != "auto" else None)
+    kind = models.save_model(small, out, force)
+    length = _length(original)
+    after = evaluate(small, val(), task) if val else None
+    return LearnJob(
+        plan=found.plan,
+        out=str(out),
+        kind=kind,
+        params=(original.count_params(), small.count_params()),
+        flops=(measure.flops(original, length), measure.flops(small, length)),
+        record=found.record,
+        after=after,
+    )
