@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from lstmprune_cli.cli.app import app
 
 runner = CliRunner()
-COMMANDS = ["analyze", "prune", "finetune", "report", "sweep", "export", "merge", "inspect"]
+COMMANDS = ["analyze", "prune", "finetune", "learn", "report", "sweep", "export", "merge", "inspect"]
 
 
 @pytest.fixture(scope="module")

@@ -171,3 +171,27 @@ def test_language_model_finetunes_on_text_with_perplexity(tf, tmp_path):
     assert record["task"] == "lm" and record["teacher"] is None
     before, after = record["before"]["perplexity"], record["epochs"][-1]["validation"]["perplexity"]
     assert after < before <= vocab * 1.5
+
+
+def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_path):
+    """learn --method l0 meets the budget; soft-gm reads analyze's rates; bad combinations are one line."""
+    ws = ["-w", tmp_path / "ws"]
+    invoke("analyze", tagged / "model.keras", "--data", tagged / "train.tfrecord", "--json", *ws)
+    train = ["--data", tagged / "train.tfrecord", "--batch-size", 32, "--epochs", 2]
+    r = invoke("learn", "--method", "l0", "--theta", 0.5, "--val", tagged / "valid.tfrecord", *train, "--json", *ws)
+    record = json.loads(r.stdout)
+    assert abs(record["plan"]["achieved"]["units"] - 0.5) < 0.05
+    assert record["params"]["after"] < record["params"]["before"] and Path(record["out"]).is_file()
+    assert record["plan"]["target"] == "l0" and "gap@20" in record["validation"]
+    report = json.loads(invoke("report", "--eval", tagged / "valid.tfrecord", "--json", *ws).stdout)
+    assert report["models"]["pruned"]["params"] == record["params"]["after"]
+
+    out = tmp_path / "soft.keras"
+    r = invoke("learn", "--method", "soft-gm", "--theta", 0.5, *train, "--out", out, "--json", *ws)
+    soft = json.loads(r.stdout)
+    assert soft["exact"] and out.is_file() and soft["plan"]["target"] == "soft-gm"
+
+    bad = runner.invoke(app, ["learn", "--method", "l0", *map(str, train), *map(str, ws)])
+    assert bad.exit_code != 0 and "--theta or --penalty" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    bad = runner.invoke(app, ["learn", "--method", "prune-all", "--theta", "0.5", *map(str, train), *map(str, ws)])
+    assert bad.exit_code != 0 and "l0, group-lasso, soft-gm" in bad.stderr

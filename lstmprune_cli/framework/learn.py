@@ -317,7 +317,47 @@ def kept_share(sets: list[UnitSet], removed: Callable[[list[int]], float], theta
     return 1 - high
 
 
-METHODS = ("l0", "group-lasso", "soft-gm")
+@dataclass
+class Setting:
+    """What a learner is built from: the model's unit sets, the kept share to reach, and the run's settings."""
+
+    sets: list[UnitSet]
+    share: float
+    steps: int
+    theta: float | None
+    penalty: float | None
+    min_units: int
+    seed: int
+    learning_rate: float
+    every: int
+    spec: PlanSpec | None
+    statistics: object
+
+
+def _gates(model, s: Setting) -> Learner:
+    return Gates(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty, seed=s.seed, lr=s.learning_rate)
+
+
+def _group_lasso(model, s: Setting) -> Learner:
+    return GroupLasso(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty)
+
+
+def _soft(model, s: Setting) -> Learner:
+    if s.penalty is not None:
+        raise LstmpruneError("soft-gm meets a budget (theta); it takes no penalty", option="penalty")
+    if s.statistics is None:
+        raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
+    spec = s.spec or PlanSpec(s.theta, "units", "gm", s.min_units)  # the paper's rates and ranking
+    counts, _, _ = allocate(s.statistics.groups, eigenvalues=s.statistics.eigenvalues(), spec=spec)
+    return SoftPruning(model, s.sets, counts=counts, spec=spec, every=s.every)
+
+
+LEARNERS: dict[str, Callable[[object, Setting], Learner]] = {
+    "l0": _gates,  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
+    "group-lasso": _group_lasso,  # ISS-GL: proximal group soft-threshold on every weight of a unit
+    "soft-gm": _soft,  # ISS-GM as the paper trained it: soft pruning, regrowth, a hard cut at the end
+}
+METHODS = tuple(LEARNERS)
 
 
 def learn(
@@ -351,10 +391,8 @@ def learn(
         raise LstmpruneError(f"budget must be one of {', '.join(BUDGETS)}; received {budget!r}", option="budget")
     if penalty is None and theta is None:
         raise LstmpruneError("give a budget (theta) or a fixed penalty", option="theta")
-    if penalty is not None and (method == "soft-gm" or not np.isfinite(penalty) or penalty < 0):
-        raise LstmpruneError(
-            f"penalty must be a number >= 0 for l0 or group-lasso; received {penalty}", option="penalty"
-        )
+    if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
+        raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
     fingerprint = models.fingerprint(model)
     sets = unit_sets(model)
     if not sets:
@@ -362,21 +400,23 @@ def learn(
     removed = budget_removed(model, sets, budget)
     share = 1.0 if theta is None else kept_share(sets, removed, theta)
     epochs = int(training.get("epochs", 3))
-    steps = epochs * (steps_per_epoch or 100)
+    if method == "soft-gm" and steps_per_epoch is None and every == 0:
+        raise LstmpruneError("soft-gm prunes once per epoch: give steps_per_epoch or every", option="every")
+    setting = Setting(
+        sets=sets,
+        share=share,
+        steps=epochs * (steps_per_epoch or 100),
+        theta=theta,
+        penalty=penalty,
+        min_units=min_units,
+        seed=seed,
+        learning_rate=float(training.get("learning_rate", 1e-3)),
+        every=every or steps_per_epoch or 100,
+        spec=spec,
+        statistics=statistics,
+    )
     start = time.perf_counter()
-    if method == "l0":
-        lr = float(training.get("learning_rate", 1e-3))
-        learner: Learner = Gates(model, sets, share=share, steps=steps, penalty=penalty, seed=seed, lr=lr)
-    elif method == "group-lasso":
-        learner = GroupLasso(model, sets, share=share, steps=steps, penalty=penalty)
-    else:
-        spec = spec or PlanSpec(theta, "units", "gm", min_units)
-        if statistics is None:
-            raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
-        counts, _, _ = allocate(statistics.groups, eigenvalues=statistics.eigenvalues(), spec=spec)
-        if steps_per_epoch is None and every == 0:
-            raise LstmpruneError("soft-gm prunes once per epoch: give steps_per_epoch or every", option="every")
-        learner = SoftPruning(model, sets, counts=counts, spec=spec, every=every or steps_per_epoch)
+    learner = LEARNERS[method](model, setting)
     result = finetune(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
     scores = learner.scores(model)
     shapes = set_shapes(sets, min_units)
