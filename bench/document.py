@@ -401,6 +401,8 @@ def write(mode: Mode) -> Path:
         body += section
     if parts["learned"]:
         body += learned_section(parts["learned"], parts["audioset"])
+        if parts["learned"].get("ptb"):
+            body += learned_ptb_section(parts["learned"]["ptb"], parts["ptb"])
     if parts["ptb"]:
         section, outcomes["Penn Treebank"] = ptb_section(parts["ptb"], mode.out)
         body += section
@@ -576,4 +578,30 @@ def learned_section(r: dict, one_shot: dict | None) -> list[str]:
                 lines.append(
                     f"- theta {theta}: the default {100 * a:.2f} vs {method} {100 * b:.2f}: the default is {verdict}."
                 )
+    return lines + [""]
+
+
+def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
+    """The learned structures on part 2's language model, beside part 2's one-shot rows."""
+    rows = list(r["rows"])
+    thetas = sorted({x["theta"] for x in rows})
+    if one_shot:
+        rows += [x for x in one_shot["rows"] if x["method"] in LEARNED_REFERENCES and x["theta"] in thetas]
+    lines = [
+        "### On Penn Treebank",
+        "",
+        "`python -m bench.run --only learned` also runs the three methods on part 2's language model, with part 2's",
+        f"budget: one epoch over the same {r['budget_windows']:,} windows, all of it learning (soft-gm silences",
+        "twice, half-way and at the end), labels only as in part 2. Test perplexity (lower is better), one seed;",
+        "part 2's one-shot rows (one epoch of fine-tuning after the cut) beside them.",
+        "",
+        "| theta | method | kept | params | valid | test | s per epoch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in sorted(rows, key=lambda x: (x["theta"], x["method"] not in ("l0", "group-lasso", "soft-gm"))):
+        seconds = x.get("seconds_per_learning_epoch") or x["seconds"]
+        lines.append(
+            f"| {x['theta']} | {x['method']} | {_kept(x['kept'])} | {x['params'] / 1e6:.2f}M | "
+            f"{x['tuned']['valid']:.1f} | {x['tuned']['test']:.1f} | {seconds:.0f} |"
+        )
     return lines + [""]

@@ -88,6 +88,63 @@ def part(mode: Mode) -> dict:
                 }
                 rows.append(row)
                 log(method, theta, seed, row["kept"], cut, tuned, f"{learned:.0f} s learning")
-    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "rows": rows}
+    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "rows": rows, "ptb": on_ptb(mode)}
     save(mode, "learned", result)
     return result
+
+
+def on_ptb(mode: Mode) -> dict:
+    """The three methods on part 2's language model with part 2's budget: one epoch over its fine-tuning windows,
+    all of it learning (soft-gm silences twice: half-way and at the end); perplexity on valid and test."""
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.learn import learn
+    from lstmprune_cli.framework.train import Task, evaluate
+
+    from . import ptb
+
+    size = ptb.SIZES[mode.name]
+    path = ptb.base(mode)
+    options = Options(vocab=str(ptb.vocabulary()))
+    stats = jobs.analyze(
+        path, str(ptb.PTB / "ptb.train.txt"), options, max_samples=size["stats"], every_step=True
+    ).statistics
+    train = ptb.windows("train")
+    budget = train[0][-size["budget"] :], train[1][-size["budget"] :]
+    held = {split: ptb.windows(split, size["evaluate"]) for split in ("valid", "test")}
+    task = Task("lm", 10_000)
+    steps = -(-len(budget[0]) // 64)
+    rows = []
+    for theta in size["thetas"]:
+        for method in METHODS:
+            model = models.load_model(path)
+            start = time.perf_counter()
+            found = learn(
+                model,
+                method,
+                lambda: shuffled(*budget, 0, 64),
+                task,
+                theta=theta,
+                statistics=stats,
+                epochs=1,
+                steps_per_epoch=steps,
+                every=-(-steps // 2),
+                learning_rate=1e-3,
+            )
+            seconds = time.perf_counter() - start
+            scored = {
+                s: evaluate(found.model, shuffled(*xy, 0, 256), task).metrics["perplexity"] for s, xy in held.items()
+            }
+            row = {
+                "method": method,
+                "theta": theta,
+                "seed": 0,
+                "kept": {g.name: g.num_kept for g in found.plan.groups},
+                "params": found.model.count_params(),
+                "tuned": scored,
+                "seconds_per_learning_epoch": seconds,
+                "exact": found.record["exact"],
+            }
+            rows.append(row)
+            log("ptb", method, theta, row["kept"], scored, f"{seconds:.0f} s")
+    return {"rows": rows, "budget_windows": len(budget[0])}

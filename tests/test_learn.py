@@ -137,3 +137,66 @@ def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
     )
     assert [g.num_kept for g in found.plan.groups] == [counts[g.name] for g in found.plan.groups]
     assert found.record["exact"]
+
+
+def _language_model():
+    import keras
+
+    inputs = keras.Input((golden.T,), dtype="int32")
+    x = keras.layers.Embedding(20, 5, mask_zero=True)(inputs)
+    x = keras.layers.LSTM(6, return_sequences=True)(x)
+    return keras.Model(inputs, keras.layers.TimeDistributed(keras.layers.Dense(20, activation="softmax"))(x))
+
+
+def _zero_one_cut(model, x, tf):
+    """Gates at exactly 0 or 1 on hidden units and input neurons: (the gated model's output, the cut model)."""
+    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.learn import Gates, _plan, _scaled_call, set_shapes
+    from lstmprune_cli.framework.structure import unit_sets
+    from lstmprune_cli.framework.surgery import prune_model
+
+    sets = unit_sets(model, inputs=True)
+    gates = Gates(model, sets, share=0.5, steps=1, penalty=0.0, seed=0, lr=1e-3)
+    log_alpha = np.where(np.random.default_rng(5).random(gates.v.shape[0]) < 0.5, 10.0, -10.0)
+    gates.v.assign((log_alpha / gates.speed).astype("float32"))
+    z = tf.constant(learned.deterministic_gate(log_alpha), tf.float32)
+    want = np.asarray(_scaled_call(model, x, gates.rows, z, training=False))
+    scores = gates.scores(model)
+    alive = [learned.deterministic_gate(v) for v in scores]
+    counts = learned.counts_for(set_shapes(sets), alive, 0.5)
+    kept = [np.sort(np.argsort(-(a + 1e-9 * v), kind="stable")[:c]) for a, v, c in zip(alive, scores, counts)]
+    plan = _plan("f", unit_groups(model), sets, kept, scores, 0.5, "l0", 1, 0)
+    assert plan.inputs() and all(len(k) < s.units for k, s in zip(kept, sets) if s.reader)
+    return want, prune_model(model, plan.kept(), inputs=plan.inputs()), plan
+
+
+def test_input_neurons_of_an_embedding_language_model_are_cut_exactly(tf):
+    model = _language_model()
+    x = np.random.default_rng(0).integers(1, 20, (4, golden.T)).astype("int32")  # (B, T) token ids
+    x[0, 5:] = 0  # padding, masked
+    want, small, plan = _zero_one_cut(model, x, tf)
+    embedding = next(layer for layer in small.layers if type(layer).__name__ == "Embedding")
+    assert embedding.output_dim == len(next(iter(plan.inputs().values())))  # its dimensions went, no selection
+    assert not any(layer.name.endswith("_inputs") for layer in small.layers)
+    assert np.max(np.abs(np.asarray(small(x, training=False)) - want)) <= 1e-5
+
+
+def test_raw_input_neurons_go_through_a_selection_that_loads_safely_and_analyzes(tf, tmp_path):
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.jobs import analyze
+
+    model = golden.build("stacked", masked=True)
+    x = golden.sample_x(1)
+    want, small, plan = _zero_one_cut(model, x, tf)
+    assert np.max(np.abs(np.asarray(small(x, training=False)) - want)) <= 1e-5
+    selection = next(layer for layer in small.layers if layer.name.endswith("_inputs"))
+    kept = next(iter(plan.inputs().values()))
+    assert selection.weights[0].shape == (golden.F, len(kept)) and not selection.trainable
+    assert tuple(small.inputs[0].shape) == tuple(model.inputs[0].shape)  # the same input signature
+    path = tmp_path / "small.keras"
+    small.save(path)
+    loaded = models.load_model(path)  # safe mode
+    assert np.max(np.abs(np.asarray(loaded(x, training=False)) - want)) <= 1e-5
+    np.save(tmp_path / "x.npy", x)
+    stats = analyze(path, str(tmp_path / "x.npy")).statistics  # the same data, the selection inside the model
+    assert {g.name: g.units for g in stats.groups} == {g.name: g.num_kept for g in plan.groups}

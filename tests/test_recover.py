@@ -191,6 +191,13 @@ def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_p
     soft = json.loads(r.stdout)
     assert soft["exact"] and out.is_file() and soft["plan"]["target"] == "soft-gm"
 
+    out = tmp_path / "inputs.keras"
+    r = invoke("learn", "--method", "l0", "--inputs", "--theta", 0.5, *train, "--out", out, "--json", *ws)
+    kept = json.loads(r.stdout)["plan"]["extra"]["inputs"]["bi"]
+    assert 0 < len(kept) < F
+    small = ["-w", tmp_path / "small-ws"]  # the cut model reads the same records: its selection is inside it
+    stats = json.loads(invoke("analyze", out, "--data", tagged / "train.tfrecord", "--json", *small).stdout)
+    assert stats["groups"][0]["samples"] == 192
     bad = runner.invoke(app, ["learn", "--method", "l0", *map(str, train), *map(str, ws)])
     assert bad.exit_code != 0 and "--theta or --penalty" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     bad = runner.invoke(app, ["learn", "--method", "prune-all", "--theta", "0.5", *map(str, train), *map(str, ws)])

@@ -614,6 +614,14 @@ def learn(
     ] = True,
     alpha: Annotated[float, typer.Option(help="Weight of the teacher's loss, in [0, 1].")] = 0.5,
     min_units: Annotated[int, typer.Option(help="Fewest units any group keeps.")] = 1,
+    inputs: Annotated[
+        bool,
+        typer.Option(
+            "--inputs",
+            help="l0: gate the input neurons of the first recurrent layers too (an Embedding's dimensions, or raw "
+            "features through a fixed selection layer; the model keeps its input signature).",
+        ),
+    ] = False,
     every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: once per epoch).")] = 0,
     loss: Annotated[str, typer.Option(help="auto, binary, categorical or sparse (see finetune).")] = "auto",
     max_samples: Annotated[Optional[int], typer.Option(help="Sequences per epoch at most.")] = None,
@@ -695,6 +703,7 @@ def learn(
         loss=loss,
         max_samples=max_samples,
         min_units=min_units,
+        inputs=inputs,
         every=every,
         seed=seed,
         force=force,

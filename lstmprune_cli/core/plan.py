@@ -78,6 +78,10 @@ class Plan:
         """Values folded in for removed units, by group name (empty when not compensated)."""
         return {g.name: np.asarray(g.fill, dtype=np.float64) for g in self.groups if g.fill is not None}
 
+    def inputs(self) -> dict[str, np.ndarray]:
+        """Kept input features by the recurrent layer that reads them (learned input neurons; empty if none)."""
+        return {k: np.asarray(v, dtype=np.int64) for k, v in self.extra.get("inputs", {}).items()}
+
     def to_dict(self) -> dict:
         data = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
         data["achieved"] = self.achieved()
@@ -124,6 +128,12 @@ class Plan:
         extra = data.get("extra", {})
         if not isinstance(extra, dict):
             raise ValueError(f"extra must be an object; received {type(extra).__name__}")
+        inputs = extra.get("inputs", {})
+        if not isinstance(inputs, dict):
+            raise ValueError(f"extra.inputs must be an object; received {type(inputs).__name__}")
+        for layer, kept in inputs.items():
+            found = checks.integers(kept, f"extra.inputs.{layer}")
+            check_kept(found, max(found, default=0) + 1, f"extra.inputs.{layer}")
         return cls(
             fingerprint=fingerprint,
             groups=groups,

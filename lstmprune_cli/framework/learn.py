@@ -95,7 +95,7 @@ class Gates(Learner):
         total = sum(s.units for s in sets)
         self.v = tf.Variable(np.full(total, GATE_START / self.speed, "float32"), name="log_alpha")
         self.variables = [self.v]
-        self.weight = tf.constant(np.concatenate([np.full(s.units, len(s.groups)) for s in sets]), tf.float32)
+        self.weight = tf.constant(np.concatenate([np.full(s.units, s.members) for s in sets]), tf.float32)
         self.lam = tf.Variable(0.0 if penalty is None else float(penalty), trainable=False)
         self.mu = tf.Variable(0.0, trainable=False)
         self.target = tf.Variable(1.0, trainable=False)
@@ -170,7 +170,7 @@ class GroupLasso(Learner):
         self.scale = 1.0  # strengths are relative to each set's median unit at the start
         self.lam = 0.0 if penalty is None else float(penalty)
         self.budget = _Budget(share, steps)
-        self.weight = np.array([len(s.groups) * s.units for s in sets], float)
+        self.weight = np.array([s.members * s.units for s in sets], float)
 
     def _strengths(self, model) -> list[np.ndarray]:
         return [np.sqrt(squared_norms(model, s)) / size for s, size in zip(self.sets, self.sizes)]
@@ -183,7 +183,7 @@ class GroupLasso(Learner):
             scale_units(model, s, factors)
         if self.fixed is None:
             self.budget.step += 1
-            alive = sum(np.sum(v > tau) * len(s.groups) for s, v in zip(self.sets, strengths))
+            alive = sum(np.sum(v > tau) * s.members for s, v in zip(self.sets, strengths))
             gap = alive / self.weight.sum() - self.budget.target()
             self.lam = max(0.0, GL_GAIN * gap)
 
@@ -295,7 +295,8 @@ def budget_removed(model, sets: list[UnitSet], budget: str) -> Callable[[list[in
         key = tuple(counts)
         if key not in seen:
             kept = {g.name: np.arange(c) for s, c in zip(sets, counts) for g in s.groups}
-            small = prune_model(model, kept)
+            inputs = {s.reader: np.arange(c) for s, c in zip(sets, counts) if s.reader}
+            small = prune_model(model, kept, inputs=inputs)
             now = costs.flops(small, length)["per_step"] if budget == "flops" else small.count_params()
             seen[key] = 1 - now / full
         return seen[key]
@@ -304,7 +305,7 @@ def budget_removed(model, sets: list[UnitSet], budget: str) -> Callable[[list[in
 
 
 def set_shapes(sets: list[UnitSet], floor: int = 1) -> list[learned.SetShape]:
-    return [learned.SetShape(s.name, s.units, len(s.groups), s.tie, min(floor, s.units)) for s in sets]
+    return [learned.SetShape(s.name, s.units, s.members, s.tie, min(floor, s.units)) for s in sets]
 
 
 def kept_share(sets: list[UnitSet], removed: Callable[[list[int]], float], theta: float) -> float:
@@ -375,13 +376,16 @@ def learn(
     every: int = SOFT_EVERY,
     steps_per_epoch: int | None = None,
     seed: int = 0,
+    inputs: bool = False,
     **training,
 ) -> Learned:
     """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
 
     theta and budget as in `prune`; `penalty` (l0, group-lasso) fixes the penalty instead of a budget, and the
     plan then removes exactly the closed gates or the units at zero. soft-gm takes the allocation and the
-    criterion from `spec` (the paper's by default) and needs the statistics for the rates.
+    criterion from `spec` (the paper's by default) and needs the statistics for the rates. `inputs` (l0): gates
+    on the input features of the first recurrent layers too (Embedding dimensions, or raw features), counted in
+    the budget like units.
     """
     from .train import finetune
 
@@ -393,8 +397,10 @@ def learn(
         raise LstmpruneError("give a budget (theta) or a fixed penalty", option="theta")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
         raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
+    if inputs and method != "l0":
+        raise LstmpruneError(f"input neurons are selected by l0 gates; received method {method}", option="inputs")
     fingerprint = models.fingerprint(model)
-    sets = unit_sets(model)
+    sets = unit_sets(model, inputs)
     if not sets:
         raise LstmpruneError("the model has no prunable recurrent group")
     removed = budget_removed(model, sets, budget)
@@ -431,7 +437,7 @@ def learn(
         kept = learned.select(shapes, scores, removed, theta)
     seconds = time.perf_counter() - start
     plan = _plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
-    small = prune_model(model, plan.kept())
+    small = prune_model(model, plan.kept(), inputs=plan.inputs())
     exact = _exact(learner, sets, kept, model)
     plan.extra.update(
         budget=budget,
@@ -449,7 +455,9 @@ def _exact(learner: Learner, sets: list[UnitSet], kept: list[np.ndarray], model)
     lost = 0
     for s, k in zip(sets, kept):
         removed = np.setdiff1d(np.arange(s.units), k)
-        silent = (squared_norms(model, s, "outgoing") == 0) | (squared_norms(model, s, "incoming") == 0)
+        silent = squared_norms(model, s, "outgoing") == 0
+        if any(not slot.outgoing for slot in s.slots):  # its own columns zero: it outputs 0
+            silent |= squared_norms(model, s, "incoming") == 0
         lost += int(np.sum(~silent[removed]))
     return {"removed_alive": lost, "exact": lost == 0}
 
@@ -473,4 +481,8 @@ def _plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, see
                 scores=None if v is None else [float(x) for x in v],
             )
         )
-    return Plan(fingerprint, plans, theta, method, method, min_units, seed, None, {"compensate": "none"})
+    extra = {"compensate": "none"}
+    found = {s.reader: [int(i) for i in k] for s, k in zip(sets, kept) if s.reader}
+    if found:
+        extra["inputs"] = found
+    return Plan(fingerprint, plans, theta, method, method, min_units, seed, None, extra)

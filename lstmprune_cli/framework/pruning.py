@@ -175,4 +175,4 @@ def make_plan(model, statistics: Statistics, spec: PlanSpec, *, calibration=None
 
 def cut(model, plan: Plan):
     """The smaller model `plan` describes: removed units gone, their means folded in when the plan has them."""
-    return prune_model(model, plan.kept(), plan.fill())
+    return prune_model(model, plan.kept(), plan.fill(), plan.inputs())

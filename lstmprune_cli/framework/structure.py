@@ -31,21 +31,31 @@ class Slot:
 
 @dataclass
 class UnitSet:
+    """Units pruned together: a group's (or tied groups'), or the input features of a first recurrent layer
+    (`reader` names it; no groups)."""
+
     name: str
     groups: list[UnitGroup]
     slots: list[Slot] = field(default_factory=list)
+    reader: str = ""  # input features: the recurrent layer that reads them
+    size: int = 0  # input features: how many
 
     @property
     def units(self) -> int:
-        return self.groups[0].units
+        return self.groups[0].units if self.groups else self.size
 
     @property
     def tie(self) -> str:
-        return self.groups[0].tie
+        return self.groups[0].tie if self.groups else self.name
+
+    @property
+    def members(self) -> int:
+        return max(1, len(self.groups))
 
 
-def unit_sets(model) -> list[UnitSet]:
-    """The prunable unit sets of `model`, each with every slot of its units' weights."""
+def unit_sets(model, inputs: bool = False) -> list[UnitSet]:
+    """The prunable unit sets of `model`, each with every slot of its units' weights; with `inputs`, also the
+    input features of each recurrent layer that reads none of a group's units (rows of its kernels)."""
     groups, flow, graph = _walk(model)
     sets: dict[str, UnitSet] = {}
     owner: dict[str, str] = {}
@@ -69,6 +79,12 @@ def unit_sets(model) -> list[UnitSet]:
                 rows = offset + np.arange(width)[:, None]  # (U, 1)
                 sets[owner[name]].slots.extend(Slot(node.name, k, 0, rows, True) for k in kernels)
             offset += width
+        segments = flow.get(node.parents[0]) or []
+        if inputs and rule.flow == "group" and not any(name for name, _ in segments):
+            rows = np.arange(model.get_layer(node.name).weights[0].shape[0])[:, None]  # (F, 1)
+            slots = [Slot(node.name, k, 0, rows, True) for k in kernels]
+            reader = f"{node.name}:inputs"
+            sets[reader] = UnitSet(reader, [], slots, reader=node.name, size=len(rows))
     return list(sets.values())
 
 
