@@ -183,7 +183,7 @@ def test_input_neurons_of_an_embedding_language_model_are_cut_exactly(tf):
 
 def test_raw_input_neurons_go_through_a_selection_that_loads_safely_and_analyzes(tf, tmp_path):
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.jobs import analyze
+    from lstmprune_cli.framework.jobs import analyze, export
 
     model = golden.build("stacked", masked=True)
     x = golden.sample_x(1)
@@ -197,6 +197,8 @@ def test_raw_input_neurons_go_through_a_selection_that_loads_safely_and_analyzes
     small.save(path)
     loaded = models.load_model(path)  # safe mode
     assert np.max(np.abs(np.asarray(loaded(x, training=False)) - want)) <= 1e-5
+    exported = export(path, to="tflite", out=tmp_path / "small.tflite")  # checked against Keras before written
+    assert exported.max_abs_diff <= 1e-5
     np.save(tmp_path / "x.npy", x)
     stats = analyze(path, str(tmp_path / "x.npy")).statistics  # the same data, the selection inside the model
     assert {g.name: g.units for g in stats.groups} == {g.name: g.num_kept for g in plan.groups}
