@@ -202,3 +202,15 @@ def test_raw_input_neurons_go_through_a_selection_that_loads_safely_and_analyzes
     np.save(tmp_path / "x.npy", x)
     stats = analyze(path, str(tmp_path / "x.npy")).statistics  # the same data, the selection inside the model
     assert {g.name: g.units for g in stats.groups} == {g.name: g.num_kept for g in plan.groups}
+
+
+@pytest.mark.parametrize("budget", ["params", "flops"])
+def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
+    from lstmprune_cli.framework import measure
+
+    model = golden.build("bidirectional")
+    before = {"params": model.count_params(), "flops": measure.flops(model, golden.T)["per_step"]}
+    found = _learn(model, "l0", theta=0.5, budget=budget)
+    after = {"params": found.model.count_params(), "flops": measure.flops(found.model, golden.T)["per_step"]}
+    assert 1 - after[budget] / before[budget] >= 0.5 - 1e-9
+    assert found.plan.extra["budget"] == budget

@@ -378,7 +378,7 @@ def build_plan(
     plans = []
     for g in groups:
         kept, scores = chosen.get(g.name, (np.arange(g.units), None))
-        p = _group_plan(g, kept, scores, rates.cumulative_energy(eigenvalues[g.name]))
+        p = group_plan(g, kept, scores, rates.cumulative_energy(eigenvalues[g.name]))
         if spec.compensate != "none" and stats is not None and p.num_kept < p.units:
             p.fill = [float(v) for v in stats[g.name].mean]
         plans.append(p)
@@ -408,7 +408,8 @@ def _group_from_dict(g: dict, i: int) -> GroupPlan:
     )
 
 
-def _group_plan(g: UnitGroup, kept: np.ndarray, scores: np.ndarray | None, zeta: np.ndarray) -> GroupPlan:
+def group_plan(g: UnitGroup, kept: np.ndarray, scores: np.ndarray | None, zeta: np.ndarray | None) -> GroupPlan:
+    """What `g` keeps; zeta (its cumulative energy, when known) gives the share the kept count holds."""
     return GroupPlan(
         name=g.name,
         layer=g.layer,
@@ -417,5 +418,5 @@ def _group_plan(g: UnitGroup, kept: np.ndarray, scores: np.ndarray | None, zeta:
         units=g.units,
         kept_units=[int(i) for i in kept],
         scores=None if scores is None else [float(s) for s in scores],
-        energy_kept=float(zeta[len(kept) - 1]),
+        energy_kept=None if zeta is None else float(zeta[len(kept) - 1]),
     )

@@ -464,23 +464,10 @@ def _exact(learner: Learner, sets: list[UnitSet], kept: list[np.ndarray], model)
 
 def _plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, seed) -> Plan:
     """The plan of the learned cut; groups outside the sets (they reach an output) keep every unit."""
-    from ..core.plan import GroupPlan
+    from ..core.plan import group_plan
 
     chosen = {g.name: (k, v) for s, k, v in zip(sets, kept, scores) for g in s.groups}
-    plans = []
-    for g in groups:
-        k, v = chosen.get(g.name, (np.arange(g.units), None))
-        plans.append(
-            GroupPlan(
-                name=g.name,
-                layer=g.layer,
-                direction=g.direction,
-                cell=g.cell,
-                units=g.units,
-                kept_units=[int(i) for i in k],
-                scores=None if v is None else [float(x) for x in v],
-            )
-        )
+    plans = [group_plan(g, *chosen.get(g.name, (np.arange(g.units), None)), None) for g in groups]
     extra = {"compensate": "none"}
     found = {s.reader: [int(i) for i in k] for s, k in zip(sets, kept) if s.reader}
     if found:
