@@ -108,8 +108,7 @@ def learn(
         schedule=schedule,
         teacher=teacher,
         alpha=alpha,
-        validation=val,
-        on_epoch=on_epoch,
+        on_epoch=on_epoch,  # no validation while the structure moves: the cut model is evaluated at the end
         wrap=wrap,
     )
     small = found.model
