@@ -140,3 +140,22 @@ def test_analyze_reads_youtube8m_frame_level_files_without_flags(tf, tmp_path):
         "audio",
     ]
     assert all(g["samples"] == 21 for g in report["groups"])
+
+
+def test_inspect_of_examples_counts_values_per_record(tmp_path, tf):
+    """Example records: tfrecord-lite decodes the sampled records (tf.data read them first) for the spreads."""
+    from records import write_records
+
+    def example(n: int) -> bytes:
+        feats = {
+            "frames": tf.train.Feature(float_list=tf.train.FloatList(value=np.arange(n, dtype=float))),
+            "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x"])),
+        }
+        return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+
+    write_records(tmp_path / "e.tfrecord", [example(n) for n in (4, 8, 8, 12)])
+    r = runner.invoke(app, ["inspect", str(tmp_path / "e.tfrecord"), "--json"])
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    frames = next(f for f in report["features"] if f["name"] == "frames")
+    assert report["record_type"] == "example" and frames["values_seen"] == {"min": 4, "median": 8, "max": 12}

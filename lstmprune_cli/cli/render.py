@@ -66,8 +66,12 @@ def inspect_table(report: dict) -> Table:
     for f in report["features"]:
         spread = f["frames"]
         frames = f"{spread['min']} / {spread['median']} / {spread['max']}" if spread else "-"
-        table.add_row(f["name"], f["where"], f["kind"], str(f["values"]), frames)
-    table.caption = f"values: per frame for frame features; lengths from the first {report['sampled']} records"
+        seen = f.get("values_seen")
+        values = str(f["values"]) if not seen or seen["min"] == seen["max"] else f"{seen['min']}..{seen['max']}"
+        table.add_row(f["name"], f["where"], f["kind"], values, frames)
+    table.caption = (
+        f"values: per frame for frame features, per record for Examples; from the first {report['sampled']} records"
+    )
     return table
 
 

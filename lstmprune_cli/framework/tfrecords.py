@@ -191,8 +191,16 @@ def inspect(spec: str, sample: int = 100) -> dict:
         {"name": n, "where": "per frame", "kind": k, "values": v, "frames": _spread(lengths[n])}
         for n, (k, v) in frames.items()
     ]
+    spreads = _example_spreads(raws) if kind == "example" else {}
     rows += [
-        {"name": n, "where": "context" if kind == "sequence" else "example", "kind": k, "values": v, "frames": None}
+        {
+            "name": n,
+            "where": "context" if kind == "sequence" else "example",
+            "kind": k,
+            "values": v,
+            "frames": None,
+            **({"values_seen": spreads[n]} if n in spreads else {}),
+        }
         for n, (k, v) in context.items()
     ]
     names = set(frames) if kind == "sequence" else set(context)
@@ -206,6 +214,19 @@ def inspect(spec: str, sample: int = 100) -> dict:
         "sampled": len(raws),
         "features": rows,
     }
+
+
+def _example_spreads(raws: list[bytes]) -> dict[str, dict[str, int]]:
+    """Values per record of each feature over the sampled Example records (min, median, max), decoded by
+    tfrecord-lite. Only here: the records were read by tf.data (both checksums verified) and parse as Examples,
+    the one record type tfrecord-lite decodes whole (it silently drops a SequenceExample's frames)."""
+    from tfrecord_lite import decode_example
+
+    counts: dict[str, list[int]] = {}
+    for raw in raws:
+        for name, values in decode_example(raw).items():
+            counts.setdefault(name, []).append(len(values))
+    return {name: _spread(c) for name, c in counts.items() if len(c) == len(raws)}
 
 
 def compression_of(files: list[Path]) -> str | None:
