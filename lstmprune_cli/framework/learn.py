@@ -28,7 +28,7 @@ GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
 DUAL_RATE = 0.01  # the multipliers' step per training step and unit of constraint violation
 DUAL_SCALE = 10.0
 CONTROL = "p"
-GL_GAIN = 0.5
+GL_GAIN = 0.002  # threshold per step per unit of excess share; chosen on validation clips (0.5 .. 0.002)
 WARMUP = 0.8  # share of the steps over which the kept share's target falls from 1 to 1 - theta
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
 
