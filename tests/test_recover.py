@@ -195,7 +195,9 @@ def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_p
     r = invoke("learn", "--method", "l0", "--inputs", "--theta", 0.5, *train, "--out", out, "--json", *ws)
     kept = json.loads(r.stdout)["plan"]["extra"]["inputs"]["bi"]
     assert 0 < len(kept) < F
-    small = ["-w", tmp_path / "small-ws"]  # the cut model reads the same records: its selection is inside it
+    report = json.loads(invoke("report", "--eval", tagged / "valid.tfrecord", "--json", *ws).stdout)
+    assert report["models"]["pruned"]["metrics"]["gap@20"] > 0  # the same records, the selection inside it
+    small = ["-w", tmp_path / "small-ws"]
     stats = json.loads(invoke("analyze", out, "--data", tagged / "train.tfrecord", "--json", *small).stdout)
     assert stats["groups"][0]["samples"] == 192
     bad = runner.invoke(app, ["learn", "--method", "l0", *map(str, train), *map(str, ws)])
