@@ -180,6 +180,23 @@ def analyze(
         bool, typer.Option(help="Use every valid time step as a sample, not only the final state.")
     ] = False,
     stats: Annotated[Optional[Path], typer.Option(help="Also write the statistics to this file (.npz).")] = None,
+    runner: Annotated[
+        str, typer.Option(help="in-process, or beam: an Apache Beam pipeline (pip install 'lstmprune[beam]').")
+    ] = "in-process",
+    beam_options: Annotated[
+        str,
+        typer.Option(
+            help="Beam pipeline options, e.g. '--runner=DataflowRunner --project=P --region=R "
+            "--temp_location=gs://b/tmp' (default: the DirectRunner on this machine)."
+        ),
+    ] = "",
+    beam_output: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Where the pipeline writes the statistics before they are read back; every worker "
+            "must reach it (gs://... on Dataflow; default: in the workspace)."
+        ),
+    ] = None,
     shard: Annotated[
         Optional[str], typer.Option(help="I/N: read only records I, I+N, ... (combine with lstmprune merge).")
     ] = None,
@@ -201,11 +218,16 @@ def analyze(
     array, or a text corpus with --vocab.
 
     Example:  lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord
+
+    Example:  lstmprune analyze model.keras --data 'gs://b/frames/*.tfrecord' --runner beam --beam-options
+    '--runner=DataflowRunner --project=P --region=R --temp_location=gs://b/tmp' --beam-output gs://b/stats.npz
     """
+    from ..core.checks import choice
     from ..core.files import check_output
     from ..core.summary import group_rows
     from ..core.workspace import Workspace as WS
 
+    choice(runner, ("in-process", "beam"), "runner")
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab, shard)
     ws = WS.open(workspace)
     if stats is not None:
@@ -215,10 +237,15 @@ def analyze(
     import_tensorflow()
     from ..framework import jobs
 
-    job = jobs.Analysis(model, data, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step)
-    for _ in job.run() if json else render.progress(job.run(), job.total):
-        pass
-    result = job.result()
+    if runner == "beam":
+        result = _beam_analysis(
+            model, data, options, ws, beam_options, beam_output, batch_size, every_step, max_samples
+        )
+    else:
+        job = jobs.Analysis(model, data, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step)
+        for _ in job.run() if json else render.progress(job.run(), job.total):
+            pass
+        result = job.result()
     result.statistics.save(ws.stats_path)
     if stats is not None:
         result.statistics.save(stats, force=force)
@@ -234,6 +261,23 @@ def analyze(
     render.out.print(render.groups_table(rows, f"{Path(model).name}: {n:,} samples in {result.seconds:.1f} s"))
     render.err.print(f"statistics -> {ws.stats_path}", soft_wrap=True)
     render.err.print("next: " + _hint("lstmprune prune --theta 0.7 --out small.keras", workspace), soft_wrap=True)
+
+
+def _beam_analysis(model, data, options, ws, beam_options, output, batch_size, every_step, max_samples):
+    """analyze --runner beam: the pipeline, with Beam imported only here."""
+    if max_samples is not None:
+        raise LstmpruneError("--runner beam reads every record; drop --max-samples (or pass fewer files)")
+    try:
+        from ..framework import beam_runner
+    except ImportError as e:
+        raise LstmpruneError(
+            f"--runner beam needs Apache Beam ({e.name} is missing); run: pip install 'lstmprune[beam]'"
+        ) from None
+    render.err.print("running the Beam pipeline ...")
+    out = output or str(ws.root / "beam-stats.npz")
+    return beam_runner.analyze(
+        model, data, options, output=out, beam_options=beam_options, batch_size=batch_size, every_step=every_step
+    )
 
 
 @app.command()

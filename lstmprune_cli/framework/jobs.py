@@ -112,16 +112,21 @@ class Analysis:
         stats = self.accumulator.stats
         if any(s.count < 2 for s in stats.values()):
             raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
-        meta = {
-            "model": str(self.model_path),
-            "data": self.schema.describe(),
-            "lstmprune": __version__,
-            "length": self.input.length,
-            "sequences": self.stream.seen,
-            "skipped": self.stream.skipped,
-        }
+        meta = analysis_meta(self.model_path, self.schema, self.input, self.stream.seen, self.stream.skipped)
         fingerprint = models.fingerprint(self.model)
         return AnalyzeResult(Statistics(fingerprint, self.groups, stats, self.every_step, meta), self.seconds)
+
+
+def analysis_meta(model_path: Path, schema, model_input, seen: int, skipped: int) -> dict:
+    """What a statistics file records of the pass that made it."""
+    return {
+        "model": str(model_path),
+        "data": schema.describe(),
+        "lstmprune": __version__,
+        "length": model_input.length,
+        "sequences": seen,
+        "skipped": skipped,
+    }
 
 
 def analyze(model_path: Path, data_spec: str, options: Options | None = None, **settings) -> AnalyzeResult:

@@ -1,0 +1,169 @@
+"""`analyze --runner beam`: the calibration pass as an Apache Beam pipeline (Dataflow, Flink, Spark, Direct).
+
+Importing this module imports Apache Beam; the CLI imports it only for `--runner beam`.
+
+ReadAllFromTFRecord reads the schema's files; records are parsed by the in-process pass's own parser, batched,
+and run through the probe (loaded once per worker in `DoFn.setup`); a CombineFn merges the per-batch float64
+statistics (count, mean, scatter) with the same update as `lstmprune merge`. Beam is an optional extra
+(`pip install 'lstmprune[beam]'`); nothing imports it unless this runner is asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import time
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+
+from ..core.errors import LstmpruneError
+from ..core.schema import Options
+from ..core.stats import GroupStats
+from ..core.statsfile import Statistics
+
+
+def analyze(
+    model_path: Path,
+    data_spec: str,
+    options: Options | None,
+    *,
+    output: Path,
+    beam_options: str = "",
+    batch_size: int = 64,
+    every_step: bool = False,
+):
+    """The statistics of the in-process pass, computed by a Beam pipeline; `output` is where the pipeline writes
+    them (a path every worker can reach: gs://... for Dataflow) before they are read back here."""
+    import logging
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from . import data, models
+    from .jobs import AnalyzeResult, analysis_meta
+    from .pruning import model_groups
+
+    options = options or Options()
+    if options.shard != (0, 1):
+        raise LstmpruneError("--runner beam distributes the records itself; drop --shard", option="shard")
+    model = models.load_model(model_path)
+    spec = data.InputSpec.of(model)
+    schema = data.resolve(data_spec, options, spec)
+    if schema.source not in ("sequence", "example"):
+        raise LstmpruneError(f"--runner beam reads TFRecord files; {data_spec} holds {schema.source} data")
+    groups = model_groups(model)
+    start = time.perf_counter()
+    try:
+        settings = PipelineOptions(shlex.split(beam_options) or ["--runner=DirectRunner"])
+    except (ValueError, SystemExit) as e:
+        raise LstmpruneError(f"cannot read --beam-options {beam_options!r}: {e}") from e
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # the runner's chatter, not the user's
+    probe = Probe(str(model_path), schema, spec.length, every_step)
+    with beam.Pipeline(options=settings) as p:
+        (
+            p
+            | "files" >> beam.Create(list(schema.files))
+            | "read" >> beam.io.ReadAllFromTFRecord(with_filename=True)
+            | "batch" >> beam.BatchElements(min_batch_size=batch_size, max_batch_size=batch_size)
+            | "probe" >> beam.ParDo(probe)
+            | "merge" >> beam.CombineGlobally(MergeStats())
+            | "write" >> beam.Map(_write, str(output))
+        )
+    stats, seen, skipped = _read(output, groups)
+    if any(s.count < 2 for s in stats.values()):
+        raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
+    meta = analysis_meta(model_path, schema, spec, seen, skipped) | {"runner": "beam", "beam_options": beam_options}
+    statistics = Statistics(models.fingerprint(model), groups, stats, every_step, meta)
+    return AnalyzeResult(statistics, time.perf_counter() - start)
+
+
+class Probe(beam.DoFn):
+    """A batch of (file, record) -> the per-group statistics of its sequences, and their counts."""
+
+    def __init__(self, model_path: str, schema, length: int | None, every_step: bool):
+        self.model_path, self.schema, self.length, self.every_step = model_path, schema, length, every_step
+
+    def setup(self):
+        """Once per worker: TensorFlow, the model (safe mode), its probe and the record parser."""
+        from . import import_tensorflow
+
+        import_tensorflow()
+        import tensorflow as tf
+
+        from . import models
+        from .probe import build_probe
+        from .pruning import model_groups
+        from .stream import Stream
+        from .tfrecords import _parser
+
+        model = models.load_model(Path(self.model_path))
+        self.probe = build_probe(model, model_groups(model), self.every_step)
+        self.parse = _parser(self.schema, self.length)
+        frame = [self.length] if self.schema.tokens else [self.length, self.schema.dim]
+        self.shapes = (frame, [], [], [0])  # x, steps, finite, labels: as the in-process pass pads them
+        self.stream = Stream(self.schema, self.length, 1)
+        self.tf = tf
+
+    def process(self, batch):
+        from .tfrecords import read_error
+
+        files = [f for f, _ in batch]
+        records = self.tf.data.Dataset.from_tensor_slices([raw for _, raw in batch])
+        try:
+            x, n, ok, _ = next(iter(records.map(self.parse).padded_batch(len(batch), padded_shapes=self.shapes)))
+        except self.tf.errors.OpError as e:  # a damaged record: name its file, as the in-process pass does
+            raise LstmpruneError(read_error(files[0], "of this batch", e.message, self.schema)) from e
+        before = self.stream.skipped
+        x = self.stream.keep(x, n.numpy(), ok.numpy(), files[0], np.full(len(batch), -1))
+        out = {g.name: GroupStats.of(z) for g, z in self.probe.responses(x)} if len(x) else {}
+        yield {"stats": out, "seen": len(x), "skipped": self.stream.skipped - before}
+
+
+class MergeStats(beam.CombineFn):
+    """The probe's outputs merged group by group with `GroupStats.merge` (exact, in any order)."""
+
+    def create_accumulator(self):
+        return {"stats": {}, "seen": 0, "skipped": 0}
+
+    def add_input(self, acc, part):
+        return self.merge_accumulators([acc, part])
+
+    def merge_accumulators(self, accs):
+        out = self.create_accumulator()
+        for a in accs:
+            out["seen"] += a["seen"]
+            out["skipped"] += a["skipped"]
+            for name, s in a["stats"].items():
+                out["stats"][name] = out["stats"][name].merge(s) if name in out["stats"] else s
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _write(acc: dict, path: str) -> None:
+    """The merged statistics as one .npz, written through Beam's file systems (local, gs://, ...)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    arrays = {"seen": np.array(acc["seen"]), "skipped": np.array(acc["skipped"])}
+    for name, s in acc["stats"].items():
+        arrays |= {f"{name}|count": np.array(s.count), f"{name}|mean": s.mean, f"{name}|scatter": s.scatter}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with FileSystems.create(path) as f:
+        f.write(buffer.getvalue())
+
+
+def _read(path: Path, groups) -> tuple[dict[str, GroupStats], int, int]:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(str(path)) as f:
+        arrays = np.load(io.BytesIO(f.read()), allow_pickle=False)
+        found = {}
+        for g in groups:
+            if f"{g.name}|count" not in arrays:
+                raise LstmpruneError("the Beam pipeline gave no statistics; did the data hold any sequence?")
+            count = int(arrays[f"{g.name}|count"])
+            found[g.name] = GroupStats(count, arrays[f"{g.name}|mean"], arrays[f"{g.name}|scatter"])
+        return found, int(arrays["seen"]), int(arrays["skipped"])
