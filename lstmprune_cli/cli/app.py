@@ -537,6 +537,17 @@ def finetune(
         ),
     ] = "auto",
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 2,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="none, mirrored (every device of this machine) or multi-worker (the cluster in TF_CONFIG; each "
+            "worker reads its own shard of the records, the chief writes the model)."
+        ),
+    ] = "none",
+    backup_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Save the state after every epoch here and resume from it (a lost worker's run resumes)."),
+    ] = None,
     loss: Annotated[
         str, typer.Option(help="auto (from the output activation), binary, categorical or sparse.")
     ] = "auto",
@@ -559,6 +570,9 @@ def finetune(
     Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
 
     Example:  lstmprune finetune --data dbs/train/ --start rewound   # skip the first-epoch trial of both starts
+
+    Example:  TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker", "index": 0}}'
+    lstmprune finetune --data dbs/train/ --strategy multi-worker --backup-dir /shared/backup
     """
     from ..core.files import check_output
     from ..core.workspace import Workspace as WS
@@ -600,9 +614,14 @@ def finetune(
         seed=seed,
         rewind=rewind,
         start=start,
+        strategy=strategy,
+        backup_dir=backup_dir,
         wrap=(lambda it, epoch: it) if json else (lambda it, epoch: render.progress(it, 0, f"epoch {epoch}")),
         on_epoch=None if json else lambda e: render.err.print(render.epoch_line(e)),
     )
+    if not job.out:  # a worker other than the chief: the chief writes the model and the workspace
+        render.err.print("worker done; the chief wrote the model")
+        return
     ws.finetuned = str(Path(job.out).resolve())
     ws.save()
     if json:

@@ -31,6 +31,7 @@ class FinetuneJob:
     teacher: str | None = None
     start: str = "pruned"  # "rewound": the plan's cut of the original, not the refitted weights
     kept_given: bool = False  # no epoch beat the model as it came on the validation data; it was written unchanged
+    strategy: str = "none"
 
     def trials(self) -> dict:
         """Epoch 1 from each start, when finetune tried both."""
@@ -42,6 +43,8 @@ class FinetuneJob:
             "out": self.out,
             "start": self.start,
             "kept_given": self.kept_given,
+            "strategy": self.strategy,
+            "resumed_from_epoch": self.result.resumed_from,
             "trials": self.trials(),
             "format": self.kind,
             "task": self.task,
@@ -90,6 +93,8 @@ def finetune(
     seed: int = 0,
     rewind: tuple[Path, Path] | None = None,
     start: str = "auto",
+    strategy: str = "none",
+    backup_dir: Path | None = None,
     wrap=lambda it, epoch: it,
     on_epoch=None,
 ) -> FinetuneJob:
@@ -100,16 +105,29 @@ def finetune(
     training it ends better than the refitted weights (docs/benchmarks.md). start: "rewound" trains it,
     "pruned" the file as given, "auto" the first epoch from both and goes on with the lower validation loss
     (without validation data: rewound).
+    strategy: none, mirrored (the devices of this machine) or multi-worker (TF_CONFIG; each worker reads its
+    shard of the records, the chief writes `out`). backup_dir: the state after every epoch, resumed from.
     """
     import keras
 
+    from .distribute import Backup, strategy_of, worker
     from .train import check_training, evaluate
     from .train import finetune as run
 
     options = options or Options()
     checks.choice(start, STARTS, "start")
     check_training(learning_rate=learning_rate, seed=seed)
-    refuse_existing(out, force)
+    chief = True
+    if strategy == "multi-worker":
+        index, workers = worker()
+        chief = index == 0
+        if options.shard != (0, 1):
+            raise LstmpruneError("--strategy multi-worker shards the records by worker; drop --shard", option="shard")
+        options = Options(**{**options.__dict__, "shard": (index, workers)})
+        backup_dir = backup_dir / f"worker-{index}" if backup_dir is not None else None
+    if chief:
+        refuse_existing(out, force)
+    distribution = strategy_of(strategy)  # before any other TensorFlow work, as MultiWorkerMirroredStrategy asks
     keras.utils.set_random_seed(seed)
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
@@ -143,15 +161,32 @@ def finetune(
         on_epoch=on_epoch,
         wrap=wrap,
         starts=starts,
+        strategy=distribution,
+        backup=Backup(backup_dir) if backup_dir is not None else None,
+        steps_per_worker=_common_steps(schema.records, batch_size, max_samples) if strategy == "multi-worker" else None,
     )
+    if backup_dir is not None:
+        Backup(backup_dir).clear()  # done: a later run starts afresh
     kept_given = before is not None and min(e.validation.loss for e in result.epochs) > before.loss
     if kept_given:  # training did not beat the model as it came on the validation data: it is kept as it was
         model = given
     models.compile_like(model, loss if loss != "auto" else None)
+    if not chief:  # the chief writes the model; the other workers trained the same weights
+        return FinetuneJob(result, task.kind, "", "", before, None, "pruned", kept_given, strategy=strategy)
     kind = models.save_model(model, out, force)
     teacher = None if teacher_path is None else str(teacher_path)
     chosen = "pruned" if rewound is None or result.start == 1 else "rewound"
-    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given)
+    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given, strategy=strategy)
+
+
+def _common_steps(records: int, batch_size: int, max_samples: int | None) -> int:
+    """Steps every worker can take per epoch: the smallest shard's full batches (a shard's tail beyond them is
+    left out of that epoch, at most one batch per worker)."""
+    from .distribute import worker
+
+    _, workers = worker()
+    smallest = min(records, max_samples or records) // workers
+    return max(1, smallest // batch_size)
 
 
 def training_start(given, rewound, start: str, *, judged: bool) -> tuple[object, list]:

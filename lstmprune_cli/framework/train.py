@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ import numpy as np
 
 from ..core import metrics
 from ..core.errors import LstmpruneError
+from .distribute import distributed, replica_copy
 
 LOSSES = ("auto", "binary", "categorical", "sparse")
 
@@ -130,6 +132,13 @@ class Epoch:
             "validation": None if self.validation is None else self.validation.to_dict(),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Epoch:
+        v = d.get("validation")
+        metrics = {k: x for k, x in (v or {}).items() if k not in ("loss", "samples")}
+        validation = None if v is None else Evaluation(v["loss"], metrics, v["samples"])
+        return cls(d["epoch"], d["loss"], d["seconds"], d["samples"], validation)
+
 
 @dataclass
 class FinetuneResult:
@@ -138,6 +147,7 @@ class FinetuneResult:
     stopped_early: bool = False
     start: int = 0  # which start went on: 0 the model's own weights, i the i-th of `starts`
     trials: list[Epoch] = field(default_factory=list)  # epoch 1 from each start
+    resumed_from: int = 0  # the epoch a backup held when training resumed (0: a fresh start)
 
 
 def finetune(
@@ -158,6 +168,9 @@ def finetune(
     wrap: Callable[[Iterable, int], Iterable] = lambda it, epoch: it,
     starts: Sequence[list[np.ndarray]] = (),
     learner=None,
+    strategy=None,
+    backup=None,
+    steps_per_worker: int | None = None,
 ) -> FinetuneResult:
     """Train `model` in place; the best epoch's weights (by validation loss, else training loss) are kept.
 
@@ -165,6 +178,9 @@ def finetune(
     own), every one with a fresh optimizer, and the one with the lowest loss goes on.
     learner: a `learn.Learner` (its forward pass, penalty, variables and after-step hook) that learns the
     structure while training; then every epoch runs (no early stop) and the last one is kept.
+    strategy: a tf.distribute strategy (distribute.strategy_of), each replica taking its own batches; with
+    several workers, `steps_per_worker` caps every worker's steps at the same count. backup: a distribute.Backup
+    written after every epoch and resumed from when it holds one.
 
     With a teacher, the loss is (1 - alpha) * task loss + alpha * the loss against the teacher's outputs.
     """
@@ -186,64 +202,110 @@ def finetune(
     }
     if optimizer not in makers:
         raise LstmpruneError(f"optimizer must be adam or sgd; received {optimizer!r}", option="optimizer")
-    opt = makers[optimizer](learning_rate=lr)
-    trained = model.trainable_variables + (list(learner.variables) if learner else [])
-    opt.build(trained)
+    if strategy is not None and learner is not None:
+        raise LstmpruneError("structures are learned on one device; drop the strategy", option="strategy")
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:  # under a strategy: mirrored copies of the model and the teacher, and the optimizer
+        work = replica_copy(model) if strategy is not None else model
+        guide = replica_copy(teacher) if strategy is not None and teacher is not None else teacher
+        opt = makers[optimizer](learning_rate=lr)
+        trained = work.trainable_variables + (list(learner.variables) if learner else [])
+        opt.build(trained)
     task_loss, distill_loss = _losses(task)
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            p = learner.forward(work, x) if learner else work(x, training=True)
+            loss = task_loss(y, p)
+            if guide is not None:
+                loss = (1 - alpha) * loss + alpha * distill_loss(guide(x, training=False), p)
+            objective = loss + learner.penalty() if learner else loss
+        grads = tape.gradient(objective, trained)
+        opt.apply_gradients(zip(grads, trained))  # under a strategy: averaged across replicas
+        return loss
 
     @tf.function(reduce_retracing=True)
     def step(x, y):
-        with tf.GradientTape() as tape:
-            p = learner.forward(model, x) if learner else model(x, training=True)
-            loss = task_loss(y, p)
-            if teacher is not None:
-                loss = (1 - alpha) * loss + alpha * distill_loss(teacher(x, training=False), p)
-            objective = loss + learner.penalty() if learner else loss
-        grads = tape.gradient(objective, trained)
-        opt.apply_gradients(zip(grads, trained))
-        return loss
+        """(the step's mean loss, its sequences over all replicas)."""
+        if strategy is None:
+            return replica_step(x, y), tf.shape(y)[0]
+        loss, n = strategy.run(lambda x, y: (replica_step(x, y), tf.shape(y)[0]), args=(x, y))
+        return strategy.reduce("MEAN", loss, axis=None), strategy.reduce("SUM", n, axis=None)
 
     def run_epoch(epoch: int) -> Epoch:
         start, total, samples = time.perf_counter(), 0.0, 0
-        for x, y in wrap(train(), epoch):
-            total += float(step(x, y)) * len(y)
-            samples += len(y)
+        batches = wrap(train(), epoch)
+        batches = distributed(strategy, batches, steps_per_worker) if strategy is not None else batches
+        for x, y in batches:
+            loss, n = step(x, y)
+            total += float(loss) * int(n)
+            samples += int(n)
             if learner:
-                learner.after_step(model, x)
+                learner.after_step(work, x)
         if samples == 0:
             raise LstmpruneError("the training data gave no sequences")
         record = Epoch(epoch, total / samples, time.perf_counter() - start, samples)
         if validation is not None:
-            record.validation = evaluate(model, validation(), task)
+            record.validation = evaluate(work, validation(), task)
         return record
 
     def score(record: Epoch) -> float:
         return record.validation.loss if record.validation else record.loss
 
     result, best, best_weights, waited = FinetuneResult(), np.inf, None, 0
-    fresh = [v.numpy() for v in opt.variables]
-    trials = []  # epoch 1 from each start: (record, weights, optimizer state)
-    for weights in [model.get_weights(), *starts]:
-        model.set_weights(weights)
-        for v, value in zip(opt.variables, fresh):
+    saved = backup.load() if backup is not None else None
+    first = 1
+    if saved is not None:  # resume after the last epoch a lost run finished
+        _restore(work, opt, saved)
+        result.epochs = [Epoch.from_dict(e) for e in saved["epochs"]]
+        result.start, result.best_epoch, result.resumed_from = saved["start"], saved["best_epoch"], saved["epoch"]
+        best, best_weights, waited = saved["best"], saved["best_weights"] or None, saved["waited"]
+        first = saved["epoch"] + 1
+    else:
+        fresh = [v.numpy() for v in opt.variables]
+        trials = []  # epoch 1 from each start: (record, weights, optimizer state)
+        for weights in [work.get_weights(), *starts]:
+            work.set_weights(weights)
+            for v, value in zip(opt.variables, fresh):
+                v.assign(value)
+            trials.append((run_epoch(1), work.get_weights(), [v.numpy() for v in opt.variables]))
+        result.start = min(range(len(trials)), key=lambda i: score(trials[i][0]))
+        result.trials = [t[0] for t in trials]
+        work.set_weights(trials[result.start][1])
+        for v, value in zip(opt.variables, trials[result.start][2]):
             v.assign(value)
-        trials.append((run_epoch(1), model.get_weights(), [v.numpy() for v in opt.variables]))
-    result.start = min(range(len(trials)), key=lambda i: score(trials[i][0]))
-    result.trials = [t[0] for t in trials]
-    model.set_weights(trials[result.start][1])
-    for v, value in zip(opt.variables, trials[result.start][2]):
-        v.assign(value)
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         record = trials[result.start][0] if epoch == 1 else run_epoch(epoch)
         result.epochs.append(record)
         if on_epoch:
             on_epoch(record)
         if learner or score(record) < best:  # a learner's structure moves with the weights: the last is kept
-            best, best_weights, result.best_epoch, waited = score(record), model.get_weights(), epoch, 0
+            best, best_weights, result.best_epoch, waited = score(record), work.get_weights(), epoch, 0
         else:
             waited += 1
-            if waited > patience:
-                result.stopped_early = True
-                break
+        if backup is not None:
+            state = {"epochs": [e.to_dict() for e in result.epochs], "start": result.start, "best": best}
+            state |= {"best_epoch": result.best_epoch, "waited": waited}
+            optimizer_state = [v.numpy() for v in opt.variables]
+            backup.save(
+                epoch=epoch,
+                weights=work.get_weights(),
+                optimizer=optimizer_state,
+                best_weights=best_weights,
+                state=state,
+            )
+        if waited > patience:
+            result.stopped_early = True
+            break
     model.set_weights(best_weights)
     return result
+
+
+def _restore(work, opt, saved: dict) -> None:
+    """Weights and optimizer state of a backup; one of another model is refused."""
+    want = [tuple(w.shape) for w in work.get_weights()]
+    if [tuple(w.shape) for w in saved["weights"]] != want or len(saved["optimizer"]) != len(opt.variables):
+        raise LstmpruneError("the backup belongs to another model or optimizer; remove it to start over")
+    work.set_weights(saved["weights"])
+    for v, value in zip(opt.variables, saved["optimizer"]):
+        v.assign(value)
