@@ -634,4 +634,22 @@ def scale_section(r: dict) -> list[str]:
         "1.5 TB in 3,844 shards) on Dataflow, Flink or Spark; the counts and the statistics are the in-process pass's.",
         "",
     ]
+    f = r.get("finetune")
+    if f:
+        lines += [
+            f"`lstmprune finetune`, one epoch over `{f['data']}`: one worker (batch 64) against two local workers of a",
+            "`MultiWorkerMirroredStrategy` (`--strategy multi-worker`, TF_CONFIG on localhost, batch 32 each: the same",
+            "global batch), both processes on the same 2 cores:",
+            "",
+            "| workers | sequences | seconds | sequences per second |",
+            "|---|---|---|---|",
+            *(
+                f"| {x['workers']} | {x['sequences']:,} | {x['seconds']:.1f} | {x['sequences_per_second']:,.0f} |"
+                for x in f["rows"]
+            ),
+            "",
+            "Two workers on one 2-core machine share the cores and add an all-reduce per step; the speed-up belongs to",
+            "workers on separate machines. The result is the one worker's (tests/test_distribute.py, within 1e-4).",
+            "",
+        ]
     return lines

@@ -1,9 +1,16 @@
 """Part: beyond one machine, measured locally. analyze in-process against the Beam DirectRunner (records per
-second over the AudioSet eval set), and whether both give the same statistics."""
+second over the AudioSet eval set), and whether both give the same statistics; finetune on one worker against
+two local workers of a MultiWorkerMirroredStrategy (TF_CONFIG), sequences per second."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +52,64 @@ def part(mode: Mode) -> dict:
     out.unlink(missing_ok=True)
     for r in rows:
         r["records_per_second"] = records / r["seconds"]
-    result = {"data": size["pattern"], "records": records, "rows": rows}
+    result = {"data": size["pattern"], "records": records, "rows": rows, "finetune": finetune_workers(mode)}
     save(mode, "scale", result)
     return result
+
+
+def finetune_workers(mode: Mode) -> dict:
+    """One epoch of `lstmprune finetune` over the shipped train slice: one worker (batch 64) against two local
+    workers (batch 32 each: the same global batch), timed by each run's own epoch record."""
+    exe = str(Path(sys.executable).parent / "lstmprune")
+    data = SAMPLE / "train.tfrecord"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    out = mode.results / "scale-tmp"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def command(name: str, batch: int, *extra) -> list[str]:
+        return [
+            exe,
+            "finetune",
+            str(MODEL),
+            "--data",
+            str(data),
+            "--out",
+            str(out / f"{name}.keras"),
+            "--force",
+            "--epochs",
+            "1",
+            "--batch-size",
+            str(batch),
+            "--no-distill",
+            "--json",
+            "-w",
+            str(out / name),
+            *extra,
+        ]
+
+    def epoch(stdout: str) -> dict:
+        return json.loads(stdout)["epochs"][0]
+
+    one = epoch(subprocess.run(command("one", 64), env=env, capture_output=True, text=True, check=True).stdout)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for i in range(2):
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        cmd = command(f"two{i}", 32, "--strategy", "multi-worker")
+        procs.append(subprocess.Popen(cmd, env={**env, "TF_CONFIG": config}, stdout=subprocess.PIPE, text=True))
+    two = epoch(procs[0].communicate(timeout=1200)[0])
+    for p in procs[1:]:
+        p.communicate(timeout=1200)
+    rows = [
+        {"workers": 1, "sequences": one["samples"], "seconds": one["seconds"]},
+        {"workers": 2, "sequences": two["samples"], "seconds": two["seconds"]},
+    ]
+    for r in rows:
+        r["sequences_per_second"] = r["sequences"] / r["seconds"]
+    log("finetune", rows)
+    return {"data": str(data.relative_to(SAMPLE.parent)), "rows": rows}
