@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -112,4 +113,5 @@ def finetune_workers(mode: Mode) -> dict:
     for r in rows:
         r["sequences_per_second"] = r["sequences"] / r["seconds"]
     log("finetune", rows)
+    shutil.rmtree(out, ignore_errors=True)
     return {"data": str(data.relative_to(SAMPLE.parent)), "rows": rows}
