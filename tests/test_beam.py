@@ -65,3 +65,18 @@ def test_beam_runner_refusals_are_one_line(shards, tmp_path, monkeypatch):
     r = runner.invoke(app, args)
     assert r.exit_code == 2 and "pip install 'lstmprune[beam]'" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_damaged_record_is_named_with_its_file_and_index(shards, tmp_path):
+    pytest.importorskip("apache_beam")
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(shards, bad)
+    raws = [r.numpy() for r in __import__("tensorflow").data.TFRecordDataset(str(bad / "part-1.tfrecord"))]
+    raws[5] = b"not a SequenceExample"
+    write_records(bad / "part-1.tfrecord", raws)
+    args = ["analyze", str(MODEL), "--data", str(bad), "-w", str(tmp_path / "ws"), "--runner", "beam"]
+    r = runner.invoke(app, [*args, "--beam-options", TWO_WORKERS])
+    assert r.exit_code == 2 and "part-1.tfrecord: one of records 5..5" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 2  # the pipeline's note, then the one error line

@@ -106,25 +106,38 @@ class Probe(beam.DoFn):
         self.tf = tf
 
     def process(self, batch):
-        from .tfrecords import read_error
-
         files = [f for f, _ in batch]
         records = self.tf.data.Dataset.from_tensor_slices([raw for _, raw in batch])
         try:
             x, n, ok, _ = next(iter(records.map(self.parse).padded_batch(len(batch), padded_shapes=self.shapes)))
-        except self.tf.errors.OpError as e:  # a damaged record: name its file, as the in-process pass does
-            raise LstmpruneError(read_error(files[0], "of this batch", e.message, self.schema)) from e
-        before = self.stream.skipped
-        x = self.stream.keep(x, n.numpy(), ok.numpy(), files[0], np.full(len(batch), -1))
+            before = self.stream.skipped
+            x = self.stream.keep(x, n.numpy(), ok.numpy(), files[0], np.full(len(batch), -1))
+        except (self.tf.errors.OpError, LstmpruneError) as e:  # reported as data: the main process raises it
+            yield {"stats": {}, "seen": 0, "skipped": 0, "error": self._locate(sorted(set(files)), e)}
+            return
         out = {g.name: GroupStats.of(z) for g, z in self.probe.responses(x)} if len(x) else {}
         yield {"stats": out, "seen": len(x), "skipped": self.stream.skipped - before}
+
+    def _locate(self, files: list[str], error: Exception) -> str:
+        """The in-process pass's message for the first bad record of these files: it names the record."""
+        from dataclasses import replace
+
+        from .stream import Stream
+
+        for f in files:
+            try:
+                for _ in Stream(replace(self.schema, files=[f]), self.length, 1):  # one record a batch
+                    pass
+            except LstmpruneError as e:
+                return str(e)
+        return f"{files[0]}: {getattr(error, 'message', error)}"
 
 
 class MergeStats(beam.CombineFn):
     """The probe's outputs merged group by group with `GroupStats.merge` (exact, in any order)."""
 
     def create_accumulator(self):
-        return {"stats": {}, "seen": 0, "skipped": 0}
+        return {"stats": {}, "seen": 0, "skipped": 0, "error": ""}
 
     def add_input(self, acc, part):
         return self.merge_accumulators([acc, part])
@@ -134,6 +147,7 @@ class MergeStats(beam.CombineFn):
         for a in accs:
             out["seen"] += a["seen"]
             out["skipped"] += a["skipped"]
+            out["error"] = out["error"] or a.get("error", "")
             for name, s in a["stats"].items():
                 out["stats"][name] = out["stats"][name].merge(s) if name in out["stats"] else s
         return out
@@ -146,7 +160,7 @@ def _write(acc: dict, path: str) -> None:
     """The merged statistics as one .npz, written through Beam's file systems (local, gs://, ...)."""
     from apache_beam.io.filesystems import FileSystems
 
-    arrays = {"seen": np.array(acc["seen"]), "skipped": np.array(acc["skipped"])}
+    arrays = {"seen": np.array(acc["seen"]), "skipped": np.array(acc["skipped"]), "error": np.array(acc["error"])}
     for name, s in acc["stats"].items():
         arrays |= {f"{name}|count": np.array(s.count), f"{name}|mean": s.mean, f"{name}|scatter": s.scatter}
     buffer = io.BytesIO()
@@ -160,6 +174,8 @@ def _read(path: Path, groups) -> tuple[dict[str, GroupStats], int, int]:
 
     with FileSystems.open(str(path)) as f:
         arrays = np.load(io.BytesIO(f.read()), allow_pickle=False)
+        if str(arrays["error"]):
+            raise LstmpruneError(str(arrays["error"]))
         found = {}
         for g in groups:
             if f"{g.name}|count" not in arrays:
