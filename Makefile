@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The full suite (about 70 minutes) writes docs/benchmarks.md; the quick one (about 9) docs/quick/.
+# The full suite (its parts add up to about 2.5 hours here) writes docs/benchmarks.md; the quick one (19 minutes) docs/quick/.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
