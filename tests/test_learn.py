@@ -49,7 +49,7 @@ def test_gates_at_a_huge_penalty_keep_the_floor_and_at_none_keep_everything(tf, 
 @pytest.mark.parametrize("arch,merge", SHAPES)
 def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
     """Gates at exactly 0 or 1: the cut model computes what the gated model computes (golden)."""
-    from lstmprune_cli.framework.learn import Gates, _scaled_call
+    from lstmprune_cli.framework.learn import Gates, _scaled_call, set_shapes
     from lstmprune_cli.framework.structure import unit_sets
     from lstmprune_cli.framework.surgery import prune_model
 
@@ -64,15 +64,8 @@ def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
     x = golden.sample_x(2)
     want = np.asarray(_scaled_call(model, x, gates.rows, tf.constant(z, tf.float32), training=False))
     scores = gates.scores(model)  # folds the gates into the rows they scale
-    kept = {g.name: np.flatnonzero(learned.deterministic_gate(v) > 0) for s, v in zip(sets, scores) for g in s.groups}
-    if merge == "concat" and arch == "bidirectional":  # directions keep equal counts: pad with closed units
-        name = [g.name for g in sets[0].groups][0]
-        count = max(len(kept[f"{name.split('/')[0]}/{d}"]) for d in ("forward", "backward"))
-        for d in ("forward", "backward"):
-            key = f"{name.split('/')[0]}/{d}"
-            extra = np.setdiff1d(np.arange(6), kept[key])[: count - len(kept[key])]
-            kept[key] = np.sort(np.concatenate([kept[key], extra]))
-    kept = {k: v if len(v) else np.array([0]) for k, v in kept.items()}
+    chosen = gates.kept(set_shapes(sets), scores, None, None, penalty=0.0)  # open gates; ties padded, floors kept
+    kept = {g.name: k for s, k in zip(sets, chosen) for g in s.groups}
     got = np.asarray(prune_model(model, kept)(x, training=False))
     assert np.max(np.abs(got - want)) <= 1e-5
 
@@ -162,9 +155,7 @@ def _zero_one_cut(model, x, tf):
     z = tf.constant(learned.deterministic_gate(log_alpha), tf.float32)
     want = np.asarray(_scaled_call(model, x, gates.rows, z, training=False))
     scores = gates.scores(model)
-    alive = [learned.deterministic_gate(v) for v in scores]
-    counts = learned.counts_for(set_shapes(sets), alive, 0.5)
-    kept = [np.sort(np.argsort(-(a + 1e-9 * v), kind="stable")[:c]) for a, v, c in zip(alive, scores, counts)]
+    kept = gates.kept(set_shapes(sets), scores, None, None, penalty=0.0)  # the open gates, as learn keeps them
     plan = _plan("f", unit_groups(model), sets, kept, scores, 0.5, "l0", 1, 0)
     assert plan.inputs() and all(len(k) < s.units for k, s in zip(kept, sets) if s.reader)
     return want, prune_model(model, plan.kept(), inputs=plan.inputs()), plan

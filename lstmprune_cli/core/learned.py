@@ -14,9 +14,7 @@ import numpy as np
 BETA, GAMMA, ZETA = 2 / 3, -0.1, 1.1
 
 
-def open_probability(log_alpha: np.ndarray) -> np.ndarray:
-    """P(z != 0) of each gate: the expected L0 norm's terms."""
-    return 1 / (1 + np.exp(-(log_alpha - BETA * np.log(-GAMMA / ZETA))))
+OPEN_SHIFT = BETA * float(np.log(-GAMMA / ZETA))  # P(z != 0) = sigmoid(log_alpha - OPEN_SHIFT)
 
 
 def deterministic_gate(log_alpha: np.ndarray) -> np.ndarray:

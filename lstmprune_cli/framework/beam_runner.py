@@ -21,7 +21,6 @@ import numpy as np
 from ..core.errors import LstmpruneError
 from ..core.schema import Options
 from ..core.stats import GroupStats
-from ..core.statsfile import Statistics
 
 
 def analyze(
@@ -40,26 +39,22 @@ def analyze(
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from . import data, models
-    from .jobs import AnalyzeResult, analysis_meta
-    from .pruning import model_groups
+    from .jobs import Analysis, AnalyzeResult
 
     options = options or Options()
     if options.shard != (0, 1):
         raise LstmpruneError("--runner beam distributes the records itself; drop --shard", option="shard")
-    model = models.load_model(model_path)
-    spec = data.InputSpec.of(model)
-    schema = data.resolve(data_spec, options, spec)
+    job = Analysis(model_path, data_spec, options, batch_size=batch_size, every_step=every_step)  # model, schema
+    schema, length = job.schema, job.input.length
     if schema.source not in ("sequence", "example"):
         raise LstmpruneError(f"--runner beam reads TFRecord files; {data_spec} holds {schema.source} data")
-    groups = model_groups(model)
     start = time.perf_counter()
     try:
         settings = PipelineOptions(shlex.split(beam_options) or ["--runner=DirectRunner"])
     except (ValueError, SystemExit) as e:
         raise LstmpruneError(f"cannot read --beam-options {beam_options!r}: {e}") from e
     logging.getLogger("apache_beam").setLevel(logging.WARNING)  # the runner's chatter, not the user's
-    probe = Probe(str(model_path), schema, spec.length, every_step)
+    probe = Probe(str(model_path), schema, length, every_step)
     with beam.Pipeline(options=settings) as p:
         (
             p
@@ -70,11 +65,8 @@ def analyze(
             | "merge" >> beam.CombineGlobally(MergeStats())
             | "write" >> beam.Map(_write, str(output))
         )
-    stats, seen, skipped = _read(output, groups)
-    if any(s.count < 2 for s in stats.values()):
-        raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
-    meta = analysis_meta(model_path, schema, spec, seen, skipped) | {"runner": "beam", "beam_options": beam_options}
-    statistics = Statistics(models.fingerprint(model), groups, stats, every_step, meta)
+    stats, seen, skipped = _read(output, job.groups)
+    statistics = job.statistics(stats, seen, skipped, runner="beam", beam_options=beam_options)
     return AnalyzeResult(statistics, time.perf_counter() - start)
 
 

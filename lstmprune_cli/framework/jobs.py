@@ -109,24 +109,23 @@ class Analysis:
         """The statistics of the pass that `run()` made."""
         if self.accumulator is None:
             raise LstmpruneError("the analysis has not run; iterate Analysis.run() first")
-        stats = self.accumulator.stats
+        seen, skipped = self.stream.seen, self.stream.skipped
+        return AnalyzeResult(self.statistics(self.accumulator.stats, seen, skipped), self.seconds)
+
+    def statistics(self, stats: dict, seen: int, skipped: int, **extra) -> Statistics:
+        """The statistics file of this pass (or of a runner that made it elsewhere), refused under 2 samples."""
         if any(s.count < 2 for s in stats.values()):
             raise LstmpruneError(f"the data gave {min(s.count for s in stats.values())} samples; expected at least 2")
-        meta = analysis_meta(self.model_path, self.schema, self.input, self.stream.seen, self.stream.skipped)
-        fingerprint = models.fingerprint(self.model)
-        return AnalyzeResult(Statistics(fingerprint, self.groups, stats, self.every_step, meta), self.seconds)
-
-
-def analysis_meta(model_path: Path, schema, model_input, seen: int, skipped: int) -> dict:
-    """What a statistics file records of the pass that made it."""
-    return {
-        "model": str(model_path),
-        "data": schema.describe(),
-        "lstmprune": __version__,
-        "length": model_input.length,
-        "sequences": seen,
-        "skipped": skipped,
-    }
+        meta = {
+            "model": str(self.model_path),
+            "data": self.schema.describe(),
+            "lstmprune": __version__,
+            "length": self.input.length,
+            "sequences": seen,
+            "skipped": skipped,
+            **extra,
+        }
+        return Statistics(models.fingerprint(self.model), self.groups, stats, self.every_step, meta)
 
 
 def analyze(model_path: Path, data_spec: str, options: Options | None = None, **settings) -> AnalyzeResult:

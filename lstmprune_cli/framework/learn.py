@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import learned
+from ..core import checks, learned
 from ..core.errors import LstmpruneError
 from ..core.plan import BUDGETS, Plan, PlanSpec, allocate, rank
 from . import models
@@ -62,6 +62,15 @@ class Learner:
         """Under a fixed penalty: the units the training left (the others are exactly out)."""
         raise NotImplementedError
 
+    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+        """Each set's kept units: under a fixed penalty the units training left (tied sets padded with the next
+        best), else the highest scores that meet the budget."""
+        if penalty is None:
+            return learned.select(shapes, scores, removed, theta)
+        alive = self.alive(scores)
+        counts = learned.counts_for(shapes, [a.astype(float) for a in alive], 0.5)
+        return [np.sort(np.argsort(-(a + 1e-9 * v), kind="stable")[:c]) for a, v, c in zip(alive, scores, counts)]
+
 
 class _Budget:
     """The kept share's target along the steps."""
@@ -107,8 +116,7 @@ class Gates(Learner):
     def _share(self):
         import tensorflow as tf
 
-        shift = learned.BETA * float(np.log(-learned.GAMMA / learned.ZETA))
-        p = tf.sigmoid(self._log_alpha() - shift)  # P(z != 0)
+        p = tf.sigmoid(self._log_alpha() - learned.OPEN_SHIFT)  # P(z != 0)
         return tf.reduce_sum(p * self.weight) / tf.reduce_sum(self.weight)
 
     def forward(self, model, x):
@@ -158,8 +166,7 @@ class GroupLasso(Learner):
     def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None):
         self.sets, self.fixed = sets, penalty
         self.sizes = [np.sqrt(entries(s, model)) for s in sets]
-        self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]
-        self.scale = 1.0  # strengths are relative to each set's median unit at the start
+        self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]  # median: 1
         self.lam = 0.0 if penalty is None else float(penalty)
         self.budget = _Budget(share, steps)
         self.weight = np.array([s.members * s.units for s in sets], float)
@@ -169,7 +176,7 @@ class GroupLasso(Learner):
 
     def after_step(self, model, x) -> None:
         strengths = self._strengths(model)
-        tau = self.lam * self.scale
+        tau = self.lam  # in units of each set's median strength at the start
         for s, v in zip(self.sets, strengths):
             factors = np.where(v > tau, 1 - tau / np.maximum(v, 1e-30), 0.0)
             scale_units(model, s, factors)
@@ -238,6 +245,11 @@ class SoftPruning(Learner):
         self.prune(model, self.last)  # the hard cut removes exactly the units silenced last
         ranked = self._ranked(model)
         return [ranked[s.groups[0].name][1] for s in self.sets]
+
+    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+        """The plan's counts, the best-ranked units: those the last pruning left."""
+        counts = [self.counts[s.groups[0].name] for s in self.sets]
+        return [np.sort(np.argsort(-v, kind="stable")[:c]) for v, c in zip(scores, counts)]
 
 
 def _row_gathers(model, sets: list[UnitSet]) -> list[tuple[object, np.ndarray]]:
@@ -381,10 +393,8 @@ def learn(
     """
     from .train import finetune
 
-    if method not in METHODS:
-        raise LstmpruneError(f"method must be one of {', '.join(METHODS)}; received {method!r}", option="method")
-    if budget not in BUDGETS:
-        raise LstmpruneError(f"budget must be one of {', '.join(BUDGETS)}; received {budget!r}", option="budget")
+    checks.choice(method, METHODS, "method")
+    checks.choice(budget, BUDGETS, "budget")
     if penalty is None and theta is None:
         raise LstmpruneError("give a budget (theta) or a fixed penalty", option="theta")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
@@ -417,20 +427,11 @@ def learn(
     learner = LEARNERS[method](model, setting)
     result = finetune(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
     scores = learner.scores(model)
-    shapes = set_shapes(sets, min_units)
-    if isinstance(learner, SoftPruning):
-        counts = [learner.counts[s.groups[0].name] for s in sets]
-        kept = [np.sort(np.argsort(-v, kind="stable")[:c]) for v, c in zip(scores, counts)]
-    elif penalty is not None:
-        alive = learner.alive(scores)
-        counts = learned.counts_for(shapes, [a.astype(float) for a in alive], 0.5)
-        kept = [np.sort(np.argsort(-(a + 1e-9 * v), kind="stable")[:c]) for a, v, c in zip(alive, scores, counts)]
-    else:
-        kept = learned.select(shapes, scores, removed, theta)
+    kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
     seconds = time.perf_counter() - start
     plan = _plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
     small = prune_model(model, plan.kept(), inputs=plan.inputs())
-    exact = _exact(learner, sets, kept, model)
+    exact = _exact(sets, kept, model)
     plan.extra.update(
         budget=budget,
         learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": len(result.epochs), **exact},
@@ -441,7 +442,7 @@ def learn(
     return Learned(plan, small, record)
 
 
-def _exact(learner: Learner, sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
+def _exact(sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
     """Whether every removed unit contributed nothing to the trained model: the rows that read it are zero,
     or its own columns are (its output is then 0 at every step)."""
     lost = 0

@@ -68,7 +68,7 @@ def learn(
     import keras
 
     from .learn import learn as run
-    from .recover import training_streams
+    from .recover import training_inputs
     from .train import check_training, evaluate
 
     options = options or Options()
@@ -78,15 +78,13 @@ def learn(
     if loss == "auto":
         loss = models.compiled_loss(model_path) or "auto"
     model = models.load_model(model_path)
-    original = models.load_model(model_path)
     if statistics is not None:
         statistics.check_model(models.fingerprint(model))
-    task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
-    val = None
-    if validation is not None:
-        plain = Options(**{**options.__dict__, "shard": (0, 1)})
-        _, _, val = training_streams(model, validation, plain, batch_size, None, loss)
-    teacher = models.load_model(teacher_path) if teacher_path is not None else None
+    length = _length(model)
+    params, flops = model.count_params(), measure.flops(model, length)  # before training changes it in place
+    task, schema, train, val, teacher = training_inputs(
+        model, data_spec, options, validation, batch_size, max_samples, loss, teacher_path
+    )
     steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
     found = run(
         model,
@@ -114,14 +112,13 @@ def learn(
     small = found.model
     models.compile_like(small, loss if loss != "auto" else None)
     kind = models.save_model(small, out, force)
-    length = _length(original)
     after = evaluate(small, val(), task) if val else None
     return LearnJob(
         plan=found.plan,
         out=str(out),
         kind=kind,
-        params=(original.count_params(), small.count_params()),
-        flops=(measure.flops(original, length), measure.flops(small, length)),
+        params=(params, small.count_params()),
+        flops=(flops, measure.flops(small, length)),
         record=found.record,
         after=after,
     )

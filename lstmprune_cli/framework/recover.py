@@ -117,10 +117,9 @@ def finetune(
     options = options or Options()
     checks.choice(start, STARTS, "start")
     check_training(learning_rate=learning_rate, seed=seed)
-    chief = True
+    index, workers = worker() if strategy == "multi-worker" else (0, 1)
+    chief = index == 0
     if strategy == "multi-worker":
-        index, workers = worker()
-        chief = index == 0
         if options.shard != (0, 1):
             raise LstmpruneError("--strategy multi-worker shards the records by worker; drop --shard", option="shard")
         options = Options(**{**options.__dict__, "shard": (index, workers)})
@@ -128,6 +127,7 @@ def finetune(
     if chief:
         refuse_existing(out, force)
     distribution = strategy_of(strategy)  # before any other TensorFlow work, as MultiWorkerMirroredStrategy asks
+    backup = Backup(backup_dir) if backup_dir is not None else None
     keras.utils.set_random_seed(seed)
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
@@ -135,14 +135,9 @@ def finetune(
     rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
     model, starts = training_start(given, rewound, start, judged=validation is not None)
 
-    task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
-    val = None
-    if validation is not None:
-        plain = Options(**{**options.__dict__, "shard": (0, 1)})
-        _, _, val = training_streams(model, validation, plain, batch_size, None, loss)
-    teacher = models.load_model(teacher_path) if teacher_path is not None else None
-    if teacher is not None and tuple(teacher.outputs[0].shape) != tuple(model.outputs[0].shape):
-        raise LstmpruneError(f"the teacher's output {tuple(teacher.outputs[0].shape)} differs from the model's")
+    task, schema, train, val, teacher = training_inputs(
+        model, data_spec, options, validation, batch_size, max_samples, loss, teacher_path
+    )
     before = evaluate(given, val(), task) if val else None
     steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
     result = run(
@@ -162,11 +157,11 @@ def finetune(
         wrap=wrap,
         starts=starts,
         strategy=distribution,
-        backup=Backup(backup_dir) if backup_dir is not None else None,
-        steps_per_worker=_common_steps(schema.records, batch_size, max_samples) if strategy == "multi-worker" else None,
+        backup=backup,
+        steps_per_worker=_common_steps(schema.records, batch_size, max_samples, workers) if workers > 1 else None,
     )
-    if backup_dir is not None:
-        Backup(backup_dir).clear()  # done: a later run starts afresh
+    if backup is not None:
+        backup.clear()  # done: a later run starts afresh
     kept_given = before is not None and min(e.validation.loss for e in result.epochs) > before.loss
     if kept_given:  # training did not beat the model as it came on the validation data: it is kept as it was
         model = given
@@ -179,12 +174,23 @@ def finetune(
     return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given, strategy=strategy)
 
 
-def _common_steps(records: int, batch_size: int, max_samples: int | None) -> int:
+def training_inputs(model, data_spec, options: Options, validation, batch_size, max_samples, loss, teacher_path):
+    """(task, schema, training batches, validation batches or None, teacher or None) of a training verb; the
+    validation data is read whole on every worker."""
+    task, schema, train = training_streams(model, data_spec, options, batch_size, max_samples, loss)
+    val = None
+    if validation is not None:
+        plain = Options(**{**options.__dict__, "shard": (0, 1)})
+        _, _, val = training_streams(model, validation, plain, batch_size, None, loss)
+    teacher = models.load_model(teacher_path) if teacher_path is not None else None
+    if teacher is not None and tuple(teacher.outputs[0].shape) != tuple(model.outputs[0].shape):
+        raise LstmpruneError(f"the teacher's output {tuple(teacher.outputs[0].shape)} differs from the model's")
+    return task, schema, train, val, teacher
+
+
+def _common_steps(records: int, batch_size: int, max_samples: int | None, workers: int) -> int:
     """Steps every worker can take per epoch: the smallest shard's full batches (a shard's tail beyond them is
     left out of that epoch, at most one batch per worker)."""
-    from .distribute import worker
-
-    _, workers = worker()
     smallest = min(records, max_samples or records) // workers
     return max(1, smallest // batch_size)
 

@@ -104,35 +104,38 @@ def variable(model, slot: Slot):
     return model.get_layer(slot.layer).weights[slot.weight]
 
 
-def take(array: np.ndarray, slot: Slot, units: np.ndarray | None = None) -> np.ndarray:
-    """The entries of `units` (default all) in `array`: (U, k, ...) with the other axes after."""
-    index = slot.index if units is None else slot.index[units]
-    moved = np.moveaxis(array, slot.axis, 0)  # entries along the first axis
-    return moved[index]  # (U, k, ...)
+def take(array: np.ndarray, slot: Slot) -> np.ndarray:
+    """Every unit's entries of `slot` in `array`: (U, k, ...) with the other axes after."""
+    return np.moveaxis(array, slot.axis, 0)[slot.index]  # (U, k, ...)
+
+
+def _chosen(unit_set: UnitSet, slots: str) -> list[Slot]:
+    """The set's slots of one kind: all, incoming (the units' own columns) or outgoing (the rows reading them)."""
+    return [s for s in unit_set.slots if slots == "all" or s.outgoing == (slots == "outgoing")]
 
 
 def squared_norms(model, unit_set: UnitSet, slots: str = "all") -> np.ndarray:
     """Each unit's squared norm over its slots (all, incoming or outgoing), (U,)."""
     total = np.zeros(unit_set.units)
-    for slot in unit_set.slots:
-        if (slots == "incoming" and slot.outgoing) or (slots == "outgoing" and not slot.outgoing):
-            continue
+    for slot in _chosen(unit_set, slots):
         part = take(variable(model, slot).numpy(), slot)
         total += np.sum(part.reshape(unit_set.units, -1) ** 2, axis=1)
     return total
 
 
 def entries(unit_set: UnitSet, model) -> int:
-    """Weights one unit owns."""
-    return sum(int(np.prod(take(variable(model, s).numpy(), s, np.array([0])).shape)) for s in unit_set.slots)
+    """Weights one unit owns: in each slot, its positions times the size of the tensor's other axes."""
+    total = 0
+    for s in unit_set.slots:
+        shape = tuple(variable(model, s).shape)
+        total += s.index.shape[1] * int(np.prod(shape)) // shape[s.axis]
+    return total
 
 
 def scale_units(model, unit_set: UnitSet, factors: np.ndarray, slots: str = "all") -> None:
     """Multiply each unit's entries by its factor (U,) in its `slots`: all, incoming (its own columns:
     0 silences the unit, its output is 0 at every step) or outgoing (the rows that read it)."""
-    for slot in unit_set.slots:
-        if (slots == "incoming" and slot.outgoing) or (slots == "outgoing" and not slot.outgoing):
-            continue
+    for slot in _chosen(unit_set, slots):
         var = variable(model, slot)
         value = np.moveaxis(var.numpy().copy(), slot.axis, 0)
         shape = (-1,) + (1,) * (value.ndim - 1)
@@ -167,7 +170,7 @@ def _bias_of(layer, kernel: int) -> int | None:
     """The index of the bias that goes with the kernel at `kernel` (None: the layer has no bias)."""
     from .graph import cells
 
-    count = len(layer.weights) // max(1, len(cells(layer))) if cells(layer) else len(layer.weights)
-    if cells(layer):
-        return kernel + 2 if count == 3 else None
-    return 1 if count > 1 else None
+    directions = len(cells(layer))
+    if directions:  # kernel, recurrent kernel and bias per direction
+        return kernel + 2 if len(layer.weights) // directions == 3 else None
+    return 1 if len(layer.weights) > 1 else None

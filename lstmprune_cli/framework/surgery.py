@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.errors import LstmpruneError
 from .graph import feature_width, nodes, output_shapes
-from .slicers import Cut, Features, LayerCut, rule_for
+from .slicers import DROPOUT, Cut, Features, LayerCut, rule_for
 
 
 def _strip_build_config(obj) -> None:
@@ -108,7 +108,7 @@ def _check_inputs(graph, shapes, inputs: dict[str, np.ndarray]) -> None:
             raise LstmpruneError(str(e)) from e
 
 
-PASSING = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "Masking")
+PASSING = (*DROPOUT, "Masking")  # layers an Embedding's output may cross to reach the recurrent layer alone
 
 
 def _embedding_source(graph, layer: str) -> str | None:

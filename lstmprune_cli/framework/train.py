@@ -265,15 +265,11 @@ def finetune(
         fresh = [v.numpy() for v in opt.variables]
         trials = []  # epoch 1 from each start: (record, weights, optimizer state)
         for weights in [work.get_weights(), *starts]:
-            work.set_weights(weights)
-            for v, value in zip(opt.variables, fresh):
-                v.assign(value)
+            _set_state(work, opt, weights, fresh)
             trials.append((run_epoch(1), work.get_weights(), [v.numpy() for v in opt.variables]))
         result.start = min(range(len(trials)), key=lambda i: score(trials[i][0]))
         result.trials = [t[0] for t in trials]
-        work.set_weights(trials[result.start][1])
-        for v, value in zip(opt.variables, trials[result.start][2]):
-            v.assign(value)
+        _set_state(work, opt, *trials[result.start][1:])
     for epoch in range(first, epochs + 1):
         record = trials[result.start][0] if epoch == 1 else run_epoch(epoch)
         result.epochs.append(record)
@@ -306,6 +302,11 @@ def _restore(work, opt, saved: dict) -> None:
     want = [tuple(w.shape) for w in work.get_weights()]
     if [tuple(w.shape) for w in saved["weights"]] != want or len(saved["optimizer"]) != len(opt.variables):
         raise LstmpruneError("the backup belongs to another model or optimizer; remove it to start over")
-    work.set_weights(saved["weights"])
-    for v, value in zip(opt.variables, saved["optimizer"]):
+    _set_state(work, opt, saved["weights"], saved["optimizer"])
+
+
+def _set_state(work, opt, weights: list, optimizer: list) -> None:
+    """The model's weights and the optimizer's variables, as given."""
+    work.set_weights(weights)
+    for v, value in zip(opt.variables, optimizer):
         v.assign(value)
