@@ -7,6 +7,7 @@ error line), without a traceback, and leave the model, the data and the workspac
 import hashlib
 import json
 import os
+import signal
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from lstmprune_cli.framework import import_tensorflow
 
 import_tensorflow()
 import keras  # noqa: E402  after the quiet TensorFlow import
+import tensorflow as tf  # noqa: E402  after the quiet TensorFlow import
 
 R = Path(tempfile.mkdtemp(prefix="lstmprune-adversarial-"))
 os.chdir(R)
@@ -171,22 +173,228 @@ CASES = [
 ]
 
 
+# Second pass: the verbs and options added since (learn, --runner beam, --strategy, --backup-dir) and new
+# classes of hostile input. Files for them:
+i4 = keras.Input((6,))
+e = keras.layers.Embedding(12, 4)(i4)
+keras.Model(i4, keras.layers.Dense(12, activation="softmax")(keras.layers.LSTM(5)(e))).save("lm.keras")
+Path("dup_vocab.txt").write_text("\n".join(["<unk>", "a", "b", "a"] + [f"w{k}" for k in range(8)]))
+Path("corpus.txt").write_text("a b w1 w2 w3 w4 w5 w6\n" * 20)
+ynan = rng.integers(0, 2, (30, 3)).astype("float32")
+ynan[4, 1] = np.nan
+np.savez("nanlabel.npz", x=rng.normal(size=(30, 5, 4)).astype("float32"), y=ynan)
+os.mkfifo("fifo.keras")
+os.mkfifo("fifo.npz")
+deep = "[" * 100_000 + "]" * 100_000
+Path("deep.json").write_text(deep)
+Path("deep_ws").mkdir()
+Path("deep_ws/state.json").write_text(deep)
+p4 = json.loads(json.dumps(plan))
+p4["groups"][0]["cell"] = "GRU"
+Path("cell.json").write_text(json.dumps(p4))
+p5 = json.loads(json.dumps(plan))
+p5["groups"][0]["layer"] = "dense"
+Path("layer.json").write_text(json.dumps(p5))
+p6 = json.loads(json.dumps(plan))
+p6["min_units"] = 2**80
+Path("huge.json").write_text(json.dumps(p6))
+Path("loop").symlink_to("loop2")
+Path("loop2").symlink_to("loop")
+with np.load("ws/stats.npz") as f:
+    arrays = dict(f)
+meta = json.loads(str(arrays["meta"]))
+meta["groups"][0]["name"] = "ghost"
+arrays["meta"] = np.array(json.dumps(meta))
+np.savez("ghost_stats.npz", **arrays)
+arrays["meta"] = np.array("[" * 50_000 + "]" * 50_000)
+np.savez("deep_stats.npz", **arrays)
+Path("records.tfrecord").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage-not-a-record")
+Path("long").mkdir()
+with tf.io.TFRecordWriter("seq.tfrecord") as w:
+    for _ in range(8):
+        frames = [tf.train.Feature(float_list=tf.train.FloatList(value=rng.normal(size=4))) for _ in range(5)]
+        lists = tf.train.FeatureLists(feature_list={"x": tf.train.FeatureList(feature=frames)})
+        w.write(tf.train.SequenceExample(feature_lists=lists).SerializeToString())
+good = Path("seq.tfrecord").read_bytes()
+Path("damaged.tfrecord").write_bytes(good[: len(good) // 2] + b"\x00" * 7 + good[len(good) // 2 + 7 :])
+LONG = "long/" + "n" * 249 + ".keras"  # a legal 255-byte name
+LEARN = ["learn", "--method", "l0", "--data", "d.npz", "--epochs", "1", "--no-distill", "-w", "ws"]
+TF_CONFIGS = {
+    "empty": "",
+    "worker not a list": json.dumps({"cluster": {"worker": "h:1"}, "task": {"type": "worker", "index": 0}}),
+    "unknown task type": json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "boss", "index": 0}}),
+    "index out of range": json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 5}}),
+}
+FT = ["finetune", "m.keras", "--data", "d.npz", "--epochs", "1", "--no-distill", "--start", "pruned", "-w", "ws"]
+CASES += [
+    (
+        "beam output = the input model",
+        ["analyze", "m.keras", "--data", "seq.tfrecord", "--runner", "beam", "--beam-output", "m.keras", "-w", "bws"],
+        2,
+    ),
+    (
+        "beam output = the data",
+        [
+            "analyze",
+            "m.keras",
+            "--data",
+            "seq.tfrecord",
+            "--runner",
+            "beam",
+            "--beam-output",
+            "seq.tfrecord",
+            "-w",
+            "bws",
+        ],
+        2,
+    ),
+    (
+        "beam output exists, no --force",
+        ["analyze", "m.keras", "--data", "seq.tfrecord", "--runner", "beam", "--beam-output", "c.txt", "-w", "bws"],
+        2,
+    ),
+    ("beam: damaged records", ["analyze", "m.keras", "--data", "damaged.tfrecord", "--runner", "beam", "-w", "bws"], 2),
+    (
+        "beam: unknown runner",
+        [
+            "analyze",
+            "m.keras",
+            "--data",
+            "seq.tfrecord",
+            "--runner",
+            "beam",
+            "--beam-options",
+            "--runner=NoSuchRunner",
+            "-w",
+            "bws",
+        ],
+        2,
+    ),
+    (
+        "beam: bad option value",
+        [
+            "analyze",
+            "m.keras",
+            "--data",
+            "seq.tfrecord",
+            "--runner",
+            "beam",
+            "--beam-options",
+            "--direct_num_workers=abc",
+            "-w",
+            "bws",
+        ],
+        2,
+    ),
+    ("learn --theta 1.5", [*LEARN, "--theta", "1.5"], 2),
+    ("learn --theta nan", [*LEARN, "--theta", "nan"], 2),
+    ("learn --theta 0", [*LEARN, "--theta", "0"], 2),
+    (
+        "learn --every -1",
+        ["learn", "--method", "soft-gm", "--theta", "0.5", "--every", "-1", "--data", "d.npz", "-w", "ws"],
+        2,
+    ),
+    ("learn --epochs 0", [*LEARN, "--theta", "0.5", "--epochs", "0"], 2),
+    ("learn --penalty -1", [*LEARN, "--penalty", "-1"], 2),
+    ("learn on a NaN label", [*LEARN[:4], "nanlabel.npz", *LEARN[5:], "--theta", "0.5"], 2),
+    ("finetune on a NaN label", ["finetune", "m.keras", "--data", "nanlabel.npz", "--out", "f.keras", "-w", "ws"], 2),
+    (
+        "finetune NaN label skipped",
+        [
+            "finetune",
+            "m.keras",
+            "--data",
+            "nanlabel.npz",
+            "--skip-nonfinite",
+            "--epochs",
+            "1",
+            "--out",
+            "fs.keras",
+            "-w",
+            "ws",
+        ],
+        0,
+    ),
+    (
+        "sweep --train on a NaN label",
+        ["sweep", "--theta", "0.5", "--train", "nanlabel.npz", "--epochs", "1", "--compensate", "mean", "-w", "ws"],
+        2,
+    ),
+    ("learn --model of another workspace", [*LEARN, "--theta", "0.5", "--model", "other.keras"], 2),
+    ("plan naming another cell type", ["prune", "--plan", "cell.json", "--dry-run", "-w", "ws"], 2),
+    ("plan naming a Dense layer", ["prune", "--plan", "layer.json", "--dry-run", "-w", "ws"], 2),
+    ("plan with a 2**80 field", ["prune", "--plan", "huge.json", "--dry-run", "-w", "ws"], 2),
+    (
+        "vocabulary with duplicates",
+        ["analyze", "lm.keras", "--data", "corpus.txt", "--vocab", "dup_vocab.txt", "-w", "lmws"],
+        2,
+    ),
+    ("FIFO as the model", ["analyze", "fifo.keras", "--data", "d.npz", "-w", "fws"], 2),
+    ("FIFO as data", ["analyze", "m.keras", "--data", "fifo.npz", "-w", "fws"], 2),
+    ("/dev/zero as data", ["analyze", "m.keras", "--data", "/dev/zero", "-w", "fws"], 2),
+    ("--plan /dev/zero", ["prune", "--plan", "/dev/zero", "--dry-run", "-w", "ws"], 2),
+    ("plan nested 100,000 deep", ["prune", "--plan", "deep.json", "--dry-run", "-w", "ws"], 2),
+    ("state.json nested 100,000 deep", ["prune", "--theta", "0.5", "--dry-run", "-w", "deep_ws"], 2),
+    (
+        "statistics metadata nested deep",
+        ["prune", "--theta", "0.5", "--stats", "deep_stats.npz", "--dry-run", "-w", "ws"],
+        2,
+    ),
+    (
+        "statistics naming a group the model lacks",
+        ["prune", "--theta", "0.5", "--stats", "ghost_stats.npz", "--dry-run", "-w", "ws"],
+        2,
+    ),
+    ("symlink loop as --out", ["prune", "--theta", "0.5", "--out", "loop", "--no-latency", "-w", "ws"], 2),
+    ("255-byte --out name", ["prune", "--theta", "0.5", "--out", LONG, "--no-latency", "-w", "ws"], 0),
+    ("--backup-dir a file", [*FT, "--backup-dir", "c.txt", "--out", "fb.keras"], 2),
+    ("--backup-dir under a file", [*FT, "--backup-dir", "c.txt/sub", "--out", "fb.keras"], 2),
+    ("--backup-dir the model", [*FT, "--backup-dir", "m.keras", "--out", "fb.keras"], 2),
+    (
+        "sweep --plot under a file",
+        ["sweep", "--theta", "0.5", "--compensate", "mean", "--plot", "c.txt/p.png", "-w", "ws"],
+        2,
+    ),
+    ("finetune --out under a file", [*FT, "--out", "c.txt/f.keras"], 2),
+    ("learn --out under a file", [*LEARN, "--theta", "0.5", "--out", "c.txt/l.keras"], 2),
+] + [
+    (f"TF_CONFIG {name}", [*FT, "--strategy", "multi-worker", "--out", "fw.keras"], 2, {"TF_CONFIG": value})
+    for name, value in TF_CONFIGS.items()
+]
+
+
 def digest_all():
     return {
         p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in ["m.keras", "d.npz", "other.keras", "ws/stats.npz"]
     }
 
 
+def hung(signum, frame):
+    raise TimeoutError("no answer in 120 s")
+
+
+signal.signal(signal.SIGALRM, hung)
 held = 0
-for name, args, want in CASES:
+for name, args, want, *env in CASES:
     before = digest_all()
-    r = run(*args)
+    saved = {k: os.environ.get(k) for k in (env[0] if env else {})}
+    os.environ.update(env[0] if env else {})
+    signal.alarm(120)  # a hang is a failure, not a stuck pass
+    try:
+        r = run(*args)
+    finally:
+        signal.alarm(0)
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
     ok = r.exit_code == want and "Traceback" not in r.output and digest_all() == before
     if want == 2:
         ok = ok and len(lines) == 1 and lines[0].startswith("error: ")
     held += ok
     print(
-        ("held " if ok else "FAIL ") + name + ": exit " + str(r.exit_code) + " | " + (lines[-1][:150] if lines else "")
+        ("held " if ok else "FAIL ")
+        + name
+        + f": exit {r.exit_code}, {len(lines)} line(s) | "
+        + (lines[-1][:150] if lines else "")
     )
 print(f"{held}/{len(CASES)} held")

@@ -232,6 +232,11 @@ def analyze(
     ws = WS.open(workspace)
     if stats is not None:
         check_output(stats, force=force, models=[model], reads=[data], workspace=ws.root, flag="--stats")
+    if beam_output is not None and runner != "beam":
+        raise LstmpruneError("--beam-output is where --runner beam writes; pass --runner beam or drop it")
+    if beam_output is not None and "://" not in beam_output:  # a remote path is the pipeline's file system's
+        guard = dict(models=[model], reads=[data, stats], workspace=ws.root, flag="--beam-output")
+        check_output(Path(beam_output), force=force, **guard)
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -239,16 +244,16 @@ def analyze(
 
     if runner == "beam":
         result = _beam_analysis(
-            model, data, options, ws, beam_options, beam_output, batch_size, every_step, max_samples
+            model, data, options, ws, beam_options, beam_output, batch_size, every_step, max_samples, force
         )
     else:
         job = jobs.Analysis(model, data, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step)
         for _ in job.run() if json else render.progress(job.run(), job.total):
             pass
         result = job.result()
-    result.statistics.save(ws.stats_path)
-    if stats is not None:
+    if stats is not None:  # the outputs first: the workspace changes only once they are written
         result.statistics.save(stats, force=force)
+    result.statistics.save(ws.stats_path)
     ws.model, ws.stats, ws.plan, ws.pruned = str(model.resolve()), str(ws.stats_path), None, None
     ws.data = data if any(c in data for c in "*?[") else str(Path(data).resolve())
     options.save(ws.schema_path)
@@ -263,21 +268,27 @@ def analyze(
     render.err.print("next: " + _hint("lstmprune prune --theta 0.7 --out small.keras", workspace), soft_wrap=True)
 
 
-def _beam_analysis(model, data, options, ws, beam_options, output, batch_size, every_step, max_samples):
+def _beam_analysis(model, data, options, ws, beam_options, output, batch_size, every_step, max_samples, force):
     """analyze --runner beam: the pipeline, with Beam imported only here."""
     if max_samples is not None:
         raise LstmpruneError("--runner beam reads every record; drop --max-samples (or pass fewer files)")
+    from ..framework import quiet_logs
+
     try:
-        from ..framework import beam_runner
+        with quiet_logs():
+            from ..framework import beam_runner
     except ImportError as e:
         raise LstmpruneError(
             f"--runner beam needs Apache Beam ({e.name} is missing); run: pip install 'lstmprune[beam]'"
         ) from None
-    render.err.print("running the Beam pipeline ...")
-    out = output or str(ws.root / "beam-stats.npz")
-    return beam_runner.analyze(
-        model, data, options, output=out, beam_options=beam_options, batch_size=batch_size, every_step=every_step
-    )
+    from ..core.files import staged
+
+    settings = dict(beam_options=beam_options, batch_size=batch_size, every_step=every_step)
+    with render.status("running the Beam pipeline ..."), quiet_logs():
+        if output is not None and "://" in output:
+            return beam_runner.analyze(model, data, options, output=output, **settings)
+        with staged(Path(output) if output else ws.root / "beam-stats.npz", force=True) as tmp:
+            return beam_runner.analyze(model, data, options, output=str(tmp), **settings)
 
 
 @app.command()
@@ -327,7 +338,7 @@ def prune(
 
     ws = WS.open(workspace)
     flags = dict(allocate=allocate, target=target, criterion=criterion, compensate=compensate)
-    recipe, calibration = _cut_recipe(ws, data, paper, **flags)
+    recipe, calibration, notes = _cut_recipe(ws, data, paper, **flags)
     spec = None
     if plan is None:
         spec = PlanSpec(theta, recipe["target"], recipe["criterion"], min_units, seed, recipe["compensate"], budget)
@@ -369,6 +380,8 @@ def prune(
     ws.model = ws.model or str(Path(model).resolve())
     ws.plan, ws.pruned = str(ws.plan_path), result.out and str(Path(result.out).resolve())
     ws.save()
+    for note in notes:
+        render.err.print(f"note: {note}")
     rows = group_rows(statistics, result.plan)
     if json:
         render.emit_json({**result.to_dict(), "groups": rows})
@@ -406,16 +419,18 @@ DEFAULT_RECIPE = {"allocate": "uniform", "target": None, "criterion": "obs", "co
 PAPER_RECIPE = {"allocate": "energy", "target": "units", "criterion": "gm", "compensate": "mean"}
 
 
-def _cut_recipe(ws, data: str | None, paper: bool, **flags) -> tuple[dict, str | None]:
-    """The recipe of prune's and sweep's flags, and the calibration data a refit reads (--data, else analyze's).
-    The default refits only when that data is at hand, else it compensates by the means, with a note."""
+def _cut_recipe(ws, data: str | None, paper: bool, **flags) -> tuple[dict, str | None, list[str]]:
+    """The recipe of prune's and sweep's flags, the calibration data a refit reads (--data, else analyze's), and
+    notes to print once the run succeeds. The default refits only when that data is at hand, else it
+    compensates by the means, with a note."""
     recipe = _recipe(paper, **flags)
     calibration = data or ws.data
     known = calibration is not None and (any(c in calibration for c in "*?[") or Path(calibration).exists())
+    notes = []
     if flags["compensate"] is None and not paper and recipe["compensate"] == "refit" and not known:
         recipe["compensate"] = "mean"
-        render.err.print("note: no calibration data known (pass --data); removed units are compensated by their mean")
-    return recipe, calibration
+        notes.append("no calibration data known (pass --data); removed units are compensated by their mean")
+    return recipe, calibration, notes
 
 
 def _calibration_options(ws, data: str | None):
@@ -574,21 +589,43 @@ def finetune(
     Example:  TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker", "index": 0}}'
     lstmprune finetune --data dbs/train/ --strategy multi-worker --backup-dir /shared/backup
     """
+    from ..core import checks
     from ..core.files import check_output
     from ..core.workspace import Workspace as WS
 
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    checks.training(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        seed=seed,
+        alpha=alpha,
+        patience=patience,
+        max_samples=max_samples,
+    )
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
     model = model or Path(ws.require("pruned"))
     rewind = None
     if ws.model and ws.plan and ws.pruned and model.resolve() == Path(ws.pruned):
         rewind = (Path(ws.model), ws.plan_path)
-    teacher = (teacher or (Path(ws.model) if ws.model else None)) if distill else None
+    derived = ws.model and any(p and model.resolve() == Path(p) for p in (ws.pruned, ws.finetuned))
+    notes = []  # printed once the run succeeds: a failure is one line
+    if distill and teacher is None and ws.model and not derived:
+        notes.append(
+            f"{model} is not the workspace's pruned model, so its original is unknown: no teacher "
+            "(pass --teacher ORIGINAL to distil)"
+        )
+    teacher = (teacher or (Path(ws.model) if derived else None)) if distill else None
     if out is None:
         out = model.with_name(f"{model.stem}-finetuned{model.suffix}") if model.suffix else Path(f"{model}-finetuned")
     check_output(out, force=force, models=[model, teacher], reads=[data, validation], workspace=ws.root)
+    if backup_dir is not None:
+        if backup_dir.exists() and not backup_dir.is_dir():
+            raise LstmpruneError(f"--backup-dir {backup_dir} is a file; expected a folder (created when missing)")
+        guard = dict(models=[model, teacher], reads=[data, validation], workspace=ws.root, flag="--backup-dir")
+        check_output(backup_dir, force=True, **guard)
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -624,6 +661,8 @@ def finetune(
         return
     ws.finetuned = str(Path(job.out).resolve())
     ws.save()
+    for note in notes:
+        render.err.print(f"note: {note}")
     if json:
         render.emit_json(job.to_dict())
         return
@@ -709,6 +748,7 @@ def learn(
 
     Example:  lstmprune learn --method soft-gm --theta 0.7 --data dbs/train/   # the paper's rates, after analyze
     """
+    from ..core import checks
     from ..core.checks import choice
     from ..core.files import check_output
     from ..core.plan import PlanSpec
@@ -719,6 +759,14 @@ def learn(
     choice(method, LEARN_METHODS, "method")
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    checks.training(
+        epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, alpha=alpha, max_samples=max_samples
+    )
+    if theta is not None:
+        checks.theta(theta)
+    checks.penalty(penalty)
+    checks.at_least(every, "every", 0)
+    checks.at_least(min_units, "min_units", 1)
     if (theta is None) == (penalty is None) and method != "soft-gm":
         raise LstmpruneError(f"learn --method {method} takes --theta or --penalty, one of them")
     if method == "soft-gm" and (theta is None or penalty is not None):
@@ -726,6 +774,12 @@ def learn(
     options = _options(schema, features, dequantize, scale, l2_normalize, fit, skip_nonfinite, vocab)
     ws = WS.open(workspace)
     model = model or Path(ws.require("model"))
+    if ws.model and model.resolve() != Path(ws.model):
+        raise LstmpruneError(
+            f"the workspace {ws.root} belongs to {ws.model}; --model {model} is another model: give it its own "
+            "workspace (-w)",
+            option="model",
+        )
     spec, statistics = None, None
     if method == "soft-gm":
         recipe = _recipe(
@@ -847,8 +901,9 @@ def report(
     plan_ok = the_workspaces(pruned, ws.pruned) and ws.plan and Path(ws.plan).exists()
     statistics = Statistics.load(Path(ws.stats)) if stats_ok else None
     plan = Plan.load(Path(ws.plan)) if plan_ok else None
+    notes = []  # printed once the report is made: a failure is one line
     if not the_workspaces(pruned, ws.pruned) and ws.plan:
-        render.err.print("note: --pruned is not the workspace's pruned model; its plan is not shown")
+        notes.append("--pruned is not the workspace's pruned model; its plan is not shown")
     from ..framework import import_tensorflow
 
     import_tensorflow()
@@ -872,7 +927,7 @@ def report(
         from ..core.files import write_atomic
 
         write_atomic(markdown, render.report_markdown(job, markdown.parent).encode(), force)
-    for note in job.notes:
+    for note in notes + job.notes:
         render.err.print(f"note: {note}")
     if json:
         render.emit_json(job.to_dict())
@@ -918,15 +973,19 @@ def sweep(
 
     Example:  lstmprune sweep --theta 0.3,0.5,0.7 --paper --eval dbs/valid/   # the paper's ISS-GM
     """
+    from ..core import checks
     from ..core.files import check_output
     from ..core.plan import PlanSpec
     from ..core.schema import Options, parse_thetas
     from ..core.statsfile import Statistics
     from ..core.workspace import Workspace as WS
 
+    checks.at_least(epochs, "epochs", 0)
+    checks.at_least(batch_size, "batch_size", 1)
+    checks.at_least(max_samples, "max_samples", 1)
     ws = WS.open(workspace)
     flags = dict(allocate=allocate, target=target, criterion=criterion, compensate=compensate)
-    recipe, calibration = _cut_recipe(ws, data, paper, **flags)
+    recipe, calibration, notes = _cut_recipe(ws, data, paper, **flags)
     cut = dict(target=recipe["target"], criterion=recipe["criterion"], compensate=recipe["compensate"])
     specs = [PlanSpec(t, min_units=min_units, budget=budget, **cut) for t in parse_thetas(theta)]
     model = model or Path(ws.require("model"))
@@ -957,6 +1016,8 @@ def sweep(
         on_point=None if json else lambda p: render.err.print(f"theta {p.theta}: {_short(p)}"),
     )
     recover.sweep_plot(result, plot)
+    for note in notes:
+        render.err.print(f"note: {note}")
     if json:
         render.emit_json({**result.to_dict(), "plot": str(plot)})
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -26,6 +27,16 @@ out = _console()
 
 def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner while a step without a count runs, on a terminal only (a failure stays one line)."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(message):
+        yield
 
 
 def emit_json(data) -> None:

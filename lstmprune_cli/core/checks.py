@@ -12,13 +12,17 @@ import numpy as np
 
 from .errors import LstmpruneError
 
+MAX_INTEGER = 2**53  # beyond this a JSON integer is not one any reader agrees on
 
-def integer(value, name: str, low: int | None = None) -> int:
-    """An int (not a bool, a float or a string), at least `low`."""
+
+def integer(value, name: str, low: int | None = None, high: int = MAX_INTEGER) -> int:
+    """An int (not a bool, a float or a string), in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer; received {value!r}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be at least {low}; received {value}")
+    if value > high:
+        raise ValueError(f"{name} must be at most {high}; received {value}")
     return int(value)
 
 
@@ -104,6 +108,42 @@ def choice(value: str, choices, option: str) -> str:
 
 def theta(value: float | None) -> float:
     """A network pruning rate, in (0, 1): the one check of it."""
-    if value is None or not 0 < value < 1:
+    if value is None or not (math.isfinite(value) and 0 < value < 1):
         raise LstmpruneError(f"theta must be in (0, 1); received {value}", option="theta")
     return value
+
+
+def at_least(value: int | None, option: str, low: int) -> None:
+    """An integer option of the command line, at least `low` (None: not given)."""
+    if value is not None and value < low:
+        raise LstmpruneError(f"{option} must be at least {low}; received {value}", option=option)
+
+
+def training(
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    alpha: float = 0.5,
+    patience: int = 0,
+    max_samples: int | None = None,
+) -> None:
+    """The options every training verb shares (finetune, learn, sweep --train), checked where they are parsed."""
+    at_least(epochs, "epochs", 1)
+    at_least(batch_size, "batch_size", 1)
+    at_least(seed, "seed", 0)
+    at_least(patience, "patience", 0)
+    at_least(max_samples, "max_samples", 1)
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise LstmpruneError(
+            f"learning_rate must be a positive number; received {learning_rate}", option="learning_rate"
+        )
+    if not (math.isfinite(alpha) and 0 <= alpha <= 1):
+        raise LstmpruneError(f"alpha must be in [0, 1]; received {alpha}", option="alpha")
+
+
+def penalty(value: float | None) -> None:
+    """A learned method's fixed penalty weight: a positive finite number."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise LstmpruneError(f"penalty must be a positive number; received {value}", option="penalty")

@@ -11,16 +11,75 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from .errors import LstmpruneError
 
 WORKSPACE_FILES = ("state.json", "stats.npz", "plan.json")
 TEMP_TAG = ".lstmprune-"
+MAX_JSON_BYTES = 64 << 20  # plans, state and schemas are kilobytes; a model's config is at most megabytes
+MAX_JSON_DEPTH = 200  # Keras configs nest about 10 deep
+NAME_KEPT = 100  # characters of an output's name kept in its temporary sibling's name
+
+
+def regular_file(path: Path, what: str, expected: str) -> Path:
+    """`path` if it is a regular file; a FIFO, a device or a socket is refused (reading one may never end)."""
+    path = Path(path)
+    if not path.exists():
+        raise LstmpruneError(f"{what} {path} does not exist; expected {expected}")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, device or socket)"
+        raise LstmpruneError(f"{what} {path} is {kind}; expected {expected}")
+    return path
+
+
+def read_bounded(path: Path, what: str, expected: str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes."""
+    path = regular_file(path, what, expected)
+    size = path.stat().st_size
+    if size > limit:
+        raise LstmpruneError(f"{what} {path} is {size:,} bytes; expected {expected} of at most {limit:,} bytes")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise LstmpruneError(f"{what} {path} is larger than {limit:,} bytes; expected {expected}")
+    return data
+
+
+def parse_json(raw: bytes | str, where: str, depth: int = MAX_JSON_DEPTH):
+    """JSON text -> its value; nesting deeper than `depth` is refused before it can exhaust the stack.
+
+    Raises ValueError naming `where`.
+    """
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    deepest = nesting(text)
+    if deepest > depth:
+        raise ValueError(f"{where} nests {deepest} levels deep; expected at most {depth}")
+    return json.loads(text)
+
+
+def nesting(text: str) -> int:
+    """How deep the brackets of a JSON text nest (brackets inside strings do not count)."""
+    plain = np.frombuffer(re.sub(r'"(?:[^"\\]|\\.)*"', '""', text).encode(), dtype=np.uint8)
+    step = np.isin(plain, (ord("["), ord("{"))).astype(np.int64) - np.isin(plain, (ord("]"), ord("}")))
+    return int(np.max(np.cumsum(step), initial=0))
+
+
+def read_json(path: Path, what: str, expected: str, limit: int = MAX_JSON_BYTES):
+    """A JSON file read with bounds: a regular file, at most `limit` bytes, nested at most MAX_JSON_DEPTH deep."""
+    raw = read_bounded(path, what, expected, limit)
+    try:
+        return parse_json(raw, f"{what} {path}")
+    except ValueError as e:
+        raise LstmpruneError(f"cannot read {what} {path}: {e}; expected {expected}") from e
 
 
 def refuse_existing(path: Path, force: bool) -> None:
@@ -58,7 +117,11 @@ def check_output(
     """
     path = Path(path)
     if path.is_symlink():
-        raise LstmpruneError(f"{flag} {path} is a symbolic link; pass the path it points to ({path.resolve()})")
+        try:
+            points = f"pass the path it points to ({path.resolve(strict=True)})"
+        except (OSError, RuntimeError):
+            points = "it points nowhere (a loop or a missing target); choose another path"
+        raise LstmpruneError(f"{flag} {path} is a symbolic link; {points}")
     if path.exists() and not (path.is_file() or path.is_dir()):
         raise LstmpruneError(f"{flag} {path} is not a regular file or folder; expected a path for a new file")
     parent = path.absolute().parent
@@ -66,7 +129,12 @@ def check_output(
         parent = parent.parent
     if not parent.is_dir():
         raise LstmpruneError(f"{flag} {path} cannot be written: {parent} is a file, not a folder")
-    target = path.resolve()
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LstmpruneError(f"{flag} {path} cannot be written: the folder {parent} is not writable")
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as e:
+        raise LstmpruneError(f"{flag} {path} cannot be resolved ({e}); expected a path for a new file") from e
     if workspace is not None:
         root = Path(workspace).resolve()
         if _inside(root, target) or target in {root / name for name in WORKSPACE_FILES}:
@@ -90,8 +158,9 @@ def check_output(
 def clean_stale(path: Path) -> None:
     """Remove temporary siblings of `path` left by lstmprune processes that no longer run."""
     path = Path(path)
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}{TEMP_TAG}*"):
-        pid = tmp.name[len(path.name) + 1 + len(TEMP_TAG) :].split(".", 1)[0]
+    name = path.name[:NAME_KEPT]
+    for tmp in path.parent.glob(f".{glob.escape(name)}{TEMP_TAG}*"):
+        pid = tmp.name[len(name) + 1 + len(TEMP_TAG) :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
@@ -107,7 +176,8 @@ def _alive(pid: int) -> bool:
 
 
 def _prefix(path: Path) -> str:
-    return f".{path.name}{TEMP_TAG}{os.getpid()}."
+    """A temporary sibling's name: short enough beside a 255-byte name."""
+    return f".{path.name[:NAME_KEPT]}{TEMP_TAG}{os.getpid()}."
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import recurrent
+from .errors import LstmpruneError
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,23 @@ def check_kept(kept_units: list[int] | np.ndarray, units: int, where: str) -> np
     if kept.min() < 0 or kept.max() >= units or np.any(np.diff(kept) <= 0):
         raise ValueError(f"{where}: kept_units must be sorted, unique and inside [0, {units})")
     return kept
+
+
+def check_groups(found: list[dict], groups: list[UnitGroup], what: str) -> None:
+    """Refuse a file whose unit groups differ from the model's in any of name, layer, direction, cell, units."""
+    keys = ("name", "layer", "direction", "cell", "units")
+    have = {g.name: g.to_dict() for g in groups}
+    for record in found:
+        model = have.get(record["name"])
+        if model is None:
+            raise LstmpruneError(
+                f"the {what} name group '{record['name']}', which this model lacks; its groups: {', '.join(have)}"
+            )
+        for k in keys:
+            if record[k] != model[k]:
+                raise LstmpruneError(
+                    f"the {what} give group '{record['name']}' {k} {record[k]!r}; the model's is {model[k]!r}"
+                )
+    missing = set(have) - {r["name"] for r in found}
+    if missing:
+        raise LstmpruneError(f"the {what} lack the model's groups {sorted(missing)}")

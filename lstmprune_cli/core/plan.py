@@ -16,7 +16,7 @@ import numpy as np
 
 from . import checks, controller, criteria, rates, recurrent
 from .errors import LstmpruneError
-from .groups import UnitGroup, check_kept
+from .groups import UnitGroup, check_groups, check_kept
 from .stats import GroupStats
 
 PLAN_FORMAT = "lstmprune-plan"
@@ -98,12 +98,9 @@ class Plan:
     @classmethod
     def load(cls, path: Path) -> Plan:
         """A plan file, every field checked (types, ranges, finiteness, lengths) before it is used."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise LstmpruneError(
-                f"cannot read plan {path}: {e}; expected a JSON file written by lstmprune prune"
-            ) from e
+        from .files import read_json
+
+        data = read_json(path, "plan", "a JSON file written by lstmprune prune")
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             raise LstmpruneError(f"{path} is not an lstmprune plan; expected a JSON object with format '{PLAN_FORMAT}'")
         if data.get("version") != PLAN_VERSION:
@@ -153,10 +150,7 @@ class Plan:
                 f"the plan belongs to model {self.fingerprint[:12]}, not to this model ({fingerprint[:12]}); "
                 "make a new plan for it instead of replaying this one"
             )
-        have = {(g.name, g.units) for g in groups}
-        want = {(g.name, g.units) for g in self.groups}
-        if have != want:
-            raise LstmpruneError(f"the plan's groups {sorted(want)} do not match the model's {sorted(have)}")
+        check_groups([asdict(g) for g in self.groups], groups, "plan's groups")
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,9 @@ class Options:
 
     @classmethod
     def from_file(cls, path: Path, **overrides) -> Options:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise LstmpruneError(f"cannot read schema {path}: {e}; expected a JSON object") from e
+        from .files import read_json
+
+        data = read_json(path, "schema", "a JSON object of data options")
         if not isinstance(data, dict):
             raise LstmpruneError(f"schema {path} holds a {type(data).__name__}; expected a JSON object")
         unknown = set(data) - set(cls.__dataclass_fields__)

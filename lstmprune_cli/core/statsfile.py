@@ -17,8 +17,8 @@ import numpy as np
 
 from . import checks, recurrent
 from .errors import LstmpruneError
-from .files import write_atomic
-from .groups import UnitGroup
+from .files import parse_json, regular_file, write_atomic
+from .groups import UnitGroup, check_groups
 from .stats import GroupStats
 
 STATS_FORMAT = "lstmprune-stats"
@@ -70,6 +70,7 @@ class Statistics:
     @classmethod
     def load(cls, path: Path) -> Statistics:
         """A statistics file, every field checked (meta keys, types, shapes, finiteness, a PSD scatter)."""
+        regular_file(path, "statistics", "an .npz file written by lstmprune analyze")
         try:
             with open(path, "rb") as f:
                 if f.read(4) != b"PK\x03\x04":
@@ -91,7 +92,7 @@ class Statistics:
     def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> Statistics:
         if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].shape != ():
             raise ValueError("there is no 'meta' JSON document")
-        header = json.loads(str(arrays["meta"]))
+        header = parse_json(str(arrays["meta"]), "meta")
         if not isinstance(header, dict):
             raise ValueError("meta must be a JSON object")
         missing = [k for k in ("format", "version", "fingerprint", "every_step", "groups") if k not in header]
@@ -128,12 +129,15 @@ class Statistics:
         stats = {name: s.merge(other.stats[name]) for name, s in self.stats.items()}
         return Statistics(self.fingerprint, self.groups, stats, self.every_step, self.meta)
 
-    def check_model(self, fingerprint: str) -> None:
+    def check_model(self, fingerprint: str, groups: list[UnitGroup] | None = None) -> None:
+        """Refuse statistics of another model, or whose groups are not the model's (name, layer, cell, units)."""
         if fingerprint != self.fingerprint:
             raise LstmpruneError(
                 f"the statistics belong to model {self.fingerprint[:12]}, not to this model ({fingerprint[:12]}); "
                 "run lstmprune analyze on this model first"
             )
+        if groups is not None:
+            check_groups([g.to_dict() for g in self.groups], groups, "statistics")
 
 
 def _unit_group(g: dict, i: int) -> UnitGroup:

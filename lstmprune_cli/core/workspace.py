@@ -7,11 +7,12 @@ the files inside it, so a workspace works from any directory and never picks up 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import LstmpruneError
-from .files import write_atomic
+from .files import read_json, write_atomic
 
 KEYS = ("model", "stats", "plan", "pruned", "finetuned", "data")
 
@@ -46,15 +47,22 @@ class Workspace:
             raise LstmpruneError(
                 f"workspace {root} is a file; expected a folder (it is created when missing)", option="workspace"
             )
+        folder = root
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise LstmpruneError(
+                f"workspace {root} cannot be written ({folder} is read-only); every verb records its work there: "
+                "pass a writable --workspace",
+                option="workspace",
+            )
         state = root / "state.json"
         if not state.exists():
             return cls(root)
         try:
-            data = json.loads(state.read_text())
-        except (OSError, ValueError) as e:
-            raise LstmpruneError(
-                f"workspace {root} is damaged ({state}: {e}); remove it and run lstmprune analyze"
-            ) from e
+            data = read_json(state, "state", "a JSON object written by lstmprune")
+        except LstmpruneError as e:
+            raise LstmpruneError(f"workspace {root} is damaged ({e}); remove it and run lstmprune analyze") from e
         if not isinstance(data, dict):
             raise LstmpruneError(
                 f"workspace {root} is damaged: {state} holds a {type(data).__name__}; expected a JSON object"

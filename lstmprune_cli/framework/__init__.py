@@ -22,6 +22,18 @@ def quiet_stderr():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def quiet_logs():
+    """No log records while a library that logs its own failures runs (Beam): its errors reach us as exceptions."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def import_tensorflow() -> None:
     """Import TensorFlow and Keras once, keeping their start-up log lines off the user's stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -37,8 +37,6 @@ def analyze(
     them (a path every worker can reach: gs://... for Dataflow) before they are read back here."""
     import logging
 
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     from .jobs import Analysis, AnalyzeResult
 
     options = options or Options()
@@ -49,25 +47,59 @@ def analyze(
     if schema.source not in ("sequence", "example"):
         raise LstmpruneError(f"--runner beam reads TFRecord files; {data_spec} holds {schema.source} data")
     start = time.perf_counter()
-    try:
-        settings = PipelineOptions(shlex.split(beam_options) or ["--runner=DirectRunner"])
-    except (ValueError, SystemExit) as e:
-        raise LstmpruneError(f"cannot read --beam-options {beam_options!r}: {e}") from e
+    settings = pipeline_options(beam_options)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)  # the runner's chatter, not the user's
     probe = Probe(str(model_path), schema, length, every_step)
-    with beam.Pipeline(options=settings) as p:
-        (
-            p
-            | "files" >> beam.Create(list(schema.files))
-            | "read" >> beam.io.ReadAllFromTFRecord(with_filename=True)
-            | "batch" >> beam.BatchElements(min_batch_size=batch_size, max_batch_size=batch_size)
-            | "probe" >> beam.ParDo(probe)
-            | "merge" >> beam.CombineGlobally(MergeStats())
-            | "write" >> beam.Map(_write, str(output))
-        )
+    try:
+        pipeline = beam.Pipeline(options=settings)
+    except ValueError as e:  # an unknown runner
+        raise LstmpruneError(f"cannot start the Beam pipeline of --beam-options {beam_options!r}: {e}") from e
+    try:
+        with pipeline as p:
+            (
+                p
+                | "files" >> beam.Create(list(schema.files))
+                | "read" >> beam.io.ReadAllFromTFRecord(with_filename=True)
+                | "batch" >> beam.BatchElements(min_batch_size=batch_size, max_batch_size=batch_size)
+                | "probe" >> beam.ParDo(probe)
+                | "merge" >> beam.CombineGlobally(MergeStats())
+                | "write" >> beam.Map(_write, str(output))
+            )
+    except Exception as e:  # noqa: BLE001  a runner wraps a worker's error in its own types
+        raise _input_error(schema, length, e) from e
     stats, seen, skipped = _read(output, job.groups)
     statistics = job.statistics(stats, seen, skipped, runner="beam", beam_options=beam_options)
     return AnalyzeResult(statistics, time.perf_counter() - start)
+
+
+def pipeline_options(text: str):
+    """Beam's options from the user's text; a bad one is one line (Beam's parser prints its usage and exits)."""
+    import contextlib
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            settings = PipelineOptions(shlex.split(text) or ["--runner=DirectRunner"])
+            settings.get_all_options(retain_unknown_options=False)
+    except (ValueError, SystemExit) as e:
+        lines = [line for line in said.getvalue().splitlines() if line.strip()]
+        raise LstmpruneError(f"cannot read --beam-options {text!r}: {lines[-1] if lines else e}") from None
+    return settings
+
+
+def _input_error(schema, length: int | None, error: Exception) -> Exception:
+    """A pipeline failure as the in-process reader names it (the file and the record at fault), when the records
+    are; otherwise the error as it came."""
+    from .stream import Stream
+
+    try:
+        for _ in Stream(schema, length, 64):
+            pass
+    except LstmpruneError as e:
+        return e
+    return error
 
 
 class Probe(beam.DoFn):

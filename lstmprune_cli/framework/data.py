@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import LstmpruneError
+from ..core.files import regular_file
 from ..core.schema import Options, Schema
 from . import arrays, text, tfrecords
 from .formats import sniff
@@ -71,6 +72,8 @@ class InputSpec:
 def resolve(spec: str, options: Options, model_input: InputSpec) -> Schema:
     """Detect the format of the data from its content, its layout, and check both against the model's input."""
     path = Path(spec)
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        regular_file(path, "data", "a TFRecord file, a directory, a glob, a .npy/.npz array or a text corpus")
     kind = sniff(path) if path.is_file() else ("npy" if path.suffix in (".npy", ".npz") else "tfrecord")
     if options.vocab is not None and not Path(options.vocab).is_file():
         raise LstmpruneError(f"vocabulary {options.vocab} does not exist; expected the model's tokens, one per line")

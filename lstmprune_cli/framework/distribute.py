@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import checks
 from ..core.errors import LstmpruneError
+from ..core.files import parse_json, regular_file, write_atomic
 
 STRATEGIES = ("none", "mirrored", "multi-worker")
 
@@ -38,18 +40,44 @@ def strategy_of(name: str):
         raise LstmpruneError(
             "--strategy multi-worker reads the cluster from TF_CONFIG, which is not set", option="strategy"
         )
+    worker()  # TF_CONFIG checked before TensorFlow reads it
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+TASK_TYPES = ("chief", "worker", "evaluator", "ps")
+EXAMPLE_CONFIG = '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}'
+
+
 def worker() -> tuple[int, int]:
-    """(this worker's index, the number of workers) from TF_CONFIG; (0, 1) without it."""
+    """(this worker's index, the number of workers) from TF_CONFIG, checked field by field; (0, 1) without it."""
+    raw = os.environ.get("TF_CONFIG")
+    if raw is None:
+        return 0, 1
+
+    def refuse(why: str) -> LstmpruneError:
+        return LstmpruneError(f"TF_CONFIG {why}; expected JSON like {EXAMPLE_CONFIG}")
+
     try:
-        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-        cluster, task = config.get("cluster", {}), config.get("task", {})
-        workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-        index = int(task.get("index", 0)) + (len(cluster.get("chief", [])) if task.get("type") == "worker" else 0)
-    except (ValueError, TypeError, AttributeError) as e:
-        raise LstmpruneError(f"TF_CONFIG is not the JSON tf.distribute expects: {e}") from e
+        config = parse_json(raw, "TF_CONFIG", depth=8)
+    except ValueError as e:
+        raise refuse(f"is not JSON ({e})") from e
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise refuse("has no 'cluster' object")
+    cluster, task = config["cluster"], config.get("task")
+    for kind, hosts in cluster.items():
+        if kind not in TASK_TYPES:
+            raise refuse(f"names the task type {kind!r} in its cluster (known: {', '.join(TASK_TYPES)})")
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            raise refuse(f"gives cluster.{kind} as {type(hosts).__name__}, not a list of host:port strings")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        kind = task.get("type") if isinstance(task, dict) else None
+        raise refuse(f"has task type {kind!r}, which its cluster does not list (it lists {', '.join(cluster)})")
+    index = task.get("index", 0)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
+        raise refuse(f"has task index {index!r}; cluster.{task['type']} lists {len(cluster[task['type']])}")
+    chiefs = len(cluster.get("chief", []))
+    workers = len(cluster.get("worker", [])) + chiefs
+    index += chiefs if task["type"] == "worker" else 0
     return (index, workers) if workers else (0, 1)
 
 
@@ -82,37 +110,56 @@ class Backup:
     """The training state after each epoch, written atomically, read back to resume (as Keras' BackupAndRestore
     does for `fit`): weights, optimizer state, the epochs so far and the best weights."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path, run: dict | None = None, epochs: int | None = None):
+        """run: what makes a run the same one (the model's fingerprint, the data, the optimizer); a backup of
+        another run is refused. epochs: the run's length; a backup past it is refused."""
+        self.path, self.run, self.epochs = Path(path), run or {}, epochs
 
     def save(self, *, epoch: int, weights, optimizer, best_weights, state: dict) -> None:
         arrays = {f"w{i}": w for i, w in enumerate(weights)}
         arrays |= {f"o{i}": v for i, v in enumerate(optimizer)}
         arrays |= {f"b{i}": w for i, w in enumerate(best_weights or [])}
-        arrays["state"] = np.frombuffer(json.dumps({"epoch": epoch, **state}).encode(), dtype=np.uint8)
-        self.path.mkdir(parents=True, exist_ok=True)
+        record = {"epoch": epoch, "run": self.run, **state}
+        arrays["state"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        tmp = self.path / "state.npz.tmp"
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, self.path / "state.npz")
+        write_atomic(self.path / "state.npz", buffer.getvalue())
 
     def load(self) -> dict | None:
-        """The last saved state, or None; a file that does not match the model is refused by the caller."""
+        """The last saved state, or None; checked like a plan: the same run, an epoch in range, finite values."""
         path = self.path / "state.npz"
         if not path.exists():
             return None
+        regular_file(path, "backup", "a state.npz written by lstmprune finetune --backup-dir")
         try:
             with np.load(path, allow_pickle=False) as f:
-                state = json.loads(bytes(f["state"]).decode())
+                state = parse_json(bytes(f["state"]).decode(), "state")
 
                 def listed(prefix: str) -> list[np.ndarray]:
                     keys = sorted((k for k in f.files if k[0] == prefix and k[1:].isdigit()), key=lambda k: int(k[1:]))
                     return [f[k] for k in keys]
 
-                return {**state, "weights": listed("w"), "optimizer": listed("o"), "best_weights": listed("b")}
-        except (OSError, ValueError, KeyError) as e:
+                saved = {**state, "weights": listed("w"), "optimizer": listed("o"), "best_weights": listed("b")}
+            return self._checked(saved)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise LstmpruneError(f"cannot read the backup {path}: {e}; remove it to start over") from e
+
+    def _checked(self, saved: dict) -> dict:
+        where = f"the backup {self.path / 'state.npz'}"
+        if saved.get("run") != self.run:
+            raise LstmpruneError(f"{where} belongs to another run (model, data or optimizer); remove it to start over")
+        last = self.epochs - 1 if self.epochs else None
+        epoch = checks.integer(saved.get("epoch"), "epoch", low=1, high=last or checks.MAX_INTEGER)
+        checks.integer(saved.get("best_epoch"), "best_epoch", low=1, high=epoch)
+        checks.integer(saved.get("waited"), "waited", low=0, high=epoch)
+        checks.number(saved.get("best"), "best")
+        if not isinstance(saved.get("epochs"), list) or len(saved["epochs"]) != epoch:
+            raise ValueError(f"epochs must list the {epoch} epochs trained")
+        for key in ("weights", "optimizer", "best_weights"):
+            for i, w in enumerate(saved[key]):
+                if w.dtype.kind not in "iuf" or not np.all(np.isfinite(w)):
+                    raise LstmpruneError(f"{where} holds NaN, Inf or non-numbers in its {key} ({i}); remove it")
+        return saved
 
     def clear(self) -> None:
         (self.path / "state.npz").unlink(missing_ok=True)

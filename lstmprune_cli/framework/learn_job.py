@@ -11,6 +11,7 @@ from ..core.schema import Options
 from ..core.statsfile import Statistics
 from . import measure, models
 from .jobs import _length
+from .pruning import model_groups
 
 
 @dataclass
@@ -79,7 +80,7 @@ def learn(
         loss = models.compiled_loss(model_path) or "auto"
     model = models.load_model(model_path)
     if statistics is not None:
-        statistics.check_model(models.fingerprint(model))
+        statistics.check_model(models.fingerprint(model), model_groups(model))
     length = _length(model)
     params, flops = model.count_params(), measure.flops(model, length)  # before training changes it in place
     task, schema, train, val, teacher = training_inputs(

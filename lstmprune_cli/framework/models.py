@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from ..core.errors import LstmpruneError
-from ..core.files import refuse_existing, staged
+from ..core.files import refuse_existing, regular_file, staged
 from . import legacy, safety
 
 EMBEDDED = Path("assets.extra") / "model.keras"
@@ -30,6 +33,7 @@ def model_kind(path: Path) -> str:
                 "pass the .keras file the model was saved to"
             )
         raise LstmpruneError(f"{path} is a directory without a model; expected a .keras file or a SavedModel directory")
+    regular_file(path, "model", "a .keras file, an .h5 file or a SavedModel directory")
     if path.suffix in (".h5", ".hdf5"):
         return "h5"
     if not zipfile.is_zipfile(path):
@@ -71,6 +75,12 @@ def save_model(model, out: Path, force: bool = False) -> str:
     """Write `model` to `out` atomically: `.keras` or `.h5` by suffix, otherwise a servable SavedModel directory."""
     out = Path(out)
     refuse_existing(out, force)
+    bad = [w.path for w in model.weights if not np.all(np.isfinite(w.numpy()))]
+    if bad:
+        raise LstmpruneError(
+            f"the model for {out} has NaN or Inf weights ({bad[0]}{' and more' if len(bad) > 1 else ''}); not "
+            "written (training diverged: lower --lr, or check the data)"
+        )
     with staged(out, force) as tmp:
         if out.suffix == ".keras":
             model.save(tmp)
@@ -78,7 +88,12 @@ def save_model(model, out: Path, force: bool = False) -> str:
         if out.suffix == ".h5":
             _save_h5(model, tmp)
             return "h5"
-        model.export(str(tmp), verbose=False)
+        try:
+            model.export(str(tmp), verbose=False)
+        except Exception as e:  # noqa: BLE001  TensorFlow's writers raise their own types for a full disk
+            if isinstance(e, (OSError, LstmpruneError)) or "space" not in str(e).lower():
+                raise
+            raise LstmpruneError(f"cannot write {out}: No space left on device") from None
         (tmp / EMBEDDED).parent.mkdir(exist_ok=True)
         model.save(tmp / EMBEDDED)
         return "savedmodel"
@@ -86,13 +101,18 @@ def save_model(model, out: Path, force: bool = False) -> str:
 
 def _save_h5(model, path: Path) -> None:
     """A legacy .h5 as Keras 2 (tf-keras) writes it, so the tools of that era read it too."""
+    import h5py
+
     from .tflite import tf_keras_model
 
     old = tf_keras_model(model, batch=None)
     if old is None:
         raise LstmpruneError(f"this model cannot be written as {path.name} (.h5); write a .keras file instead")
     safety.check_same_function(model, old, f"the .h5 (Keras 2) form of {path.name}")
-    old.save(path)
+    buffer = io.BytesIO()  # HDF5 ends the process on a full disk; written whole in memory, then to the file
+    with h5py.File(buffer, "w") as f:
+        old.save(f)
+    path.write_bytes(buffer.getvalue())
 
 
 def default_output(path: Path) -> Path:

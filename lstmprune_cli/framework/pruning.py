@@ -45,7 +45,7 @@ class Planner:
         self.model = model
         self.groups = model_groups(model)
         self.fingerprint = models.fingerprint(model)
-        statistics.check_model(self.fingerprint)
+        statistics.check_model(self.fingerprint, self.groups)
         self.statistics = statistics
         self.vectors = unit_vectors(model, self.groups)
         self.consumers = consumer_rows(model, self.groups)

@@ -127,11 +127,15 @@ def finetune(
     if chief:
         refuse_existing(out, force)
     distribution = strategy_of(strategy)  # before any other TensorFlow work, as MultiWorkerMirroredStrategy asks
-    backup = Backup(backup_dir) if backup_dir is not None else None
     keras.utils.set_random_seed(seed)
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     given = models.load_model(model_path)
+    backup = None
+    if backup_dir is not None:
+        run = {"model": models.fingerprint(given), "data": str(data_spec), "optimizer": optimizer, "seed": seed}
+        run |= {"learning_rate": learning_rate, "batch_size": batch_size, "start": start, "workers": workers}
+        backup = Backup(backup_dir, run=run, epochs=epochs)
     rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
     model, starts = training_start(given, rewound, start, judged=validation is not None)
 
@@ -261,6 +265,14 @@ def report(
     checks.choice(loss, LOSSES, "loss")
 
     loaded, records = costs(paths, None, tflite=tflite)
+    if "original" in loaded:
+        for name, m in loaded.items():
+            why = unrelated(loaded["original"], m)
+            if name != "original" and why:
+                raise LstmpruneError(
+                    f"the {name} model {paths[name]} is not a cut of the original {paths['original']} ({why}); "
+                    "report sets a model beside its own original: pass --original"
+                )
     notes = []
     if plan is not None and "pruned" in loaded:
         have = {g.name: g.units for g in unit_groups(loaded["pruned"])}
@@ -283,6 +295,20 @@ def report(
         plots.append(str(sensitivity_plot(plan, plot_dir / "sensitivity.png")))
     rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
     return ReportJob(records, rows, plan, plots, task, notes)
+
+
+def unrelated(original, other) -> str | None:
+    """Why `other` cannot be a cut of `original` (other recurrent layers, a larger group, another output), or None."""
+    mine = {g.name: g for g in unit_groups(original)}
+    theirs = {g.name: g for g in unit_groups(other)}
+    if set(mine) != set(theirs):
+        return f"recurrent groups {sorted(theirs)}, not {sorted(mine)}"
+    for name, g in theirs.items():
+        if g.cell != mine[name].cell or g.units > mine[name].units:
+            return f"group {name} is {g.cell} {g.units}, the original's {mine[name].cell} {mine[name].units}"
+    if [tuple(o.shape) for o in other.outputs] != [tuple(o.shape) for o in original.outputs]:
+        return "another output shape"
+    return None
 
 
 @dataclass

@@ -56,11 +56,25 @@ class Stream:
 
     def keep(self, x, n: np.ndarray, ok: np.ndarray, where: str, index: np.ndarray, y=None):
         """Apply the exact-length and non-finite rules to one batch; errors name the record."""
+        if self.classes and y is not None:
+            ok = ok & self._finite_targets(np.asarray(y), where, index)
         x = self._keep_x(x, n, ok, where, index)
         if not self.classes:
             return x
         good = ok & (n > 0)
         return x, (y if np.all(good) else np.asarray(y)[good])
+
+    def _finite_targets(self, y: np.ndarray, where: str, index: np.ndarray) -> np.ndarray:
+        """Per sequence, whether its labels or targets are finite; a non-finite one stops the pass unless skipped."""
+        finite = np.isfinite(y.reshape(len(y), -1)).all(axis=1) if y.dtype.kind in "fc" else np.ones(len(y), bool)
+        if not np.all(finite) and not self.schema.options.skip_nonfinite:
+            i = int(np.argmax(~finite))
+            raise LstmpruneError(
+                f"{where} record {index[i]} has a NaN or Inf label or target; pass skip_nonfinite to skip such "
+                "sequences",
+                option="skip_nonfinite",
+            )
+        return finite
 
     def _keep_x(self, x, n: np.ndarray, ok: np.ndarray, where: str, index: np.ndarray):
         o = self.schema.options

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import LstmpruneError
+from ..core.files import read_bounded
 from ..core.schema import Feature, Options, Schema
 
 DEFAULT_WINDOW = 35  # tokens per window when a language model takes any length (as Penn Treebank is used)
@@ -37,10 +38,20 @@ def _text_schema(path: Path, options: Options) -> Schema:
 
 def read_vocab(path: Path) -> list[str]:
     """The tokens of a vocabulary file, one per non-empty line, in id order."""
+    expected = "the model's tokens, one per line, in id order"
     try:
-        return [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines() if w.strip()]
-    except (OSError, UnicodeDecodeError) as e:
+        raw = read_bounded(path, "vocabulary", expected, limit=256 << 20)
+        tokens = [w.strip() for w in raw.decode("utf-8").splitlines() if w.strip()]
+    except UnicodeDecodeError as e:
         raise LstmpruneError(f"cannot read vocabulary {path}: {e}") from e
+    seen: dict[str, int] = {}
+    for i, token in enumerate(tokens):
+        if token in seen:
+            raise LstmpruneError(
+                f"vocabulary {path} lists '{token}' twice (ids {seen[token]} and {i}); expected {expected}, each once"
+            )
+        seen[token] = i
+    return tokens
 
 
 def batches(stream) -> Iterator:

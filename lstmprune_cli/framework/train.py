@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import metrics
+from ..core import checks, metrics
 from ..core.errors import LstmpruneError
 from .distribute import distributed, replica_copy
 
@@ -26,12 +26,7 @@ class Task:
 
 def check_training(*, learning_rate: float, seed: int) -> None:
     """Refuse training settings that cannot work, before any data is read (batches: Stream; loss: task_of)."""
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise LstmpruneError(
-            f"learning_rate must be a positive number; received {learning_rate}", option="learning_rate"
-        )
-    if seed < 0:
-        raise LstmpruneError(f"seed must be at least 0; received {seed}", option="seed")
+    checks.training(epochs=1, batch_size=1, learning_rate=learning_rate, seed=seed)
 
 
 def task_of(model, text: bool, loss: str = "auto") -> Task:
