@@ -777,8 +777,7 @@ def learn(
     if ws.model and model.resolve() != Path(ws.model):
         raise LstmpruneError(
             f"the workspace {ws.root} belongs to {ws.model}; --model {model} is another model: give it its own "
-            "workspace (-w)",
-            option="model",
+            "workspace (-w)"
         )
     spec, statistics = None, None
     if method == "soft-gm":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -110,7 +111,8 @@ def _save_h5(model, path: Path) -> None:
         raise LstmpruneError(f"this model cannot be written as {path.name} (.h5); write a .keras file instead")
     safety.check_same_function(model, old, f"the .h5 (Keras 2) form of {path.name}")
     buffer = io.BytesIO()  # HDF5 ends the process on a full disk; written whole in memory, then to the file
-    with h5py.File(buffer, "w") as f:
+    with h5py.File(buffer, "w") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf-keras calls .h5 legacy on every save; the user asked for one
         old.save(f)
     path.write_bytes(buffer.getvalue())
 

@@ -133,9 +133,9 @@ def finetune(
     given = models.load_model(model_path)
     backup = None
     if backup_dir is not None:
-        run = {"model": models.fingerprint(given), "data": str(data_spec), "optimizer": optimizer, "seed": seed}
-        run |= {"learning_rate": learning_rate, "batch_size": batch_size, "start": start, "workers": workers}
-        backup = Backup(backup_dir, run=run, epochs=epochs)
+        same = {"model": models.fingerprint(given), "data": str(data_spec), "optimizer": optimizer, "seed": seed}
+        same |= {"learning_rate": learning_rate, "batch_size": batch_size, "start": start, "workers": workers}
+        backup = Backup(backup_dir, run=same, epochs=epochs)
     rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
     model, starts = training_start(given, rewound, start, judged=validation is not None)
 

@@ -268,8 +268,6 @@ def finetune(
     for epoch in range(first, epochs + 1):
         record = trials[result.start][0] if epoch == 1 else run_epoch(epoch)
         result.epochs.append(record)
-        if on_epoch:
-            on_epoch(record)
         if learner or score(record) < best:  # a learner's structure moves with the weights: the last is kept
             best, best_weights, result.best_epoch, waited = score(record), work.get_weights(), epoch, 0
         else:
@@ -285,9 +283,15 @@ def finetune(
                 best_weights=best_weights,
                 state=state,
             )
+        if on_epoch:  # after the backup: a backup that cannot be written is the run's one error line
+            on_epoch(record)
         if waited > patience:
             result.stopped_early = True
             break
+    if best_weights is None:
+        raise LstmpruneError(
+            "training diverged: every epoch's loss was NaN or Inf; nothing is written (lower --lr, or check the data)"
+        )
     model.set_weights(best_weights)
     return result
 
