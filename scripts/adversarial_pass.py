@@ -168,7 +168,7 @@ CASES = [
     ("report --eval missing", ["report", "--eval", "none.tfrecord", "-w", "ws"], 2),
     ("sweep --theta a:b:c", ["sweep", "--theta", "a:b:c", "-w", "ws"], 2),
     ("sweep --theta 0.5:0.1:0.1", ["sweep", "--theta", "0.5:0.1:0.1", "-w", "ws"], 2),
-    ("inspect an npz", ["inspect", "d.npz"], 2),
+    ("inspect an npz", ["inspect", "d.npz"], 0),
     ("state.json with a number", ["prune", "--theta", "0.5", "--dry-run", "-w", "state_ws"], 2),
     ("state.json naming a missing model", ["prune", "--theta", "0.5", "--dry-run", "-w", "ghost_ws"], 2),
     ("report --tflite on the workspace", ["report", "-w", "ws", "--json"], 0),

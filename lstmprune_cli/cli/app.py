@@ -264,6 +264,7 @@ def analyze(
         return
     n = max(r["samples"] for r in rows)
     render.out.print(render.groups_table(rows, f"{Path(model).name}: {n:,} samples in {result.seconds:.1f} s"))
+    render.err.print(f"model: {result.statistics.meta.get('model_format')}", soft_wrap=True)
     render.err.print(f"statistics -> {ws.stats_path}", soft_wrap=True)
     render.err.print("next: " + _hint("lstmprune prune --theta 0.7 --out small.keras", workspace), soft_wrap=True)
 
@@ -501,7 +502,9 @@ def export(
     import_tensorflow()
     from ..framework import jobs
 
-    result = jobs.export(model, to=to, out=out, quantize=quantize, route=route, force=force)
+    data = ws.data if to == "tflite" and ws.data and ws.model else None  # the calibration data: real inputs
+    options = _calibration_options(ws, None) if data else None
+    result = jobs.export(model, to=to, out=out, quantize=quantize, route=route, force=force, data=data, options=options)
     if to != "tflite":
         record = {"out": str(out), "format": result}
         render.emit_json(record) if json else render.err.print(f"model -> {out} ({result})")
@@ -514,7 +517,8 @@ def export(
     op = "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if result.route == "fused" else "Keras 3 WHILE loops"
     render.out.print(
         f"TFLite -> {result.path}: {result.size_bytes / 1e6:.2f} MB, {op}, "
-        f"{'int8 weights' if result.quantize else 'float32'}, batch 1, max |TFLite - Keras| {result.max_abs_diff:.1e}"
+        f"{'int8 weights' if result.quantize else 'float32'}, batch 1, max |TFLite - Keras| {result.max_abs_diff:.1e} "
+        f"on {result.checked} sequences of {result.checked_on}"
     )
 
 
@@ -1031,20 +1035,24 @@ def _short(point) -> str:
 @app.command()
 @_errors
 def inspect(
-    data: Annotated[str, typer.Argument(help="TFRecord file, directory or glob.")],
+    data: Annotated[str, typer.Argument(help="TFRecord file, directory or glob, or a .npy / .npz file.")],
     sample: Annotated[int, typer.Option(help="Records read to report lengths.")] = 100,
     json: Json = False,
 ):
-    """Show what a TFRecord source holds: record type, features, values per frame, frame counts seen.
+    """Show what a data source holds: a TFRecord's record type, features, values per frame and frame counts
+    seen; an .npy / .npz's arrays, their shapes and how lstmprune reads them.
 
     Example:  lstmprune inspect ../shared/data/audioset/eval-00000-of-00004.tfrecord
     """
     from ..framework import import_tensorflow
 
     import_tensorflow()
+    from ..framework import arrays
+    from ..framework.formats import sniff
     from ..framework.tfrecords import inspect as inspect_records
 
-    report = inspect_records(data, sample)
+    path = Path(data)
+    report = arrays.inspect(path) if path.is_file() and sniff(path) in ("npy", "npz") else inspect_records(data, sample)
     if json:
         render.emit_json(report)
         return

@@ -158,8 +158,15 @@ def cost_table(result) -> Table:
     )
     if result.latency_ms:
         t0, t1 = result.latency_ms
-        table.add_row(f"CPU latency, batch {result.batch} (ms)", f"{t0:.1f}", f"{t1:.1f}", f"{t0 / t1:.2f}x faster")
+        table.add_row(f"CPU latency, batch {result.batch} (ms)", f"{t0:.1f}", f"{t1:.1f}", speed(t0, t1))
     return table
+
+
+def speed(before: float, after: float) -> str:
+    """A time ratio as a person reads it: '1.80x faster', or '1.04x slower' (never '0.96x faster')."""
+    if not (before > 0 and after > 0):
+        return "-"
+    return f"{before / after:.2f}x faster" if after <= before else f"{after / before:.2f}x slower"
 
 
 def _ms(record, key: str) -> str:
@@ -180,8 +187,8 @@ def report_rows(job) -> tuple[list[str], list[list[str]]]:
     rows += [[f"latency {k} (ms)"] + [_ms(job.costs[n], k) for n in names] for k in lat_keys]
     if base.metrics:
         rows += [[m] + [f"{job.costs[n].metrics[m]:.4f}" for n in names] for m in base.metrics]
-    speed = [f"{base.latency_ms[k] / job.costs[n].latency_ms[k]:.2f}x" for n in names[1:] for k in lat_keys[-1:]]
-    rows.append([f"speedup ({lat_keys[-1]})", "1.00x"] + speed)
+    ratios = [speed(base.latency_ms[k], job.costs[n].latency_ms[k]) for n in names[1:] for k in lat_keys[-1:]]
+    rows.append([f"speed ({lat_keys[-1]})", "1.00x"] + ratios)
     return ["", *names], rows
 
 

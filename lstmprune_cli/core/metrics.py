@@ -49,6 +49,16 @@ def top_k_accuracy(scores: np.ndarray, targets: np.ndarray, k: int = 1) -> float
     return float(np.mean(np.any(top == np.asarray(targets)[:, None], axis=1)))
 
 
+def regression(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """MSE, MAE and R² (1 - residual / total sum of squares, over every output) of predictions against targets."""
+    p, y = np.asarray(predictions, np.float64).reshape(len(predictions), -1), np.asarray(targets, np.float64)
+    y = y.reshape(len(y), -1)
+    residual = float(np.sum((p - y) ** 2))
+    total = float(np.sum((y - y.mean(axis=0)) ** 2))
+    r2 = 1.0 - residual / total if total > 0 else float("nan")
+    return {"mse": residual / y.size, "mae": float(np.mean(np.abs(p - y))), "r2": r2}
+
+
 def perplexity(nll_sum: float, tokens: int) -> float:
     """exp of the mean negative log-likelihood per token."""
     return float(np.exp(nll_sum / tokens)) if tokens else float("nan")

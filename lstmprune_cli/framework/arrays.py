@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import LstmpruneError
+from ..core.files import regular_file
 from ..core.schema import Feature, Options, Schema
 
 
@@ -16,10 +17,11 @@ def detect(path: Path, kind: str, options: Options) -> bool:
 
 
 def schema(spec: str, options: Options, model_input) -> Schema:
-    return _numpy_schema(Path(spec), options)
+    return _numpy_schema(Path(spec), options, tokens=bool(model_input and model_input.tokens))
 
 
-def _numpy_schema(path: Path, options: Options) -> Schema:
+def _numpy_schema(path: Path, options: Options, tokens: bool = False) -> Schema:
+    """tokens: the model takes token ids; a float array of whole numbers is read as ids then."""
     array = load_array(path)
     if array.dtype.kind not in "iuf":
         raise LstmpruneError(
@@ -27,10 +29,16 @@ def _numpy_schema(path: Path, options: Options) -> Schema:
         )
     if array.ndim not in (2, 3) or array.shape[0] == 0:
         raise LstmpruneError(f"{path} holds an array of shape {array.shape}; expected (sequences, time[, features])")
-    is_int = np.issubdtype(array.dtype, np.integer)
+    is_int = np.issubdtype(array.dtype, np.integer) or (tokens and array.ndim == 2 and _integral(array))
     dim = 1 if array.ndim == 2 else array.shape[2]
     feature = Feature(path.stem, "int" if is_int else "float", dim)
     return Schema("numpy", "array", [feature], options, False, "", [str(path)], int(array.shape[0]))
+
+
+def _integral(array: np.ndarray, sample: int = 4096) -> bool:
+    """Whether a float array holds whole numbers (token ids saved as floats), judged on its first rows."""
+    head = np.asarray(array[: max(1, sample // max(1, array.shape[1]))])
+    return bool(np.all(np.isfinite(head)) and np.all(head == np.round(head)) and head.min(initial=0) >= 0)
 
 
 def load_array(path: Path, name: str = "x") -> np.ndarray:
@@ -75,6 +83,8 @@ def batches(stream) -> Iterator:
 
 def class_targets(y: np.ndarray, classes: int, path: Path) -> np.ndarray:
     """Labels of an .npz as (B, classes) float32: class ids (B,) become one-hot; (B, classes) pass as they are."""
+    if y.ndim == 1 and classes == 1:  # one output: a binary label or a regression target per sequence
+        return y.reshape(-1, 1).astype(np.float32)
     if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
         if y.size and (y.min() < 0 or y.max() >= classes):
             raise LstmpruneError(
@@ -97,3 +107,51 @@ def _fit_array(x: np.ndarray, length: int | None, fit: str) -> np.ndarray:
         return x[:, idx]
     pad = [(0, 0), (0, length - x.shape[1])] + [(0, 0)] * (x.ndim - 2)
     return np.pad(x, pad)
+
+
+def inspect(path: Path) -> dict:
+    """What an .npy / .npz holds, in `inspect`'s report: every array, its shape and dtype, and how lstmprune
+    reads it ('x': sequences, whole-number floats as token ids; 'y': labels or targets)."""
+    path = Path(path)
+    regular_file(path, "data", "a .npy or .npz file")
+    try:
+        with np.load(path, mmap_mode="r", allow_pickle=False) as f:
+            arrays = {k: (f[k].shape, f[k].dtype) for k in f.files}
+    except AttributeError:  # a .npy: one array, not a mapping
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+        arrays = {"x": (a.shape, a.dtype)}
+    except (OSError, ValueError) as e:
+        raise LstmpruneError(f"cannot read {path} as numpy arrays: {e}") from e
+    rows = []
+    for name, (shape, dtype) in arrays.items():
+        role = _role(name, arrays)
+        steps = len(shape) >= 2 and role.startswith("sequences")
+        rows.append(
+            {
+                "name": name,
+                "where": role,
+                "kind": f"{dtype} {'x'.join(map(str, shape))}",
+                "values": shape[2] if len(shape) == 3 else 1 if steps else int(np.prod(shape[1:])),
+                "frames": {"min": shape[1], "median": shape[1], "max": shape[1]} if steps else None,
+            }
+        )
+    first = next(iter(arrays.values()), ((0,), None))[0]
+    return {
+        "files": [str(path)],
+        "records": int(first[0]) if first else 0,
+        "record_type": "numpy",
+        "compression": None,
+        "preset": None,
+        "sampled": int(first[0]) if first else 0,
+        "features": rows,
+    }
+
+
+def _role(name: str, arrays: dict) -> str:
+    if name == "x" or len(arrays) == 1:
+        shape, dtype = arrays[name]
+        ids = np.issubdtype(dtype, np.integer) and len(shape) == 2
+        return "sequences (token ids)" if ids else "sequences (frames)" if len(shape) == 3 else "sequences"
+    if name == "y":
+        return "labels or targets"
+    return "not read"

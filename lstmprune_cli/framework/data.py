@@ -61,12 +61,28 @@ class InputSpec:
                 f"the model has {len(model.inputs)} inputs; lstmprune reads data for models with one input"
             )
         shape, dtype = tuple(model.inputs[0].shape), str(model.inputs[0].dtype)
-        if len(shape) == 2 and "int" in dtype:
-            embedding = next((layer for layer in model.layers if type(layer).__name__ == "Embedding"), None)
+        embedding = input_embedding(model)
+        if len(shape) == 2 and ("int" in dtype or embedding is not None):  # Keras gives an Input float32 by default
+            embedding = embedding or next((la for la in model.layers if type(la).__name__ == "Embedding"), None)
             return cls(shape[1], None, True, getattr(embedding, "input_dim", None))
         if len(shape) != 3:
             raise LstmpruneError(f"the model's input has shape {shape}; expected (batch, time, features) or token ids")
         return cls(shape[1], shape[2], False)
+
+
+def input_embedding(model, index: int = 0):
+    """The `Embedding` that reads the model's input `index` directly (Keras 3 or tf-keras), or None: such an
+    input takes token ids, whatever its dtype."""
+    x = model.inputs[index]
+    for layer in model.layers:
+        if type(layer).__name__ == "Embedding":
+            try:
+                reads = layer.input
+            except (AttributeError, ValueError, RuntimeError):  # a layer called more than once
+                continue
+            if reads is x or getattr(reads, "name", None) == getattr(x, "name", ""):
+                return layer
+    return None
 
 
 def resolve(spec: str, options: Options, model_input: InputSpec) -> Schema:

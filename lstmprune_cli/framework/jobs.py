@@ -119,6 +119,7 @@ class Analysis:
         meta = {
             "model": str(self.model_path),
             "data": self.schema.describe(),
+            "model_format": models.describe(self.model_path),
             "lstmprune": __version__,
             "length": self.input.length,
             "sequences": seen,
@@ -218,7 +219,6 @@ def prune(
             raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
         plan = plan_of(model, statistics, spec, batches, samples)
     pruned = cut_and_refit(model, plan, batches, samples)
-    models.compile_like(pruned, models.compiled_loss(model_path))
 
     length = _length(model)
     result = PruneResult(
@@ -233,15 +233,28 @@ def prune(
     if latency:
         result.latency_ms = tuple(measure.latency([model, pruned], length, batch))
     if out is not None:
-        result.kind = models.save_model(pruned, out, force)
+        like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path))
+        result.kind = models.save_model(pruned, out, force, **like)
         result.out = str(out)
     return result
 
 
+TFLITE_CHECKS = 8  # calibration sequences a TFLite file is compared with Keras on
+
+
 def export(
-    model_path: Path, *, to: str, out: Path, quantize: str | None = None, route: str = "auto", force: bool = False
+    model_path: Path,
+    *,
+    to: str,
+    out: Path,
+    quantize: str | None = None,
+    route: str = "auto",
+    force: bool = False,
+    data: str | None = None,
+    options: Options | None = None,
 ):
-    """Write the model in another format; TFLite is checked against Keras before it is written."""
+    """Write the model in another format; TFLite is checked against Keras before it is written, on the first
+    sequences of `data` (the calibration data) when it is given and fits the model, else on random inputs."""
     formats = ("tflite", "keras", "h5", "savedmodel")
     if to not in formats:
         raise LstmpruneError(f"to must be one of {', '.join(formats)}; received {to!r}", option="to")
@@ -257,5 +270,11 @@ def export(
     if to == "tflite":
         from .tflite import export_tflite
 
-        return export_tflite(model, out, quantize, force, route)
-    return models.save_model(model, out, force)
+        inputs = None
+        if data is not None:
+            dtype = getattr(model.inputs[0].dtype, "name", str(model.inputs[0].dtype))
+            sample = first_sequences(calibration(model, data, options, max_samples=TFLITE_CHECKS), TFLITE_CHECKS)
+            inputs = [[x[None].astype(dtype)] for x in sample]  # batch 1, as the TFLite file takes them
+        return export_tflite(model, out, quantize, force, route, inputs=inputs)
+    like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path))
+    return models.save_model(model, out, force, **like)

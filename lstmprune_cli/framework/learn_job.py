@@ -111,8 +111,8 @@ def learn(
         wrap=wrap,
     )
     small = found.model
-    models.compile_like(small, loss if loss != "auto" else None)
-    kind = models.save_model(small, out, force)
+    like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path) or task.loss or loss)
+    kind = models.save_model(small, out, force, **like)
     after = evaluate(small, val(), task) if val else None
     return LearnJob(
         plan=found.plan,

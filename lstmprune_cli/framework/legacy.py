@@ -26,15 +26,20 @@ def clean_config(obj, inside_input: bool = False):
     out = {}
     is_input = obj.get("class_name") == "InputLayer"
     for k, v in obj.items():
-        if k == "time_major":
+        if k == "time_major" or (k == "input_length" and not is_input):  # the InputLayer carries the length
             continue
         if k == "config" and isinstance(v, dict) and "batch_input_shape" in v:
             v = dict(v)
             shape = v.pop("batch_input_shape")
             if is_input:
                 v["batch_shape"] = shape
+        if k in WRAPPED and isinstance(v, dict) and "class_name" in v and "module" not in v:
+            v = {**v, "module": "keras.layers", "registered_name": None}  # Keras 3 wrappers look the class up so
         out[k] = clean_config(v)
     return out
+
+
+WRAPPED = ("layer", "backward_layer", "forward_layer")  # a wrapper's inner layer (Bidirectional, TimeDistributed)
 
 
 def time_major_layers(obj) -> list[str]:
@@ -50,10 +55,37 @@ def time_major_layers(obj) -> list[str]:
 def keras3_config(config: dict) -> dict:
     """The model config of a Keras 2 Functional or Sequential model, as Keras 3 reads it."""
     config = clean_config(config)
+    _renumber_nested_sequentials(config)
     for key in ("input_layers", "output_layers"):
         if len(config.get(key, ())) == 1:  # Keras 3 writes a single tensor unwrapped
             config[key] = config[key][0]
     return config
+
+
+def _renumber_nested_sequentials(config: dict) -> None:
+    """Keras 2 gives a Sequential built with an input shape a node of its own (node 0), so a model that calls it
+    refers to node 1; Keras 3 gives it none. References to such nested Sequentials move down by one."""
+    layers = config.get("layers", [])
+    built = {
+        layer.get("name") or layer["config"].get("name")
+        for layer in layers
+        if isinstance(layer, dict)
+        and layer.get("class_name") == "Sequential"
+        and any(inner.get("class_name") == "InputLayer" for inner in layer.get("config", {}).get("layers", []))
+    }
+    if not built:
+        return
+
+    def move(ref):
+        if isinstance(ref, list) and len(ref) >= 2 and ref[0] in built and isinstance(ref[1], int) and ref[1] > 0:
+            ref[1] -= 1
+
+    for layer in layers:
+        for node in layer.get("inbound_nodes", []) if isinstance(layer, dict) else []:
+            for ref in node if isinstance(node, list) else []:
+                move(ref)
+    for ref in config.get("output_layers", []):
+        move(ref)
 
 
 def _tf_keras_original(path: Path):
@@ -86,6 +118,7 @@ def from_tf_keras(path: Path):
     import keras
 
     safety.check_saved_model(path)
+    safety.check_recurrent([meta for _, meta in safety.saved_model_nodes(path)], str(path))
     old = _tf_keras_original(path)
     config = old.get_config()
     _refuse_time_major(config, path)
@@ -106,13 +139,17 @@ def load_h5(path: Path):
     and reads it with Keras 3's legacy `.h5` loader.
     """
     import h5py
-    import keras
     from keras.src.legacy.saving import legacy_h5_format
 
     config, keras2 = safety.h5_config(path)
     safety.check_config(config, str(path), keras2=keras2)
-    if not keras2:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    safety.check_recurrent(config, str(path))
+    if not keras2:  # read through h5py: Keras picks its reader by the file's name, and the name may be wrong
+        try:
+            with h5py.File(path, "r") as f:
+                return legacy_h5_format.load_model_from_hdf5(f, compile=False, safe_mode=True)
+        except Exception as e:  # noqa: BLE001  h5py and keras raise many types
+            raise LstmpruneError(f"cannot load {path} as a Keras model: {_first_line(e)}") from e
     _refuse_time_major(config, path)
     cleaned = {**config, "config": keras3_config(copy.deepcopy(config.get("config", {})))}
     try:
@@ -128,5 +165,7 @@ def load_h5(path: Path):
 
 
 def _first_line(e: Exception) -> str:
+    """The gist of an error: its first line, without the config dump Keras appends."""
     text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line.split(" Full object config:")[0].split(" Make sure custom classes")[0][:300]

@@ -38,14 +38,18 @@ def flops(model, length: int) -> dict[str, int]:
 def random_inputs(model, batch: int, length: int, seed: int = 0) -> list[np.ndarray]:
     """One random batch for each model input (Keras 3 or tf-keras): normal floats, or token ids in [1, 10)
     for integer inputs, below the smallest `Embedding` vocabulary when that is smaller."""
+    from .data import input_embedding
+
     rng = np.random.default_rng(seed)
     vocab = min((layer.input_dim for layer in model.layers if type(layer).__name__ == "Embedding"), default=10)
     xs = []
-    for x in model.inputs:
+    for i, x in enumerate(model.inputs):
         shape = [batch] + [d or length for d in x.shape[1:]]
         dtype = getattr(x.dtype, "name", str(x.dtype))  # a tf.DType in tf-keras, a str in Keras 3
-        if "int" in dtype:
-            xs.append(rng.integers(min(1, vocab - 1), min(10, vocab), shape).astype(dtype))
+        reads = input_embedding(model, i)
+        if "int" in dtype or reads is not None:  # token ids, inside the vocabulary of the Embedding that reads them
+            top = min(vocab, reads.input_dim) if reads is not None else vocab
+            xs.append(rng.integers(min(1, top - 1), top, shape).astype(dtype))
         else:
             xs.append(rng.normal(size=shape).astype("float32"))  # (B, T, F)
     return xs

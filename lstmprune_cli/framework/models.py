@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -35,7 +37,9 @@ def model_kind(path: Path) -> str:
             )
         raise LstmpruneError(f"{path} is a directory without a model; expected a .keras file or a SavedModel directory")
     regular_file(path, "model", "a .keras file, an .h5 file or a SavedModel directory")
-    if path.suffix in (".h5", ".hdf5"):
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == HDF5_SIGNATURE:  # by content, whatever the name
         return "h5"
     if not zipfile.is_zipfile(path):
         raise LstmpruneError(
@@ -45,21 +49,49 @@ def model_kind(path: Path) -> str:
     return "keras"
 
 
-def load_model(path: Path):
-    """The Keras model at `path`, without its optimizer state; its config is checked before anything loads."""
-    import keras
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+SUFFIXES = {"keras": (".keras",), "h5": (".h5", ".hdf5")}
 
+
+def reader_of(path: Path) -> str:
+    """Which Keras reads the model file: 'tf-keras' (Keras 2 wrote it) or 'keras' (Keras 3)."""
+    kind = model_kind(path)
+    if kind == "tf-keras":
+        return "tf-keras"
+    if kind == "h5":
+        return "tf-keras" if safety.h5_config(path)[1] else "keras"
+    return "keras"
+
+
+def describe(path: Path) -> str:
+    """What the model file is, found from its content: 'a Keras 2 .h5 file named .keras', 'a Keras 3 .keras file'."""
+    path = Path(path)
+    kind, reader = model_kind(path), reader_of(path)
+    version = "Keras 2" if reader == "tf-keras" else "Keras 3"
+    if kind in ("tf-keras", "savedmodel"):
+        return f"a {version} SavedModel directory"
+    named = "" if path.suffix in SUFFIXES[kind] else f" named {path.suffix or 'without a suffix'}"
+    return f"a {version} .{kind} file{named}"
+
+
+def load_model(path: Path):
+    """The Keras model at `path`, without its optimizer state; its config is checked before anything loads.
+
+    A Keras 2 model is converted and checked to compute the original's function (legacy.py); that check failing
+    to run is a bug of ours, not the user's file, and is not reported as an unreadable file.
+    """
     kind = model_kind(path)
     if kind == "tf-keras":
         model = legacy.from_tf_keras(path)
+    elif kind == "h5":
+        model = legacy.load_h5(Path(path))
     else:
         source = Path(path) / EMBEDDED if kind == "savedmodel" else Path(path)
         try:
-            if kind == "h5":
-                model = legacy.load_h5(source)
-            else:
-                safety.check_config(safety.keras_file_config(source), str(path))
-                model = keras.saving.load_model(source, compile=False, safe_mode=True)
+            config = safety.keras_file_config(source)
+            safety.check_config(config, str(path))
+            safety.check_recurrent(config, str(path))
+            model = _load_keras_zip(source)
         except LstmpruneError:
             raise
         except Exception as e:  # noqa: BLE001  keras raises many types for unreadable files
@@ -72,8 +104,35 @@ def load_model(path: Path):
     return model
 
 
-def save_model(model, out: Path, force: bool = False) -> str:
-    """Write `model` to `out` atomically: `.keras` or `.h5` by suffix, otherwise a servable SavedModel directory."""
+def _load_keras_zip(path: Path):
+    """A .keras zip, whatever its name (Keras reads a zip only under a .keras name: a misnamed one is read from a
+    copy)."""
+    import keras
+
+    if path.suffix == ".keras":
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "model.keras"
+        shutil.copyfile(path, copy)
+        return keras.saving.load_model(copy, compile=False, safe_mode=True)
+
+
+READS = {"keras": "Keras 3", "tf-keras": "tf-keras (Keras 2)"}
+
+
+def save_model(model, out: Path, force: bool = False, reader: str = "keras", loss=None) -> str:
+    """Write `model` to `out` atomically: `.keras` or `.h5` by suffix, otherwise a servable SavedModel directory.
+
+    reader: the Keras the output is for ('keras' or 'tf-keras', as `reader_of` the input): an `.h5` or a
+    SavedModel directory for tf-keras is written in Keras 2 form. loss: the input's compile settings (a
+    `compiled_loss`), kept in the output. Returns what was written and what reads it.
+    """
+    kind = _save(model, Path(out), force, reader, loss)
+    reads = "tf-keras" if kind in ("h5", "savedmodel") and reader == "tf-keras" else "keras"
+    return f"{kind}, loads with {READS[reads]}"
+
+
+def _save(model, out: Path, force: bool, reader: str, loss) -> str:
     out = Path(out)
     refuse_existing(out, force)
     bad = [w.path for w in model.weights if not np.all(np.isfinite(w.numpy()))]
@@ -82,13 +141,17 @@ def save_model(model, out: Path, force: bool = False) -> str:
             f"the model for {out} has NaN or Inf weights ({bad[0]}{' and more' if len(bad) > 1 else ''}); not "
             "written (training diverged: lower --lr, or check the data)"
         )
+    compile_like(model, loss)
     with staged(out, force) as tmp:
         if out.suffix == ".keras":
             model.save(tmp)
             return "keras"
         if out.suffix == ".h5":
-            _save_h5(model, tmp)
+            _save_h5(model, tmp, reader, loss)
             return "h5"
+        if reader == "tf-keras":
+            _keras2(model, tmp, loss).save(tmp, save_format="tf")
+            return "savedmodel"
         try:
             model.export(str(tmp), verbose=False)
         except Exception as e:  # noqa: BLE001  TensorFlow's writers raise their own types for a full disk
@@ -100,45 +163,74 @@ def save_model(model, out: Path, force: bool = False) -> str:
         return "savedmodel"
 
 
-def _save_h5(model, path: Path) -> None:
-    """A legacy .h5 as Keras 2 (tf-keras) writes it, so the tools of that era read it too."""
+def _save_h5(model, path: Path, reader: str, loss) -> None:
+    """A legacy .h5 for the Keras that reads it: Keras 3's own, or Keras 2's (tf-keras) form."""
     import h5py
+    from keras.src.legacy.saving import legacy_h5_format
 
+    buffer = io.BytesIO()  # HDF5 ends the process on a full disk; written whole in memory, then to the file
+    with h5py.File(buffer, "w") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both Keras call .h5 legacy on every save; the user asked for one
+        if reader == "tf-keras":
+            _keras2(model, path, loss).save(f)
+        else:
+            legacy_h5_format.save_model_to_hdf5(model, f, include_optimizer=False)
+    path.write_bytes(buffer.getvalue())
+
+
+def _keras2(model, path: Path, loss):
+    """The model in tf-keras, checked to compute the same function, compiled as the input was."""
     from .tflite import tf_keras_model
 
     old = tf_keras_model(model, batch=None)
     if old is None:
-        raise LstmpruneError(f"this model cannot be written as {path.name} (.h5); write a .keras file instead")
-    safety.check_same_function(model, old, f"the .h5 (Keras 2) form of {path.name}")
-    buffer = io.BytesIO()  # HDF5 ends the process on a full disk; written whole in memory, then to the file
-    with h5py.File(buffer, "w") as f, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf-keras calls .h5 legacy on every save; the user asked for one
-        old.save(f)
-    path.write_bytes(buffer.getvalue())
+        raise LstmpruneError(
+            f"this model cannot be written in Keras 2 form as {path.name}; write a .keras file (Keras 3) instead"
+        )
+    safety.check_same_function(model, old, f"the Keras 2 form of {path.name}")
+    if loss is not None:
+        old.compile(optimizer="adam", loss=loss)
+    return old
 
 
-def default_output(path: Path) -> Path:
-    """Where the pruned model goes when no --out is given: beside the input, in the input's family."""
+def default_output(path: Path, tag: str = "pruned") -> Path:
+    """Where an output goes when no --out is given: beside the input, in the format its content is (an HDF5
+    file named .keras gives an .h5), so the Keras that reads the input reads it."""
     path = Path(path)
     kind = model_kind(path)
     if kind in ("keras", "h5"):
-        return path.with_name(f"{path.stem}-pruned{path.suffix}")
-    return path.with_name(f"{path.name}-pruned")
+        suffix = path.suffix if path.suffix in SUFFIXES[kind] else SUFFIXES[kind][0]
+        return path.with_name(f"{path.stem}-{tag}{suffix}")
+    return path.with_name(f"{path.name}-{tag}")
 
 
-LOSS_NAMES = {
-    "binary_crossentropy": "binary",
-    "categorical_crossentropy": "categorical",
-    "sparse_categorical_crossentropy": "sparse",
+LOSS_NAMES = {  # a compile setting's name (letters only, lower case) -> the task's loss (train.LOSSES)
+    "binarycrossentropy": "binary",
+    "categoricalcrossentropy": "categorical",
+    "sparsecategoricalcrossentropy": "sparse",
+    "mse": "mse",
+    "meansquarederror": "mse",
+    "mae": "mae",
+    "meanabsoluteerror": "mae",
+    "huber": "huber",
+    "huberloss": "huber",
+    "logcosh": "log_cosh",
 }
 
 
 def compiled_loss(path: Path) -> str | None:
-    """'binary', 'categorical' or 'sparse' from a model file's compile settings, if it has them.
+    """The task's loss (train.LOSSES: 'binary', 'sparse', 'mse', ...) from a model file's compile settings."""
+    return LOSS_NAMES.get("".join(c for c in (compiled_setting(path) or "").lower() if c.isalpha()))
+
+
+def compiled_setting(path: Path) -> str | None:
+    """The loss a model file was compiled with, by its Keras name ('mse', 'MeanSquaredError'), if it has one.
 
     Read from the config only: a `.keras` file's `compile_config`, an `.h5` file's `training_config`,
-    a Keras 2 SavedModel's `training_config` in `keras_metadata.pb`.
+    a Keras 2 SavedModel's `training_config` in `keras_metadata.pb`. Only names Keras itself knows are kept.
     """
+    import keras
+
     path = Path(path)
     try:
         kind = model_kind(path)
@@ -152,18 +244,27 @@ def compiled_loss(path: Path) -> str | None:
     except LstmpruneError:
         return None
     if isinstance(loss, dict):
-        loss = loss.get("config", {}).get("name") or loss.get("class_name")
+        loss = loss.get("class_name") if loss.get("class_name") != "function" else loss.get("config")
     if not isinstance(loss, str):
         return None
-    key = "".join(c for c in loss.lower() if c.isalpha())
-    return next((short for name, short in LOSS_NAMES.items() if key == name.replace("_", "")), None)
+    try:
+        keras.losses.get(loss)  # a built-in loss; nothing else is carried over
+    except (ValueError, TypeError):
+        return None
+    return loss
+
+
+TASK_LOSSES = {"binary": "binary_crossentropy", "categorical": "categorical_crossentropy"}
+TASK_LOSSES |= {"sparse": "sparse_categorical_crossentropy"}
 
 
 def compile_like(model, loss: str | None) -> None:
-    """Record `loss` ('binary', 'categorical', 'sparse') in the model's compile settings, so later verbs use it."""
-    full = {short: name for name, short in LOSS_NAMES.items()}.get(loss or "")
-    if full:
-        model.compile(optimizer="adam", loss=full)
+    """Record `loss` (a Keras loss name, or a task loss of train.LOSSES) in the model's compile settings, so the
+    output keeps its input's, and build the optimizer so that loading the file warns of nothing."""
+    if not loss or loss == "auto":
+        return
+    model.compile(optimizer="adam", loss=TASK_LOSSES.get(loss, loss))
+    model.optimizer.build(model.trainable_variables)
 
 
 def fingerprint(model) -> str:

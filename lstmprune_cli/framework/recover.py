@@ -169,10 +169,11 @@ def finetune(
     kept_given = before is not None and min(e.validation.loss for e in result.epochs) > before.loss
     if kept_given:  # training did not beat the model as it came on the validation data: it is kept as it was
         model = given
-    models.compile_like(model, loss if loss != "auto" else None)
     if not chief:  # the chief writes the model; the other workers trained the same weights
         return FinetuneJob(result, task.kind, "", "", before, None, "pruned", kept_given, strategy=strategy)
-    kind = models.save_model(model, out, force)
+    setting = models.compiled_setting(model_path) or (teacher_path and models.compiled_setting(teacher_path))
+    like = dict(reader=models.reader_of(model_path), loss=setting or task.loss or loss)
+    kind = models.save_model(model, out, force, **like)
     teacher = None if teacher_path is None else str(teacher_path)
     chosen = "pruned" if rewound is None or result.start == 1 else "rewound"
     return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given, strategy=strategy)

@@ -85,6 +85,27 @@ def check_config(config, where: str, keras2: bool = False) -> None:
     walk(config)
 
 
+def check_recurrent(config, where: str) -> None:
+    """Refuse, from the config alone, a model with no recurrent layer: before any conversion can fail on it."""
+    from ..core.recurrent import REGISTRY, WRAPPER, layer_classes
+
+    known = {n for s in REGISTRY.values() for n in (*s.layers, *s.cells)} | {WRAPPER}
+    found, stack = [], [config]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, list):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            if obj.get("class_name") in known:
+                found.append(obj["class_name"])
+            stack.extend(obj.values())
+    if not found:
+        raise LstmpruneError(
+            f"{where} has no recurrent layer, nothing for lstmprune to prune; expected a model with "
+            f"{', '.join(layer_classes())} or Bidirectional"
+        )
+
+
 def keras_file_config(path: Path) -> dict:
     """The `config.json` of a `.keras` zip, size-checked."""
     try:

@@ -25,9 +25,13 @@ class TfliteExport:
     max_abs_diff: float
     size_bytes: int
     notes: list[str] = field(default_factory=list)
+    checked_on: str = "random inputs"  # or "calibration data"
+    checked: int = 0  # sequences compared
 
     def to_dict(self) -> dict:
         return {
+            "checked_on": self.checked_on,
+            "checked": self.checked,
             "out": self.path,
             "route": self.route,
             "quantize": self.quantize,
@@ -199,13 +203,19 @@ def run_tflite(content: bytes, inputs: list[list[np.ndarray]], threads: int = 2)
 
 
 def export_tflite(
-    model, out: Path, quantize: str | None = None, force: bool = False, route: str = "auto"
+    model,
+    out: Path,
+    quantize: str | None = None,
+    force: bool = False,
+    route: str = "auto",
+    inputs: list[list[np.ndarray]] | None = None,
 ) -> TfliteExport:
-    """Convert, check against Keras on sample inputs, and write atomically."""
+    """Convert, check against Keras on real inputs (`inputs`: single sequences of the calibration data) or, when
+    none are known, random ones, and write atomically."""
     if quantize not in (None, "dynamic"):
         raise LstmpruneError(f"quantize must be 'dynamic'; received {quantize!r}", option="quantize")
     refuse_existing(out, force)
-    samples = sample_inputs(model)
+    samples = inputs or sample_inputs(model)
     want = [
         np.concatenate([np.asarray(y).ravel() for y in _as_list(model(xs if len(xs) > 1 else xs[0]))]) for xs in samples
     ]
@@ -232,7 +242,8 @@ def export_tflite(
         tried.append(f"{r}: max |diff| {diff:.2e}")
         if diff <= tolerance:
             write_atomic(Path(out), content, force)
-            return TfliteExport(str(out), r, quantize, diff, len(content), notes)
+            checked = "calibration data" if inputs else "random inputs"
+            return TfliteExport(str(out), r, quantize, diff, len(content), notes, checked, len(samples))
         notes.append(f"{r} output differs from Keras by {diff:.2e} (> {tolerance:.0e})")
     raise LstmpruneError(f"no TFLite conversion matched the Keras model ({'; '.join(notes + tried)})")
 

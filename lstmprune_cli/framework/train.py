@@ -13,15 +13,18 @@ from ..core import checks, metrics
 from ..core.errors import LstmpruneError
 from .distribute import distributed, replica_copy
 
-LOSSES = ("auto", "binary", "categorical", "sparse")
+REGRESSION = ("mse", "mae", "huber", "log_cosh")  # regression losses, by the names Keras gives them
+LOSSES = ("auto", "binary", "categorical", "sparse", *REGRESSION)
 
 
 @dataclass
 class Task:
-    """What the model predicts: 'multilabel' (sigmoid), 'classes' (softmax, one label) or 'lm' (next token)."""
+    """What the model predicts: 'multilabel' (sigmoid), 'classes' (softmax, one label), 'lm' (next token) or
+    'regression' (real targets, trained and distilled by `loss`)."""
 
     kind: str
-    classes: int
+    classes: int  # outputs per sequence (classes, or regression targets)
+    loss: str = ""  # regression: one of REGRESSION
 
 
 def check_training(*, learning_rate: float, seed: int) -> None:
@@ -41,6 +44,8 @@ def task_of(model, text: bool, loss: str = "auto") -> Task:
         return Task("multilabel", classes)
     if loss in ("categorical", "sparse"):  # sparse: integer class labels; both are one class per sequence
         return Task("classes", classes)
+    if loss in REGRESSION:
+        return Task("regression", classes, loss)
     last = model.get_layer(model.outputs[0]._keras_history[0].name)
     activation = getattr(last, "activation", None)
     name = getattr(activation, "__name__", "")
@@ -48,16 +53,27 @@ def task_of(model, text: bool, loss: str = "auto") -> Task:
         return Task("classes", classes)
     if name == "sigmoid":
         return Task("multilabel", classes)
+    if name in ("linear", "relu", "tanh", ""):  # real-valued outputs, and no compile settings saying otherwise
+        return Task("regression", classes, "mse")
     raise LstmpruneError(
-        f"cannot tell the loss from the output layer '{last.name}' (activation {name or 'none'}); "
-        "pass loss binary, categorical or sparse",
+        f"cannot tell the loss from the output layer '{last.name}' (activation {name}); "
+        f"pass loss binary, categorical, sparse or one of {', '.join(REGRESSION)}",
         option="loss",
     )
 
 
 def _losses(task: Task):
+    """(the task's loss, the loss against the teacher's outputs): a regressor is distilled by its own loss."""
     import keras
 
+    if task.kind == "regression":
+        made = {
+            "mse": keras.losses.MeanSquaredError,
+            "mae": keras.losses.MeanAbsoluteError,
+            "huber": keras.losses.Huber,
+            "log_cosh": keras.losses.LogCosh,
+        }[task.loss]
+        return made(), made()
     if task.kind == "multilabel":
         return keras.losses.BinaryCrossentropy(), keras.losses.BinaryCrossentropy()
     if task.kind == "classes":
@@ -76,7 +92,8 @@ class Evaluation:
 
 
 def evaluate(model, batches: Iterable, task: Task) -> Evaluation:
-    """Loss and the task's metrics: GAP@20 and mAP (multi-label), top-1/top-5 accuracy, perplexity (LM)."""
+    """Loss and the task's metrics: GAP@20 and mAP (multi-label), top-1/top-5 accuracy, perplexity (LM), MSE, MAE
+    and R² (regression)."""
     import keras
     import tensorflow as tf
 
@@ -101,8 +118,12 @@ def evaluate(model, batches: Iterable, task: Task) -> Evaluation:
     if task.kind == "lm":
         return Evaluation(total / tokens, {"perplexity": metrics.perplexity(total, tokens)}, n)
     s, y = np.concatenate(scores), np.concatenate(labels)
-    if task.kind == "multilabel":
+    if task.kind == "multilabel" and task.classes == 1:  # one sigmoid: a binary classifier
+        found = {"accuracy": float(np.mean((s > 0.5) == (y > 0.5))), "map": metrics.mean_average_precision(s, y)}
+    elif task.kind == "multilabel":
         found = {"gap@20": metrics.gap(s, y, 20), "map": metrics.mean_average_precision(s, y)}
+    elif task.kind == "regression":
+        found = metrics.regression(s, y)
     else:
         target = np.argmax(y, axis=1)
         found = {"top1": metrics.top_k_accuracy(s, target, 1), "top5": metrics.top_k_accuracy(s, target, 5)}
