@@ -381,7 +381,7 @@ def cuts_section(r: dict) -> list[str]:
 def write(mode: Mode) -> Path:
     """Assemble the document of `mode` from whatever parts have results; returns its path."""
     mode.out.mkdir(parents=True, exist_ok=True)
-    names = ("audioset", "learned", "ptb", "wide", "recipe", "speed", "cost", "cuts", "scale")
+    names = ("audioset", "learned", "ptb", "wide", "recipe", "speed", "cost", "cuts", "scale", "zoo")
     parts = {name: load(mode, name) for name in names}
     command = "make bench" if mode.name == "full" else "make bench-quick"
     lines = [
@@ -419,6 +419,8 @@ def write(mode: Mode) -> Path:
         body += cuts_section(parts["cuts"])
     if parts["scale"]:
         body += scale_section(parts["scale"])
+    if parts["zoo"]:
+        body += zoo_section(parts["zoo"])
     summary = ["## Where ISS-GM and the default win and where they lose", ""]
     for name, found in outcomes.items():
         for reference in REFERENCES:
@@ -652,4 +654,46 @@ def scale_section(r: dict) -> list[str]:
             "workers on separate machines. The result is the one worker's (tests/test_distribute.py, within 1e-4).",
             "",
         ]
+    return lines
+
+
+def zoo_section(r: dict) -> list[str]:
+    """Models other people published, each step as a user runs it: exits, seconds, metric before and after."""
+
+    def cell(found) -> str:
+        return "-" if not found else f"{found[1]:.3f}"
+
+    lines = [
+        "## Models people published (`../shared/zoo`)",
+        "",
+        "`python -m bench.run --only zoo`. Each model as its authors committed it, each step a separate",
+        f"`lstmprune` process: analyze on its calibration slice, prune at theta {r['theta']} (the default cut, and",
+        "`--paper`), export to TFLite, report on its held-out slice, finetune where it came with training data",
+        f"({r['epochs']} epoch(s)). Metric: accuracy (top1 or binary) or, for the regressors, R², on the held-out",
+        "slice.",
+        "",
+        "| model | file | steps (exit, s) | metric | original | default cut | `--paper` cut | fine-tuned |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        steps = ", ".join(f"{s['step']} {s['exit']} ({s['seconds']:.0f})" for s in row["steps"])
+        metric = (row.get("original") or [None])[0] or "-"
+        cells = [cell(row.get(k)) for k in ("original", "cut", "paper", "tuned")]
+        lines.append(
+            f"| {row['model']} | `{row['file']}` ({row.get('format', 'refused')}) | {steps} | {metric} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    refused = [row for row in r["rows"] if row["steps"][-1]["exit"] != 0]
+    for row in refused:
+        lines += ["", f"{row['model']} ends with exit {row['steps'][-1]['exit']}: {row['steps'][-1]['said']}"]
+    outputs = [(row["model"], o) for row in r["rows"] for o in row.get("outputs", [])]
+    bad = [(m, o) for m, o in outputs if not o["loads"] or o["warnings"]]
+    lines += [
+        "",
+        f"Outputs loaded back in the Keras that reads their input (Keras 3 or tf-keras), in a fresh process: "
+        f"{len(outputs) - len(bad)} of {len(outputs)} load without a warning"
+        + ("." if not bad else "; not: " + "; ".join(f"{m} ({o['reader']}: {' '.join(o['said'])})" for m, o in bad)),
+        "",
+    ]
     return lines

@@ -1,6 +1,6 @@
 """Benchmarks (not tests): `make bench` (hours) or `make bench-quick` (minutes) writes docs/benchmarks.md.
 
-    python -m bench.run [--quick] [--only audioset,learned,ptb,speed,cost,cuts,wide,recipe,scale] [--document]
+    python -m bench.run [--quick] [--only audioset,learned,ptb,speed,cost,cuts,wide,recipe,scale,zoo] [--document]
 
 Each part saves its raw results as JSON beside the document; the document is rebuilt from all saved parts,
 so a part can be rerun alone. Speed figures are ratios of models timed alternately in the same run.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import audioset, common, cost, cuts, document, learned, ptb, recipe, scale, speed, wide
+from . import audioset, common, cost, cuts, document, learned, ptb, recipe, scale, speed, wide, zoo
 
 PARTS = {  # name -> the function that runs it and saves its results
     "audioset": audioset.part,
@@ -23,6 +23,7 @@ PARTS = {  # name -> the function that runs it and saves its results
     "wide": wide.part,
     "recipe": recipe.part,
     "scale": scale.part,
+    "zoo": zoo.part,
 }
 DEFAULT = tuple(PARTS)  # what `make bench` runs
 

@@ -147,7 +147,8 @@ def load_h5(path: Path):
     if not keras2:  # read through h5py: Keras picks its reader by the file's name, and the name may be wrong
         try:
             with h5py.File(path, "r") as f:
-                return legacy_h5_format.load_model_from_hdf5(f, compile=False, safe_mode=True)
+                ops = keras_ops(config)
+                return legacy_h5_format.load_model_from_hdf5(f, custom_objects=ops, compile=False, safe_mode=True)
         except Exception as e:  # noqa: BLE001  h5py and keras raise many types
             raise LstmpruneError(f"cannot load {path} as a Keras model: {_first_line(e)}") from e
     _refuse_time_major(config, path)
@@ -162,6 +163,36 @@ def load_h5(path: Path):
         raise LstmpruneError(f"cannot convert the Keras 2 model in {path} to Keras 3: {_first_line(e)}") from e
     safety.check_same_function(_tf_keras_original(path), model, str(path))
     return model
+
+
+OP_MODULES = ("keras.src.ops.numpy", "keras.src.ops.math", "keras.src.ops.nn", "keras.src.ops.core")
+
+
+def keras_ops(config) -> dict:
+    """Keras 3's own operations named in a config (NotEqual, from an Embedding's mask_zero), by class name: Keras 3
+    writes them to .h5 files but its .h5 reader does not look them up. Only classes of Keras' ops modules that are
+    not layers."""
+    import importlib
+
+    import keras
+    from keras.src.ops.operation import Operation
+
+    names, stack = set(), [config]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, list):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            if isinstance(obj.get("class_name"), str) and not hasattr(keras.layers, obj["class_name"]):
+                names.add(obj["class_name"])
+            stack.extend(obj.values())
+    found = {}
+    for module in map(importlib.import_module, OP_MODULES):
+        for name in names - set(found):
+            op = getattr(module, name, None)
+            if isinstance(op, type) and issubclass(op, Operation):
+                found[name] = op
+    return found
 
 
 def _first_line(e: Exception) -> str:

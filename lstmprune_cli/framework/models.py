@@ -101,6 +101,13 @@ def load_model(path: Path):
         raise LstmpruneError(
             f"{path} holds a subclassed model ({type(model).__name__}); save a Functional or Sequential model instead"
         )
+    try:
+        model.inputs  # noqa: B018  a Sequential saved before it was built or trained has none
+    except (AttributeError, ValueError):
+        raise LstmpruneError(
+            f"{path} holds a Sequential model that was never built: no input shape and no trained weights, nothing "
+            "to prune; build it (keras.Input(shape) first), train it and save it again"
+        ) from None
     return model
 
 
