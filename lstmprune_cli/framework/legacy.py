@@ -104,7 +104,7 @@ def _tf_keras_original(path: Path):
     return old
 
 
-def _refuse_time_major(config, path: Path) -> None:
+def refuse_time_major(config, path: Path) -> None:
     bad = time_major_layers(config)
     if bad:
         raise LstmpruneError(
@@ -115,13 +115,17 @@ def _refuse_time_major(config, path: Path) -> None:
 
 def from_tf_keras(path: Path):
     """A Keras 2 SavedModel directory, checked, read by tf-keras and rebuilt in Keras 3."""
-    import keras
-
     safety.check_saved_model(path)
     safety.check_recurrent([meta for _, meta in safety.saved_model_nodes(path)], str(path))
-    old = _tf_keras_original(path)
+    return _rebuilt(_tf_keras_original(path), path)
+
+
+def _rebuilt(old, path: Path):
+    """The Keras 3 model of a tf-keras one: its config converted, its weights carried over, its function checked."""
+    import keras
+
     config = old.get_config()
-    _refuse_time_major(config, path)
+    refuse_time_major(config, path)
     try:
         cls = keras.Sequential if type(old).__name__ == "Sequential" else keras.Model
         model = cls.from_config(keras3_config(config))
@@ -151,7 +155,7 @@ def load_h5(path: Path):
                 return legacy_h5_format.load_model_from_hdf5(f, custom_objects=ops, compile=False, safe_mode=True)
         except Exception as e:  # noqa: BLE001  h5py and keras raise many types
             raise LstmpruneError(f"cannot load {path} as a Keras model: {_first_line(e)}") from e
-    _refuse_time_major(config, path)
+    refuse_time_major(config, path)
     cleaned = {**config, "config": keras3_config(copy.deepcopy(config.get("config", {})))}
     try:
         with h5py.File(io.BytesIO(Path(path).read_bytes()), "r+") as f:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import tempfile
 import warnings
 import zipfile
@@ -38,9 +37,13 @@ def model_kind(path: Path) -> str:
         raise LstmpruneError(f"{path} is a directory without a model; expected a .keras file or a SavedModel directory")
     regular_file(path, "model", "a .keras file, an .h5 file or a SavedModel directory")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head == HDF5_SIGNATURE:  # by content, whatever the name
+        head = f.read(64)
+    if head[:8] == HDF5_SIGNATURE:  # by content, whatever the name
         return "h5"
+    if head.startswith(b"version https://git-lfs"):
+        raise LstmpruneError(
+            f"{path} is a Git LFS pointer, not the model itself; fetch the file (git lfs pull) and pass it again"
+        )
     if not zipfile.is_zipfile(path):
         raise LstmpruneError(
             f"{path} is not a Keras model file; expected a .keras file (a zip written by model.save), "
@@ -91,12 +94,17 @@ def load_model(path: Path):
             config = safety.keras_file_config(source)
             safety.check_config(config, str(path))
             safety.check_recurrent(config, str(path))
-            model = _load_keras_zip(source)
+            model = _load_keras_zip(source, config)
         except LstmpruneError:
             raise
         except Exception as e:  # noqa: BLE001  keras raises many types for unreadable files
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise LstmpruneError(f"cannot load {path} as a Keras model: {first}") from e
+    return _built(model, path)
+
+
+def _built(model, path: Path):
+    """The model, unless it is subclassed or a Sequential never built."""
     if type(model).__name__ not in ("Functional", "Sequential"):
         raise LstmpruneError(
             f"{path} holds a subclassed model ({type(model).__name__}); save a Functional or Sequential model instead"
@@ -111,17 +119,60 @@ def load_model(path: Path):
     return model
 
 
-def _load_keras_zip(path: Path):
+def _load_keras_zip(path: Path, config: dict):
     """A .keras zip, whatever its name (Keras reads a zip only under a .keras name: a misnamed one is read from a
-    copy)."""
+    copy). Files tf.keras 2.13-2.15 wrote in this format are read from a repaired copy: `time_major: false`
+    dropped from the config (`true` is refused, legacy.py), and weight paths written on Windows with backslashes
+    (`layers\\lstm\\cell/vars`) given the slashes Keras reads."""
     import keras
 
-    if path.suffix == ".keras":
+    with zipfile.ZipFile(path) as z:
+        weights = z.read("model.weights.h5") if "model.weights.h5" in z.namelist() else None
+    legacy.refuse_time_major(config, path)
+    flagged = _has_key(config, "time_major")
+    fixed = _slashed_weights(weights) if weights is not None else None
+    if path.suffix == ".keras" and not flagged and fixed is None:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "model.keras"
-        shutil.copyfile(path, copy)
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(copy, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                if item.filename == "config.json" and flagged:
+                    data = json.dumps(legacy.clean_config(config)).encode()
+                if item.filename == "model.weights.h5" and fixed is not None:
+                    data = fixed
+                dst.writestr(item, data)
         return keras.saving.load_model(copy, compile=False, safe_mode=True)
+
+
+def _slashed_weights(data: bytes) -> bytes | None:
+    """The weights file with backslashes in its paths turned into slashes, or None when it has none."""
+    import h5py
+
+    found = []
+    with h5py.File(io.BytesIO(data), "r") as f:
+        f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
+        if not any("\\" in name for name in found):
+            return None
+        out = io.BytesIO()
+        with h5py.File(out, "w") as g:
+            for name in found:
+                g.create_dataset(name.replace("\\", "/"), data=f[name][()])
+    return out.getvalue()
+
+
+def _has_key(obj, key: str) -> bool:
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if key in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 READS = {"keras": "Keras 3", "tf-keras": "tf-keras (Keras 2)"}
@@ -135,7 +186,7 @@ def save_model(model, out: Path, force: bool = False, reader: str = "keras", los
     `compiled_loss`), kept in the output. Returns what was written and what reads it.
     """
     kind = _save(model, Path(out), force, reader, loss)
-    reads = "tf-keras" if kind in ("h5", "savedmodel") and reader == "tf-keras" else "keras"
+    reads = "tf-keras" if reader == "tf-keras" else "keras"
     return f"{kind}, loads with {READS[reads]}"
 
 
@@ -151,7 +202,10 @@ def _save(model, out: Path, force: bool, reader: str, loss) -> str:
     compile_like(model, loss)
     with staged(out, force) as tmp:
         if out.suffix == ".keras":
-            model.save(tmp)
+            if reader == "tf-keras":  # tf-keras' own .keras format, which it reads back
+                _keras2(model, tmp, loss).save(tmp)
+            else:
+                model.save(tmp)
             return "keras"
         if out.suffix == ".h5":
             _save_h5(model, tmp, reader, loss)

@@ -192,6 +192,11 @@ def run_tflite(content: bytes, inputs: list[list[np.ndarray]], threads: int = 2)
     details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
     outputs = []
     for xs in inputs:
+        if any(tuple(d["shape"]) != x.shape for d, x in zip(details, xs)):  # a free-length input: this many steps
+            for d, x in zip(details, xs):
+                interpreter.resize_tensor_input(d["index"], x.shape)
+            interpreter.allocate_tensors()
+            details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
         interpreter.reset_all_variables()
         for d, x in zip(details, xs):
             interpreter.set_tensor(d["index"], x)
