@@ -206,3 +206,52 @@ def test_a_model_saved_before_it_was_built_is_one_line(tf, tmp_path):
     np.savez(tmp_path / "d.npz", x=np.ones((4, 5)))
     r = invoke("analyze", tmp_path / "unbuilt.h5", "--data", tmp_path / "d.npz", ws=tmp_path / "ws")
     one_error_line(r, "never built: no input shape and no trained weights")
+
+
+def test_files_found_in_the_wild(files, tmp_path):
+    """A Git LFS pointer committed in place of a model; a .keras that tf.keras 2.15 wrote on Windows (time_major
+    false in its config, backslashes in its weight paths); a free-length model exported on real sequences."""
+    import zipfile
+
+    (tmp_path / "lfs.h5").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 1\n")
+    r = invoke("analyze", tmp_path / "lfs.h5", "--data", files / "series.npz", ws=tmp_path / "ws0")
+    one_error_line(r, "is a Git LFS pointer, not the model itself")
+
+    with zipfile.ZipFile(files / "regressor.keras") as src, zipfile.ZipFile(tmp_path / "win.keras", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                for layer in config["config"]["layers"]:
+                    if layer["class_name"] == "LSTM":
+                        layer["config"]["time_major"] = False
+                data = json.dumps(config).encode()
+            if item.filename == "model.weights.h5":
+                import io
+
+                out = io.BytesIO()
+                with h5py.File(io.BytesIO(data)) as f, h5py.File(out, "w") as g:
+                    names = []
+                    f.visititems(lambda n, o, found=names: found.append(n) if isinstance(o, h5py.Dataset) else None)
+                    for n in names:
+                        g.create_dataset(n.replace("layers/", "layers\\").replace("/cell", "\\cell"), data=f[n][()])
+                data = out.getvalue()
+            dst.writestr(item, data)
+    ws = tmp_path / "ws1"
+    ok(invoke("analyze", tmp_path / "win.keras", "--data", files / "series.npz", ws=ws))
+    from lstmprune_cli.framework import models
+
+    np.testing.assert_allclose(
+        np.asarray(models.load_model(tmp_path / "win.keras")(np.ones((2, T, 3)))),
+        np.asarray(models.load_model(files / "regressor.keras")(np.ones((2, T, 3)))),
+    )
+
+    import keras
+
+    i = keras.Input((None, 3))
+    keras.Model(i, keras.layers.Dense(2)(keras.layers.LSTM(5)(i))).save(tmp_path / "free.keras")
+    ws = tmp_path / "ws2"
+    ok(invoke("analyze", tmp_path / "free.keras", "--data", files / "series.npz", ws=ws))
+    ok(invoke("prune", "--theta", "0.5", "--out", tmp_path / "p.keras", "--no-latency", ws=ws))
+    r = ok(invoke("export", "--out", tmp_path / "p.tflite", "--json", ws=ws))
+    assert json.loads(r.stdout)["checked_on"] == "calibration data"
