@@ -185,6 +185,11 @@ def save_model(model, out: Path, force: bool = False, reader: str = "keras", los
     SavedModel directory for tf-keras is written in Keras 2 form. loss: the input's compile settings (a
     `compiled_loss`), kept in the output. Returns what was written and what reads it.
     """
+    if reader == "tf-keras" and not Path(out).suffix == ".tflite":
+        from .tflite import tf_keras_model
+
+        if tf_keras_model(model, batch=None) is None:  # not expressible in Keras 2 form: Keras 3's, said so
+            reader = "keras"
     kind = _save(model, Path(out), force, reader, loss)
     reads = "tf-keras" if reader == "tf-keras" else "keras"
     return f"{kind}, loads with {READS[reads]}"

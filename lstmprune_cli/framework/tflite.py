@@ -117,6 +117,8 @@ def tf_keras_model(model, batch: int | None = 1):
 
     config = copy.deepcopy(model.get_config())
     kind = type(model).__name__
+    if any(entry.get("class_name") in ("Sequential", "Functional", "Model") for entry in config.get("layers", [])):
+        return None  # a nested model: tf-keras numbers its nodes otherwise (and loops on this config)
     graph = nodes(config, kind)
     ops = {n.name for n in graph if n.module.startswith("keras.src.ops")}
     if ops - mask_only(graph, output_names(config, kind, graph)):
