@@ -240,7 +240,7 @@ def _save_h5(model, path: Path, reader: str, loss) -> None:
         if reader == "tf-keras":
             _keras2(model, path, loss).save(f)
         else:
-            legacy_h5_format.save_model_to_hdf5(model, f, include_optimizer=False)
+            legacy_h5_format.save_model_to_hdf5(model, f, include_optimizer=True)
     path.write_bytes(buffer.getvalue())
 
 
