@@ -35,17 +35,18 @@ RECIPE = dict(epochs=5, learning_rate=1e-3, schedule="cosine", batch=64, alpha=0
 def clips(pattern: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(N, 10, 128) frames and (N, 527) multi-hot labels, read by lstmprune's own reader."""
     from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import models, recover
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.jobs.finetune import training_streams
 
     model = models.load_model(MODEL)
-    _, _, stream = recover.training_streams(model, str(AUDIOSET / pattern), Options(), 512, limit, "auto")
+    _, _, stream = training_streams(model, str(AUDIOSET / pattern), Options(), 512, limit, "auto")
     xs, ys = zip(*stream())
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def validation_clips() -> tuple[np.ndarray, np.ndarray]:
     """What fine-tuning validates on (`finetune --val`): eval-00000 beyond the clips the refits read."""
-    from lstmprune_cli.framework.jobs import REFIT_SAMPLES
+    from lstmprune_cli.framework.prune.planner import REFIT_SAMPLES
 
     x, y = clips("eval-00000-*", None)
     return x[REFIT_SAMPLES:], y[REFIT_SAMPLES:]
@@ -55,7 +56,9 @@ def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple
     """compare.run for a model of AudioSet frames: statistics and refits from eval-00000, fine-tuning on
     bal_train validated on the rest of eval-00000, GAP@20 and mAP on eval-00001..3; rows and clip counts."""
     from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.train import Task, evaluate
+    from lstmprune_cli.framework.data import calibration as calibration_batches
+    from lstmprune_cli.framework.prune import REFIT_SAMPLES
+    from lstmprune_cli.framework.train.loop import Task, evaluate
 
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
     stats = jobs.analyze(path, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
@@ -68,7 +71,7 @@ def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple
         found = evaluate(model, shuffled(*held, 0, 512), task).metrics
         return {"gap@20": found["gap@20"], "map": found["map"]}
 
-    batches = jobs.calibration(models.load_model(path), str(calibration), max_samples=jobs.REFIT_SAMPLES)
+    batches = calibration_batches(models.load_model(path), str(calibration), max_samples=REFIT_SAMPLES)
     rows = compare.run(
         path,
         stats,

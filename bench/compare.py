@@ -50,9 +50,9 @@ def run(
     """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0."""
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.pruning import Planner, cut
-    from lstmprune_cli.framework.recover import training_start
-    from lstmprune_cli.framework.train import finetune, task_of
+    from lstmprune_cli.framework.jobs.finetune import training_start
+    from lstmprune_cli.framework.prune.planner import Planner, cut
+    from lstmprune_cli.framework.train.loop import finetune, task_of
 
     base = models.load_model(model_path)
     planner = Planner(base, statistics)
@@ -101,7 +101,8 @@ def run(
 def _cut(planner, base, spec, calibration, score) -> tuple:
     """(plan, the cut model's weights, its score, seconds to make it) for one method."""
     from lstmprune_cli.core.plan import MEASURING
-    from lstmprune_cli.framework.jobs import cut_and_refit, first_sequences
+    from lstmprune_cli.framework.data.calibration import first_sequences
+    from lstmprune_cli.framework.prune.planner import cut_and_refit
 
     start = time.perf_counter()
     measure = None

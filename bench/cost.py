@@ -25,7 +25,7 @@ def analyze_speed(pattern: str, runs: int) -> dict:
 
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import data, jobs, models
-    from lstmprune_cli.framework.stream import Stream
+    from lstmprune_cli.framework.data.stream import Stream
 
     path = AUDIOSET / pattern
     model = models.load_model(SAMPLE / "audioset_lstm.keras")
@@ -50,15 +50,16 @@ def finetune_throughput(clips: int) -> dict:
     import keras
 
     from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import models, recover
-    from lstmprune_cli.framework.train import finetune
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.jobs.finetune import training_streams
+    from lstmprune_cli.framework.train.loop import finetune
 
     data = str(AUDIOSET / "bal_train-00000-of-00004.tfrecord")
     teacher = models.load_model(SAMPLE / "audioset_lstm.keras")
     rates: dict[str, float] = {}
     for name in ("model.fit", "finetune", "finetune + teacher", "model.fit ", "finetune ", "finetune + teacher "):
         model = models.load_model(SAMPLE / "audioset_lstm.keras")
-        task, _, stream = recover.training_streams(model, data, Options(), 64, clips, "auto")
+        task, _, stream = training_streams(model, data, Options(), 64, clips, "auto")
         start = time.perf_counter()
         if name.startswith("model.fit"):
             model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")

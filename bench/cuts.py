@@ -20,22 +20,26 @@ RECIPES = [  # (allocation, criterion, compensation)
 def part(mode: Mode) -> dict:
     from lstmprune_cli.core.plan import MEASURING, PlanSpec
     from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import jobs, models, recover
-    from lstmprune_cli.framework.pruning import Planner, cut
-    from lstmprune_cli.framework.refit import refit
-    from lstmprune_cli.framework.train import evaluate
+    from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.data import calibration as calibration_batches
+    from lstmprune_cli.framework.data import first_sequences
+    from lstmprune_cli.framework.jobs.finetune import training_streams
+    from lstmprune_cli.framework.prune import REFIT_SAMPLES
+    from lstmprune_cli.framework.prune.planner import Planner, cut
+    from lstmprune_cli.framework.prune.refit import refit
+    from lstmprune_cli.framework.train.loop import evaluate
 
     path = SAMPLE / "audioset_lstm.keras"
     calibration = str(SAMPLE / "calibration.tfrecord")
     statistics = jobs.analyze(path, calibration).statistics
     model = models.load_model(path)
     evaluation = str(AUDIOSET / "eval-00001-of-00004.tfrecord")
-    task, _, stream = recover.training_streams(model, evaluation, Options(), 256, None, "auto")
+    task, _, stream = training_streams(model, evaluation, Options(), 256, None, "auto")
     rows = [{"theta": 0.0, "allocation": None, "criterion": None, "compensate": None}]
     rows[0].update(evaluate(model, stream(), task).metrics)
     planner = Planner(model, statistics)
-    batches = jobs.calibration(model, calibration, max_samples=jobs.REFIT_SAMPLES)
-    sample = jobs.first_sequences(batches, jobs.REFIT_SAMPLES)
+    batches = calibration_batches(model, calibration, max_samples=REFIT_SAMPLES)
+    sample = first_sequences(batches, REFIT_SAMPLES)
     half = len(sample) // 2
     for theta in THETAS[mode.name]:
         for allocation, criterion, compensate in RECIPES:

@@ -22,8 +22,8 @@ SIZES = {
 
 def part(mode: Mode) -> dict:
     from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.learn import learn
-    from lstmprune_cli.framework.train import Task, evaluate, finetune
+    from lstmprune_cli.framework.train.learners import learn
+    from lstmprune_cli.framework.train.loop import Task, evaluate, finetune
 
     size = SIZES[mode.name]
     assert LEARN + TUNE == audioset.RECIPE["epochs"], "the learned rows get part 1's budget"
@@ -98,8 +98,8 @@ def on_ptb(mode: Mode) -> dict:
     all of it learning (soft-gm silences twice: half-way and at the end); perplexity on valid and test."""
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.learn import learn
-    from lstmprune_cli.framework.train import Task, evaluate
+    from lstmprune_cli.framework.train.learners import learn
+    from lstmprune_cli.framework.train.loop import Task, evaluate
 
     from . import ptb
 

@@ -43,7 +43,7 @@ def vocabulary() -> Path:
 
 def windows(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Non-overlapping windows of the split and their next words, (N, 35) int32 each, as lstmprune reads text."""
-    from lstmprune_cli.framework.text import token_ids
+    from lstmprune_cli.framework.data.text import token_ids
 
     ids = np.asarray(token_ids(PTB / f"ptb.{split}.txt", vocabulary()), dtype=np.int32)
     n = (len(ids) - 1) // WINDOW
@@ -96,7 +96,8 @@ def base(mode: Mode) -> Path:
 def part(mode: Mode) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.train import Task, evaluate
+    from lstmprune_cli.framework.data import calibration as calibration_batches
+    from lstmprune_cli.framework.train.loop import Task, evaluate
 
     size = SIZES[mode.name]
     path = base(mode)
@@ -113,7 +114,7 @@ def part(mode: Mode) -> dict:
 
     options = Options(vocab=str(vocabulary()))
     model = models.load_model(path)
-    batches = jobs.calibration(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
+    batches = calibration_batches(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
     tuning = lambda s: shuffled(*budget, s)  # noqa: E731
     methods = [
         "ISS-GM",

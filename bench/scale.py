@@ -22,7 +22,8 @@ SIZES = {"quick": dict(pattern="eval-00000-*", workers=(2,)), "full": dict(patte
 
 
 def part(mode: Mode) -> dict:
-    from lstmprune_cli.framework import beam_runner, jobs
+    from lstmprune_cli.framework import jobs
+    from lstmprune_cli.framework.stats import beam
 
     size = SIZES[mode.name]
     data = str(AUDIOSET / size["pattern"])
@@ -36,7 +37,7 @@ def part(mode: Mode) -> dict:
     for workers in size["workers"]:
         options = f"--runner=DirectRunner --direct_num_workers={workers} --direct_running_mode=multi_processing"
         start = time.perf_counter()
-        found = beam_runner.analyze(MODEL, data, None, output=out, beam_options=options, batch_size=64).statistics
+        found = beam.analyze(MODEL, data, None, output=out, beam_options=options, batch_size=64).statistics
         seconds = time.perf_counter() - start
         diff = max(float(np.max(np.abs(found.stats[n].covariance - s.covariance))) for n, s in local.stats.items())
         same = all(found.stats[n].count == s.count for n, s in local.stats.items())

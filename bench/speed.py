@@ -29,8 +29,8 @@ def youtube8m_model(steps: int):
 
 def pruned_copy(model, theta: float):
     """The model with the first (1 - theta) share of every group's units kept (weights are random)."""
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     return prune_model(model, {g.name: np.arange(round((1 - theta) * g.units)) for g in unit_groups(model)})
 
@@ -63,8 +63,8 @@ def sample_rows() -> tuple[list[dict], dict]:
 
 def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int], thetas: tuple[float, ...]) -> list[dict]:
     """Per theta: FLOPs, TensorFlow latency at batch 1 and 64, TFLite fused latency float and int8 at batch 1."""
-    from lstmprune_cli.framework import measure
-    from lstmprune_cli.framework.tflite import export_tflite, sample_inputs
+    from lstmprune_cli.framework.models import costs
+    from lstmprune_cli.framework.models.tflite import export_tflite, sample_inputs
 
     inputs = sample_inputs(model, 2)
     rows, lite = [], {}
@@ -78,15 +78,15 @@ def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int], thetas: tup
             row = {
                 "theta": theta,
                 "params": (model.count_params(), pruned.count_params()),
-                "flops": (measure.flops(model, steps)["per_sequence"], measure.flops(pruned, steps)["per_sequence"]),
+                "flops": (costs.flops(model, steps)["per_sequence"], costs.flops(pruned, steps)["per_sequence"]),
             }
             for batch, n in ((1, repeats[0]), (64, repeats[1])):
-                row[f"tf_b{batch}"] = measure.latency([model, pruned], steps, batch=batch, repeats=n)
+                row[f"tf_b{batch}"] = costs.latency([model, pruned], steps, batch=batch, repeats=n)
             for quantize in (None, "dynamic"):
                 path = Path(tmp) / f"{theta}-{quantize}.tflite"
                 export_tflite(pruned, path, quantize, force=True, route="fused")
                 key = f"tflite_{quantize or 'float'}"
-                row[key] = measure.tflite_latency([lite[quantize], path.read_bytes()], inputs, repeats=repeats[2])
+                row[key] = costs.tflite_latency([lite[quantize], path.read_bytes()], inputs, repeats=repeats[2])
                 row[key + "_mb"] = (len(lite[quantize]) / 1e6, path.stat().st_size / 1e6)
             log("speed", row)
             rows.append(row)

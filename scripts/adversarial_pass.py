@@ -456,7 +456,7 @@ check(
     also=lambda r: "no teacher" in r.stderr,
 )
 check("report beside an unrelated model", ["report", "--pruned", "other.keras", "-w", "ws"], 2)
-from lstmprune_cli.framework import distribute  # noqa: E402
+from lstmprune_cli.framework.train import distribute  # noqa: E402
 
 keep = distribute.Backup.clear
 distribute.Backup.clear = lambda self: None  # a run that was lost after its last epoch: its backup stays

@@ -29,7 +29,7 @@ def synthetic(model_path: Path, out: Path, n: int = 96) -> bool:
 
     import_tensorflow()
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.measure import random_inputs
+    from lstmprune_cli.framework.models.costs import random_inputs
 
     try:
         model = models.load_model(model_path)

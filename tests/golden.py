@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmprune_cli.framework.graph import cells
-from lstmprune_cli.framework.surgery import prune_model
+from lstmprune_cli.framework.models.layers import cells
+from lstmprune_cli.framework.surgery.cut import prune_model
 
 
 def masked_model(model, kept: dict[str, np.ndarray]):
@@ -100,8 +100,8 @@ def analyzed(model, x):
     """The statistics `analyze` would write for `model` on the inputs `x`."""
     from lstmprune_cli.core.statsfile import Statistics
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.probe import accumulate, build_probe
-    from lstmprune_cli.framework.pruning import model_groups
+    from lstmprune_cli.framework.stats.probe import accumulate, build_probe
+    from lstmprune_cli.framework.surgery.groups import model_groups
 
     groups = model_groups(model)
     stats = accumulate(build_probe(model, groups), [x])

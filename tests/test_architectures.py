@@ -77,7 +77,7 @@ def build(spec):
 @given(architectures(), st.integers(0, 1000))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_pruned_equals_masked_for_drawn_architectures(tf, spec, seed):
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build(spec)
     groups = unit_groups(model)
@@ -88,7 +88,7 @@ def test_pruned_equals_masked_for_drawn_architectures(tf, spec, seed):
 def test_language_model_with_embedding_and_per_step_softmax(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     inputs = keras.Input((T,), dtype="int32")
     x = keras.layers.Embedding(50, 8, mask_zero=True)(inputs)
@@ -99,21 +99,21 @@ def test_language_model_with_embedding_and_per_step_softmax(tf):
     tokens = np.random.default_rng(0).integers(1, 50, (4, T))
     tokens[0, 4:] = 0
     pruned = assert_pruned_equals_masked(model, random_kept(unit_groups(model)), tokens)
-    from lstmprune_cli.framework import measure
+    from lstmprune_cli.framework.models import costs
 
     cells = [
         (type(la.cell).__name__, la.cell.kernel.shape[0], la.cell.units) for la in pruned.layers if hasattr(la, "cell")
     ]
     gates = {"LSTMCell": 4, "GRUCell": 3}
     want = sum(2 * gates[c] * h * (f + h) for c, f, h in cells) + 2 * pruned.layers[-1].kernel.shape[0] * 50  # + head
-    assert measure.flops(pruned, T) == {"per_step": want, "per_sequence": want * T}
-    assert measure.flops(pruned, T)["per_step"] < measure.flops(model, T)["per_step"]
+    assert costs.flops(pruned, T) == {"per_step": want, "per_sequence": want * T}
+    assert costs.flops(pruned, T)["per_step"] < costs.flops(model, T)["per_step"]
 
 
 def test_add_ties_the_kept_units_of_its_inputs(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     inputs = keras.Input((T, F))
     a = keras.layers.LSTM(6, name="a")(inputs)
@@ -128,7 +128,7 @@ def test_add_ties_the_kept_units_of_its_inputs(tf):
 def test_a_group_added_to_a_non_group_tensor_is_kept_whole(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     inputs = keras.Input((T, F))
     x = keras.layers.LSTM(5, return_sequences=True, name="rnn")(inputs)
@@ -140,7 +140,7 @@ def test_a_group_added_to_a_non_group_tensor_is_kept_whole(tf):
 def test_several_inputs_and_outputs(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     a_in, b_in = keras.Input((T, F), name="frames"), keras.Input((T, 3), name="extra")
     a = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True))(a_in)
@@ -159,8 +159,8 @@ def test_layer_normalization_renormalizes_over_the_kept_units(tf):
     import keras
     from golden import masked_model
 
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     inputs = keras.Input((T, F))
     h = keras.layers.LSTM(8, name="rnn")(inputs)
@@ -181,7 +181,7 @@ def test_layer_normalization_renormalizes_over_the_kept_units(tf):
 @pytest.mark.parametrize("post", ["BatchNormalization"])
 def test_constants_of_removed_units_are_folded_into_the_next_bias(tf, post):
     spec = {"masked": True, "branches": 1, "cell": "LSTM", "merge": "Add", "stack": True, "post": post}
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build(spec)
     assert_pruned_equals_masked(model, random_kept(unit_groups(model), 4), _x())

@@ -60,8 +60,8 @@ def test_beam_runner_refusals_are_one_line(shards, tmp_path, monkeypatch):
     r = runner.invoke(app, [*args, "--max-samples", "10"])
     assert r.exit_code == 2 and "--max-samples" in r.stderr
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # Beam not installed
-    monkeypatch.delitem(sys.modules, "lstmprune_cli.framework.beam_runner", raising=False)
-    monkeypatch.delattr("lstmprune_cli.framework.beam_runner", raising=False)
+    monkeypatch.delitem(sys.modules, "lstmprune_cli.framework.stats.beam", raising=False)
+    monkeypatch.delattr("lstmprune_cli.framework.stats.beam", raising=False)
     r = runner.invoke(app, args)
     assert r.exit_code == 2 and "pip install 'lstmprune[beam]'" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

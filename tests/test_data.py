@@ -13,13 +13,13 @@ FRAMES = dict(length=6, dim=1152, tokens=False)
 
 
 def resolve(spec, options=None, length=6, dim=1152, tokens=False):
-    from lstmprune_cli.framework.data import InputSpec, resolve
+    from lstmprune_cli.framework.data.sources import InputSpec, resolve
 
     return resolve(str(spec), options or Options(), InputSpec(length, dim, tokens))
 
 
 def stream(schema, length=6, batch_size=8, max_samples=None):
-    from lstmprune_cli.framework.stream import Stream
+    from lstmprune_cli.framework.data.stream import Stream
 
     return Stream(schema, length, batch_size, max_samples)
 

@@ -76,7 +76,7 @@ def test_keras2_models_are_read_pruned_and_written_in_their_family(keras2_models
 def test_export_tflite_matches_keras(tf, tmp_path):
     import keras
 
-    from lstmprune_cli.framework.tflite import export_tflite, op_names, run_tflite, sample_inputs
+    from lstmprune_cli.framework.models.tflite import export_tflite, op_names, run_tflite, sample_inputs
 
     inputs = keras.Input((T, F))
     x = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True))(inputs)

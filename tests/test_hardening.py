@@ -156,7 +156,7 @@ def test_free_length_models_are_pruned_exactly(tf, tmp_path):
     r = invoke("prune", "--theta", "0.5", "--out", tmp_path / "small.keras", "--compensate", "none", ws=ws)
     assert r.exit_code == 0, r.stderr
     from lstmprune_cli.core.plan import Plan
-    from lstmprune_cli.framework.models import load_model
+    from lstmprune_cli.framework.models.files import load_model
 
     assert_pruned_equals_masked(
         model, Plan.load(ws / "plan.json").kept(), x, pruned=load_model(tmp_path / "small.keras")
@@ -214,7 +214,7 @@ def test_bad_input_damaged_data_and_files_are_one_line(project, ws, tmp_path):
     raw = (project / "data.tfrecord").read_bytes()
     (tmp_path / "bad.gz").write_bytes(gzip.compress(raw)[:40] + b"\x00" * 64)
     one_error_line(invoke("analyze", model, "--data", tmp_path / "bad.gz", ws=ws), "bad.gz")
-    from lstmprune_cli.framework.formats import _masked_crc
+    from lstmprune_cli.framework.data.formats import _masked_crc
 
     payload = b"\xff" * 10
     header = len(payload).to_bytes(8, "little")
@@ -283,7 +283,7 @@ def test_low_complex_arrays_are_refused_not_cast(project, tmp_path):
 def test_new_user_sparse_classifier_finetunes_on_integer_or_one_hot_labels(project, ws, tmp_path, labels):
     r = invoke("prune", "--theta", "0.5", "--out", tmp_path / "small.keras", "--no-latency", ws=ws)
     assert r.exit_code == 0, r.stderr
-    from lstmprune_cli.framework.models import compiled_loss
+    from lstmprune_cli.framework.models.files import compiled_loss
 
     assert compiled_loss(tmp_path / "small.keras") == "sparse"  # the original's loss travels with the cut
     r = invoke("finetune", "--data", project / labels, "--epochs", "1", "--seed", "3", "--json", ws=ws)

@@ -167,7 +167,7 @@ def test_a_vocabulary_with_duplicates_is_refused(tf, tmp_path):
 
 
 def test_backups_are_checked_like_plans(project, ws, tmp_path, monkeypatch):
-    from lstmprune_cli.framework import distribute
+    from lstmprune_cli.framework.train import distribute
 
     monkeypatch.setattr(distribute.Backup, "clear", lambda self: None)  # a run lost after its last epoch
     args = ["finetune", project / "m.keras", "--data", project / "d.npz", "--no-distill", "--start", "pruned",
@@ -237,7 +237,7 @@ def test_a_malformed_tf_config_is_one_line(project, ws, tmp_path, monkeypatch, c
 def test_bad_beam_options_are_one_line(project, ws):
     pytest.importorskip("apache_beam")
     from lstmprune_cli.core.errors import LstmpruneError
-    from lstmprune_cli.framework.beam_runner import pipeline_options
+    from lstmprune_cli.framework.stats.beam import pipeline_options
 
     with pytest.raises(LstmpruneError, match="invalid int value: 'abc'"):
         pipeline_options("--direct_num_workers=abc")

@@ -22,8 +22,8 @@ def _copy(model):
 
 
 def _learn(model, method, **kw):
-    from lstmprune_cli.framework.learn import learn
-    from lstmprune_cli.framework.train import Task
+    from lstmprune_cli.framework.train.learners import learn
+    from lstmprune_cli.framework.train.loop import Task
 
     x, y = _data()
     settings = dict(epochs=4, steps_per_epoch=4, learning_rate=0.05) | kw
@@ -49,9 +49,9 @@ def test_gates_at_a_huge_penalty_keep_the_floor_and_at_none_keep_everything(tf, 
 @pytest.mark.parametrize("arch,merge", SHAPES)
 def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
     """Gates at exactly 0 or 1: the cut model computes what the gated model computes (golden)."""
-    from lstmprune_cli.framework.learn import Gates, _scaled_call, set_shapes
-    from lstmprune_cli.framework.structure import unit_sets
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.units import unit_sets
+    from lstmprune_cli.framework.train.learners import Gates, _scaled_call, set_shapes
 
     model = golden.build(arch, merge_mode=merge)
     sets = unit_sets(model)
@@ -72,7 +72,7 @@ def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
 
 @pytest.mark.parametrize("arch,merge", SHAPES)
 def test_group_lasso_zeroes_whole_units_and_the_plan_slices_exactly_those(tf, arch, merge):
-    from lstmprune_cli.framework.structure import scale_units, squared_norms, unit_sets
+    from lstmprune_cli.framework.surgery.units import scale_units, squared_norms, unit_sets
 
     trained = golden.build(arch, merge_mode=merge)
     for s in unit_sets(trained):  # every other unit weak: the penalty should zero those and only those
@@ -95,9 +95,9 @@ def test_group_lasso_zeroes_whole_units_and_the_plan_slices_exactly_those(tf, ar
 
 
 def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
-    from lstmprune_cli.framework.learn import SoftPruning, learn
-    from lstmprune_cli.framework.structure import squared_norms, unit_sets
-    from lstmprune_cli.framework.train import Task, finetune
+    from lstmprune_cli.framework.surgery.units import squared_norms, unit_sets
+    from lstmprune_cli.framework.train.learners import SoftPruning, learn
+    from lstmprune_cli.framework.train.loop import Task, finetune
 
     model = golden.build("stacked")
     x, y = _data()
@@ -143,10 +143,10 @@ def _language_model():
 
 def _zero_one_cut(model, x, tf):
     """Gates at exactly 0 or 1 on hidden units and input neurons: (the gated model's output, the cut model)."""
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.learn import Gates, _plan, _scaled_call, set_shapes
-    from lstmprune_cli.framework.structure import unit_sets
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
+    from lstmprune_cli.framework.surgery.units import unit_sets
+    from lstmprune_cli.framework.train.learners import Gates, _plan, _scaled_call, set_shapes
 
     sets = unit_sets(model, inputs=True)
     gates = Gates(model, sets, share=0.5, steps=1, penalty=0.0, seed=0, lr=1e-3)
@@ -174,7 +174,8 @@ def test_input_neurons_of_an_embedding_language_model_are_cut_exactly(tf):
 
 def test_raw_input_neurons_go_through_a_selection_that_loads_safely_and_analyzes(tf, tmp_path):
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.jobs import analyze, export
+    from lstmprune_cli.framework.jobs.export import export
+    from lstmprune_cli.framework.stats.analysis import analyze
 
     model = golden.build("stacked", masked=True)
     x = golden.sample_x(1)
@@ -197,11 +198,11 @@ def test_raw_input_neurons_go_through_a_selection_that_loads_safely_and_analyzes
 
 @pytest.mark.parametrize("budget", ["params", "flops"])
 def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
-    from lstmprune_cli.framework import measure
+    from lstmprune_cli.framework.models import costs
 
     model = golden.build("bidirectional")
-    before = {"params": model.count_params(), "flops": measure.flops(model, golden.T)["per_step"]}
+    before = {"params": model.count_params(), "flops": costs.flops(model, golden.T)["per_step"]}
     found = _learn(model, "l0", theta=0.5, budget=budget)
-    after = {"params": found.model.count_params(), "flops": measure.flops(found.model, golden.T)["per_step"]}
+    after = {"params": found.model.count_params(), "flops": costs.flops(found.model, golden.T)["per_step"]}
     assert 1 - after[budget] / before[budget] >= 0.5 - 1e-9
     assert found.plan.extra["budget"] == budget

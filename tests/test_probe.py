@@ -33,7 +33,7 @@ def _bidirectional(merge_mode, return_sequences):
 @pytest.mark.parametrize("return_sequences", [True, False])
 def test_backward_state_is_first_step_and_masks_are_respected(tf, merge_mode, return_sequences):
     from lstmprune_cli.core.groups import UnitGroup
-    from lstmprune_cli.framework.probe import build_probe
+    from lstmprune_cli.framework.stats.probe import build_probe
 
     model = _bidirectional(merge_mode, return_sequences)
     groups = [UnitGroup(f"bi/{d}", "bi", d, "LSTM", 6, F, "bi", merge_mode == "sum") for d in ("forward", "backward")]
@@ -46,8 +46,8 @@ def test_backward_state_is_first_step_and_masks_are_respected(tf, merge_mode, re
 
 
 def test_streamed_statistics_equal_numpy_cov_of_all_states(tf):
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.probe import accumulate, build_probe
+    from lstmprune_cli.framework.stats.probe import accumulate, build_probe
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build("bidirectional", "concat", True, True)
     groups = unit_groups(model)
@@ -63,8 +63,8 @@ def test_streamed_statistics_equal_numpy_cov_of_all_states(tf):
 def test_every_step_samples_are_each_directions_states_at_every_valid_step(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.probe import build_probe
+    from lstmprune_cli.framework.stats.probe import build_probe
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build("bidirectional", "sum", False, True)
     layer = next(la for la in model.layers if type(la).__name__ == "Bidirectional")

@@ -18,7 +18,7 @@ def registry():
 
 def test_make_plan_then_cut_is_exact_for_the_generic_rnn_wrapper(tf):
     from lstmprune_cli.core.plan import PlanSpec
-    from lstmprune_cli.framework.pruning import cut, make_plan
+    from lstmprune_cli.framework.prune.planner import cut, make_plan
 
     model = build("stacked", return_sequences=False, masked=True, cell="RNN-LSTM")
     x = np.concatenate([sample_x(s) for s in range(4)])
@@ -30,7 +30,7 @@ def test_make_plan_then_cut_is_exact_for_the_generic_rnn_wrapper(tf):
 def test_an_allocator_that_runs_the_model_is_one_dict_entry(tf, registry):
     from lstmprune_cli.core import rates
     from lstmprune_cli.core.plan import PlanSpec
-    from lstmprune_cli.framework.pruning import make_plan
+    from lstmprune_cli.framework.prune.planner import make_plan
 
     allocators, _ = registry
     seen = []
@@ -55,7 +55,7 @@ def test_an_allocator_that_runs_the_model_is_one_dict_entry(tf, registry):
 
 def test_a_criterion_that_reads_the_statistics_is_one_dict_entry(tf, registry):
     from lstmprune_cli.core.plan import PlanSpec
-    from lstmprune_cli.framework.pruning import make_plan
+    from lstmprune_cli.framework.prune.planner import make_plan
 
     _, scorers = registry
     scorers["variance"] = lambda r: sum(np.diag(s.covariance) for s in r.stats)  # (H,) summed over merged groups
@@ -71,7 +71,7 @@ def test_a_criterion_that_reads_the_statistics_is_one_dict_entry(tf, registry):
 
 
 def test_consumer_rows_are_each_units_weights_in_every_layer_that_reads_it(tf):
-    from lstmprune_cli.framework.graph import consumer_rows, unit_groups
+    from lstmprune_cli.framework.surgery.groups import consumer_rows, unit_groups
 
     model = build("bidirectional", "concat", masked=True)
     groups = unit_groups(model)
@@ -89,7 +89,7 @@ def test_consumer_rows_are_each_units_weights_in_every_layer_that_reads_it(tf):
 def test_obs_plans_keep_what_greedy_obs_keeps_on_the_consumers_and_the_statistics(tf):
     from lstmprune_cli.core.criteria import obs_order
     from lstmprune_cli.core.plan import PlanSpec
-    from lstmprune_cli.framework.pruning import Planner
+    from lstmprune_cli.framework.prune.planner import Planner
 
     model = build("stacked", masked=True)
     x = np.concatenate([sample_x(s) for s in range(8)])
@@ -107,7 +107,7 @@ def test_a_params_or_flops_budget_removes_theta_of_that_measure(tf, budget):
     import keras
 
     from lstmprune_cli.core.plan import PlanSpec
-    from lstmprune_cli.framework.pruning import Planner
+    from lstmprune_cli.framework.prune.planner import Planner
 
     keras.utils.set_random_seed(1)
     inputs = keras.Input((T, F))
@@ -123,7 +123,7 @@ def test_a_params_or_flops_budget_removes_theta_of_that_measure(tf, budget):
 
 def test_the_controller_meets_the_budget_and_records_its_search(tf):
     from lstmprune_cli.core.plan import CONTROLLER_EPISODES, PlanSpec
-    from lstmprune_cli.framework.pruning import make_plan
+    from lstmprune_cli.framework.prune.planner import make_plan
 
     model = build("bidirectional", masked=True)
     x = np.concatenate([sample_x(s) for s in range(4)])

@@ -101,7 +101,7 @@ def test_finetune_rewinds_a_refitted_cut_to_the_kept_units_own_weights(tagged, t
     """The default start is the plan's cut of the original (means in the biases), not the refitted file."""
     from lstmprune_cli.core.plan import Plan
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.pruning import cut
+    from lstmprune_cli.framework.prune.planner import cut
 
     ws = ["-w", tmp_path / "ws"]
     invoke("analyze", tagged / "model.keras", "--data", tagged / "train.tfrecord", "--json", *ws)

@@ -10,7 +10,7 @@ def plan_for(model, kept: dict, compensate: str = "refit"):
     """A plan that keeps `kept` (group -> indices), every other group whole."""
     from lstmprune_cli.core.plan import GroupPlan, Plan
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.pruning import model_groups
+    from lstmprune_cli.framework.surgery.groups import model_groups
 
     groups = [
         GroupPlan(g.name, g.layer, g.direction, g.cell, g.units, [int(i) for i in kept.get(g.name, range(g.units))])
@@ -40,8 +40,8 @@ def test_removed_copies_are_recovered_exactly_by_the_refit(tf):
     """Removed units that are exact linear functions of kept ones: the refitted model is the original."""
     import keras
 
-    from lstmprune_cli.framework.pruning import cut
-    from lstmprune_cli.framework.refit import refit
+    from lstmprune_cli.framework.prune.planner import cut
+    from lstmprune_cli.framework.prune.refit import refit
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((T, F))
@@ -78,8 +78,8 @@ def test_refit_never_reconstructs_a_consumer_worse_than_the_means(tf, arch, cell
     import keras
 
     from lstmprune_cli.core.plan import PlanSpec
-    from lstmprune_cli.framework.pruning import Planner, cut
-    from lstmprune_cli.framework.refit import _bias, _data_input, _kernels, refit
+    from lstmprune_cli.framework.prune.planner import Planner, cut
+    from lstmprune_cli.framework.prune.refit import _bias, _data_input, _kernels, refit
 
     keras.utils.set_random_seed(seed)
     model = build(arch, "concat", sequences, True, cell)

@@ -175,7 +175,7 @@ def test_time_major_h5_is_refused_not_converted(tf, tmp_path):
     r = invoke("prune", "--model", tmp_path / "tm.h5", "--theta", "0.5", "--dry-run", ws=tmp_path / "ws")
     assert r.exit_code == 2
     from lstmprune_cli.core.errors import LstmpruneError
-    from lstmprune_cli.framework.models import load_model
+    from lstmprune_cli.framework.models.files import load_model
 
     with pytest.raises(LstmpruneError, match="time_major=True"):
         load_model(tmp_path / "tm.h5")
@@ -185,7 +185,7 @@ def test_time_major_rule_any_conversion_that_changes_the_function_is_refused(tf)
     import keras
 
     from lstmprune_cli.core.errors import LstmpruneError
-    from lstmprune_cli.framework.safety import check_same_function
+    from lstmprune_cli.framework.models.safety import check_same_function
 
     def make(seed):
         keras.utils.set_random_seed(seed)

@@ -21,7 +21,7 @@ ARCHS = [
 
 @pytest.mark.parametrize("arch,merge_mode,return_sequences,masked,cell", ARCHS)
 def test_pruned_equals_masked_original(tf, arch, merge_mode, return_sequences, masked, cell):
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build(arch, merge_mode, return_sequences, masked, cell)
     groups = unit_groups(model)
@@ -33,7 +33,7 @@ def test_pruned_equals_masked_original(tf, arch, merge_mode, return_sequences, m
 def test_sequential_model_and_dense_on_every_step(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = keras.Sequential(
         [
@@ -50,8 +50,8 @@ def test_sequential_model_and_dense_on_every_step(tf):
 
 
 def test_prune_keep_all_is_identity(tf):
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build("bidirectional", "concat", False, True)
     kept = {g.name: np.arange(g.units) for g in unit_groups(model)}
@@ -62,8 +62,8 @@ def test_prune_keep_all_is_identity(tf):
 
 def test_pruned_model_round_trips_through_keras_and_savedmodel(tf, tmp_path):
     from lstmprune_cli.framework import models
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build("bidirectional", "concat", False, True)
     kept = random_kept(unit_groups(model), seed=1)
@@ -78,7 +78,7 @@ def test_pruned_model_round_trips_through_keras_and_savedmodel(tf, tmp_path):
 def test_groups_feeding_an_output_are_not_prunable(tf):
     import keras
 
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     inputs = keras.Input((T, F))
     x = keras.layers.LSTM(4, return_sequences=True, name="first")(inputs)
@@ -90,7 +90,7 @@ def test_an_unknown_layer_after_a_group_is_named(tf):
     import keras
 
     from lstmprune_cli.core.errors import LstmpruneError
-    from lstmprune_cli.framework.graph import unit_groups
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     inputs = keras.Input((T, F))
     x = keras.layers.LSTM(4, return_sequences=True)(inputs)
@@ -105,8 +105,8 @@ def test_compensation_folds_the_mean_of_removed_units_into_the_next_bias(tf, arc
     """Pruned with fill == masked original whose consumer's bias absorbed fill[removed] @ kernel[removed]."""
     from golden import masked_model
 
-    from lstmprune_cli.framework.graph import unit_groups
-    from lstmprune_cli.framework.surgery import prune_model
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
 
     model = build(arch, "concat", False, True)
     groups = unit_groups(model)

@@ -240,14 +240,14 @@ def analyze(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import jobs
+    from ..framework.stats import Analysis
 
     if runner == "beam":
         result = _beam_analysis(
             model, data, options, ws, beam_options, beam_output, batch_size, every_step, max_samples, force
         )
     else:
-        job = jobs.Analysis(model, data, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step)
+        job = Analysis(model, data, options, batch_size=batch_size, max_samples=max_samples, every_step=every_step)
         for _ in job.run() if json else render.progress(job.run(), job.total):
             pass
         result = job.result()
@@ -277,7 +277,7 @@ def _beam_analysis(model, data, options, ws, beam_options, output, batch_size, e
 
     try:
         with quiet_logs():
-            from ..framework import beam_runner
+            from ..framework.stats import beam as beam_runner
     except ImportError as e:
         raise LstmpruneError(
             f"--runner beam needs Apache Beam ({e.name} is missing); run: pip install 'lstmprune[beam]'"
@@ -633,9 +633,9 @@ def finetune(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import recover
+    from ..framework import jobs
 
-    job = recover.finetune(
+    job = jobs.finetune(
         model,
         data,
         out,
@@ -800,7 +800,7 @@ def learn(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework.learn_job import learn as run
+    from ..framework.jobs import learn as run
 
     job = run(
         model,
@@ -910,11 +910,11 @@ def report(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import recover
+    from ..framework import jobs
 
     plot_dir = markdown.with_name(markdown.stem + "_files") if markdown else ws.root / "plots"
     options = Options(vocab=None if vocab is None else str(vocab))
-    job = recover.report(
+    job = jobs.report(
         paths,
         statistics,
         plan,
@@ -999,10 +999,11 @@ def sweep(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import recover
+    from ..framework import jobs
+    from ..framework.jobs.plots import sweep_plot
 
     options = Options(vocab=None if vocab is None else str(vocab))
-    result = recover.sweep(
+    result = jobs.sweep(
         model,
         statistics,
         specs,
@@ -1018,7 +1019,7 @@ def sweep(
         samples=refit_samples,
         on_point=None if json else lambda p: render.err.print(f"theta {p.theta}: {_short(p)}"),
     )
-    recover.sweep_plot(result, plot)
+    sweep_plot(result, plot)
     for note in notes:
         render.err.print(f"note: {note}")
     if json:
@@ -1047,9 +1048,9 @@ def inspect(
     from ..framework import import_tensorflow
 
     import_tensorflow()
-    from ..framework import arrays
-    from ..framework.formats import sniff
-    from ..framework.tfrecords import inspect as inspect_records
+    from ..framework.data import arrays
+    from ..framework.data.formats import sniff
+    from ..framework.data.tfrecords import inspect as inspect_records
 
     path = Path(data)
     report = arrays.inspect(path) if path.is_file() and sniff(path) in ("npy", "npz") else inspect_records(data, sample)

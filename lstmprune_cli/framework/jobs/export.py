@@ -1,0 +1,51 @@
+"""export: a model in another format; TFLite checked against Keras before it is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...core.errors import LstmpruneError
+from ...core.files import refuse_existing
+from ...core.schema import Options
+from .. import models
+from ..data.calibration import calibration, first_sequences
+
+TFLITE_CHECKS = 8  # calibration sequences a TFLite file is compared with Keras on
+
+
+def export(
+    model_path: Path,
+    *,
+    to: str,
+    out: Path,
+    quantize: str | None = None,
+    route: str = "auto",
+    force: bool = False,
+    data: str | None = None,
+    options: Options | None = None,
+):
+    """Write the model in another format; TFLite is checked against Keras before it is written, on the first
+    sequences of `data` (the calibration data) when it is given and fits the model, else on random inputs."""
+    formats = ("tflite", "keras", "h5", "savedmodel")
+    if to not in formats:
+        raise LstmpruneError(f"to must be one of {', '.join(formats)}; received {to!r}", option="to")
+    if quantize is not None and to != "tflite":
+        raise LstmpruneError(f"quantize applies to tflite output only; received {to!r}", option="quantize")
+    if route not in ("auto", "fused", "keras3"):
+        raise LstmpruneError(f"route must be auto, fused or keras3; received {route!r}", option="route")
+    out = Path(out)
+    if to in ("keras", "h5") and out.suffix != f".{to}":
+        raise LstmpruneError(f"a {to} model is written to a .{to} file; received out {out}", option="out")
+    refuse_existing(out, force)
+    model = models.load_model(model_path)
+    if to == "tflite":
+        from ..models.tflite import export_tflite
+
+        inputs = None
+        if data is not None:
+            dtype = getattr(model.inputs[0].dtype, "name", str(model.inputs[0].dtype))
+            sample = first_sequences(calibration(model, data, options, max_samples=TFLITE_CHECKS), TFLITE_CHECKS)
+            inputs = [[x[None].astype(dtype)] for x in sample]  # batch 1, as the TFLite file takes them
+        return export_tflite(model, out, quantize, force, route, inputs=inputs)
+    like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path))
+    return models.save_model(model, out, force, **like)

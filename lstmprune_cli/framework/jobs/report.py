@@ -1,0 +1,151 @@
+"""report: what the cut bought and what it cost, model beside model."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ...core import checks
+from ...core.errors import LstmpruneError
+from ...core.plan import Plan
+from ...core.schema import Options
+from ...core.statsfile import Statistics
+from .. import models
+from ..models import costs
+from ..surgery.groups import unit_groups
+from .finetune import training_streams
+
+
+@dataclass
+class ModelCost:
+    name: str
+    path: str
+    params: int
+    flops_per_step: int
+    flops_per_sequence: int
+    size_bytes: int
+    latency_ms: dict[str, float] = field(default_factory=dict)  # "tf batch 1", "tf batch 64", "tflite batch 1"
+    metrics: dict[str, float] | None = None
+
+
+def disk_size(path: Path) -> int:
+    path = Path(path)
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def model_costs(paths: dict[str, Path], length: int | None, batches=(1, 64), tflite: bool = False, repeats: int = 5):
+    """Cost records of each model, latency measured alternately in the same run."""
+    loaded = {name: models.load_model(p) for name, p in paths.items()}
+    first = next(iter(loaded.values()))
+    length = length or first.inputs[0].shape[1] or 100
+    records = {}
+    for name, m in loaded.items():
+        f = costs.flops(m, length)
+        records[name] = ModelCost(
+            name, str(paths[name]), m.count_params(), f["per_step"], f["per_sequence"], disk_size(paths[name])
+        )
+    for batch in batches:
+        times = costs.latency(list(loaded.values()), length, batch=batch, repeats=repeats)
+        for r, t in zip(records.values(), times):
+            r.latency_ms[f"tf batch {batch}"] = t
+    if tflite:
+        from ..models.tflite import export_tflite, sample_inputs
+
+        contents = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, m in loaded.items():
+                out = Path(tmp) / f"{name}.tflite"
+                export_tflite(m, out, force=True)
+                contents.append(out.read_bytes())
+        times = costs.tflite_latency(contents, sample_inputs(first, 2, length), repeats=repeats)
+        for r, t in zip(records.values(), times):
+            r.latency_ms["tflite batch 1"] = t
+    return loaded, records
+
+
+@dataclass
+class ReportJob:
+    costs: dict  # name -> report.ModelCost
+    groups: list[dict]
+    plan: Plan | None
+    plots: list[str]
+    task: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "models": {n: asdict(c) for n, c in self.costs.items()},
+            "groups": self.groups,
+            "plan": None if self.plan is None else {k: v for k, v in self.plan.to_dict().items() if k != "groups"},
+            "task": self.task,
+            "plots": self.plots,
+        }
+
+
+def report(
+    paths: dict[str, Path],
+    statistics: Statistics | None,
+    plan: Plan | None,
+    *,
+    eval_spec: str | None = None,
+    options: Options | None = None,
+    batch_size: int = 64,
+    max_samples: int | None = None,
+    loss: str = "auto",
+    tflite: bool = False,
+    plot_dir: Path | None = None,
+) -> ReportJob:
+    """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
+    from ...core.summary import group_rows
+    from ..train.loop import LOSSES, evaluate
+    from .plots import energy_plot, sensitivity_plot
+
+
+    checks.choice(loss, LOSSES, "loss")
+
+    loaded, records = model_costs(paths, None, tflite=tflite)
+    if "original" in loaded:
+        for name, m in loaded.items():
+            why = unrelated(loaded["original"], m)
+            if name != "original" and why:
+                raise LstmpruneError(
+                    f"the {name} model {paths[name]} is not a cut of the original {paths['original']} ({why}); "
+                    "report sets a model beside its own original: pass --original"
+                )
+    notes = []
+    if plan is not None and "pruned" in loaded:
+        have = {g.name: g.units for g in unit_groups(loaded["pruned"])}
+        if have != {g.name: g.num_kept for g in plan.groups}:
+            notes.append("the plan does not describe the pruned model (other kept counts); it is not shown")
+            plan = None
+    task = None
+    if eval_spec is not None:
+        for name, m in loaded.items():
+            found, _, stream = training_streams(m, eval_spec, options or Options(), batch_size, max_samples, loss)
+            task = found.kind
+            e = evaluate(m, stream(), found)
+            records[name].metrics = {"loss": e.loss, **e.metrics}
+    plots = []
+    if statistics is not None and plot_dir is not None:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        plots.append(str(energy_plot(statistics, plan, plot_dir / "energy.png")))
+    if plan is not None and plot_dir is not None and "curves" in plan.extra.get("allocation", {}):
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        plots.append(str(sensitivity_plot(plan, plot_dir / "sensitivity.png")))
+    rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
+    return ReportJob(records, rows, plan, plots, task, notes)
+
+
+def unrelated(original, other) -> str | None:
+    """Why `other` cannot be a cut of `original` (other recurrent layers, a larger group, another output), or None."""
+    mine = {g.name: g for g in unit_groups(original)}
+    theirs = {g.name: g for g in unit_groups(other)}
+    if set(mine) != set(theirs):
+        return f"recurrent groups {sorted(theirs)}, not {sorted(mine)}"
+    for name, g in theirs.items():
+        if g.cell != mine[name].cell or g.units > mine[name].units:
+            return f"group {name} is {g.cell} {g.units}, the original's {mine[name].cell} {mine[name].units}"
+    if [tuple(o.shape) for o in other.outputs] != [tuple(o.shape) for o in original.outputs]:
+        return "another output shape"
+    return None

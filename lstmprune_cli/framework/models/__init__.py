@@ -1,0 +1,30 @@
+"""Stage 2, models: model files (read by content, checked in safe mode, Keras 2 repaired, written for the Keras
+that reads them), the layer graph read from a model's config, costs (FLOPs, latency) and TFLite."""
+
+from .files import (
+    compile_like,
+    compiled_loss,
+    compiled_setting,
+    default_output,
+    describe,
+    fingerprint,
+    load_model,
+    model_kind,
+    reader_of,
+    save_model,
+)
+from .layers import sequence_length
+
+__all__ = [
+    "compile_like",
+    "compiled_loss",
+    "compiled_setting",
+    "default_output",
+    "describe",
+    "fingerprint",
+    "load_model",
+    "model_kind",
+    "reader_of",
+    "save_model",
+    "sequence_length",
+]

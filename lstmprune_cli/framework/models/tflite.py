@@ -1,0 +1,259 @@
+"""TFLite export at batch 1: the fused UNIDIRECTIONAL_SEQUENCE_LSTM path through tf-keras where the
+model translates, the Keras 3 WHILE-loop path otherwise; checked against Keras before writing."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...core.errors import LstmpruneError
+from ...core.files import refuse_existing, write_atomic
+from .. import quiet_stderr
+from .layers import mask_only, nodes, output_names
+
+
+@dataclass
+class TfliteExport:
+    path: str
+    route: str  # "fused" (tf-keras, UNIDIRECTIONAL_SEQUENCE_LSTM) or "keras3" (WHILE loops)
+    quantize: str | None
+    max_abs_diff: float
+    size_bytes: int
+    notes: list[str] = field(default_factory=list)
+    checked_on: str = "random inputs"  # or "calibration data"
+    checked: int = 0  # sequences compared
+
+    def to_dict(self) -> dict:
+        return {
+            "checked_on": self.checked_on,
+            "checked": self.checked,
+            "out": self.path,
+            "route": self.route,
+            "quantize": self.quantize,
+            "max_abs_diff": self.max_abs_diff,
+            "size_bytes": self.size_bytes,
+            "notes": self.notes,
+        }
+
+
+def _dtype(value):
+    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        return value["config"]["name"]
+    return value
+
+
+def _layer_config(obj, batch: int | None):
+    """A Keras 3 layer config as tf-keras reads it (recursively)."""
+    if isinstance(obj, list):
+        return [_layer_config(v, batch) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for k, v in obj.items():
+        if k in ("build_config", "optional", "seed", "input_axes", "output_axes") or (
+            k == "registered_name" and v is None
+        ):
+            continue
+        if k == "dtype":
+            v = _dtype(v)
+        if k == "batch_shape":
+            k, v = "batch_input_shape", [batch, *v[1:]]
+        out[k] = _layer_config(v, batch)
+    return out
+
+
+_LAYER_KWARGS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dynamic"}
+
+
+def _allowed(class_name: str) -> set[str] | None:
+    """Constructor arguments a tf-keras layer class takes (over its bases), or None if unknown."""
+    import inspect
+
+    import tf_keras
+
+    cls = getattr(tf_keras.layers, class_name, None)
+    if cls is None:
+        return None
+    names = set(_LAYER_KWARGS)
+    for base in cls.__mro__:
+        if "__init__" in vars(base):
+            names |= {p for p in inspect.signature(base.__init__).parameters if p not in ("self", "kwargs", "args")}
+    return names
+
+
+def _tf_keras_entry(class_name: str, config: dict, batch: int | None) -> dict:
+    """A Keras 3 layer entry's config reduced to what the tf-keras class accepts."""
+    config = _layer_config(config, batch)
+    allowed = _allowed(class_name)
+    if allowed is not None:
+        config = {k: v for k, v in config.items() if k in allowed}
+    for key in ("layer", "backward_layer"):  # wrappers: Bidirectional, TimeDistributed
+        if isinstance(config.get(key), dict):
+            inner = config[key]
+            config[key] = {**inner, "config": _tf_keras_entry(inner["class_name"], inner["config"], batch)}
+            config[key].pop("module", None)
+    return config
+
+
+def _inbound(nodes_cfg: list) -> list:
+    """Keras 3 {args, kwargs} nodes -> tf-keras [[name, node, tensor, kwargs], ...]."""
+    out = []
+    for node in nodes_cfg:
+        first = node["args"][0]
+        tensors = first if isinstance(first, list) else [first]
+        kwargs = {k: v for k, v in node.get("kwargs", {}).items() if k != "mask" and not isinstance(v, dict)}
+        out.append([[*t["config"]["keras_history"], kwargs] for t in tensors])
+    return out
+
+
+def tf_keras_model(model, batch: int | None = 1):
+    """The same model in tf-keras (fixed batch unless None), or None where the config does not translate."""
+    import tf_keras
+
+    config = copy.deepcopy(model.get_config())
+    kind = type(model).__name__
+    if any(entry.get("class_name") in ("Sequential", "Functional", "Model") for entry in config.get("layers", [])):
+        return None  # a nested model: tf-keras numbers its nodes otherwise (and loops on this config)
+    graph = nodes(config, kind)
+    ops = {n.name for n in graph if n.module.startswith("keras.src.ops")}
+    if ops - mask_only(graph, output_names(config, kind, graph)):
+        return None
+    layers = []
+    for entry in config["layers"]:
+        name = entry.get("name") or entry["config"]["name"]
+        if name in ops:
+            continue
+        new = {
+            "class_name": entry["class_name"],
+            "config": _tf_keras_entry(entry["class_name"], entry["config"], batch),
+        }
+        if kind != "Sequential":
+            new["name"] = name
+            new["inbound_nodes"] = _inbound(entry.get("inbound_nodes", []))
+        layers.append(new)
+    config["layers"] = layers
+    for key in ("input_layers", "output_layers"):
+        if key in config and config[key] and isinstance(config[key][0], str):
+            config[key] = [config[key]]
+    try:
+        cls = tf_keras.Sequential if kind == "Sequential" else tf_keras.Model
+        old = cls.from_config(config)
+        old.set_weights(model.get_weights())
+    except Exception:  # noqa: BLE001  any failure means: use the Keras 3 route
+        return None
+    return old
+
+
+def _convert(model, route: str, quantize: str | None) -> bytes:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if route == "fused":
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        else:  # through a SavedModel with a batch-1 signature, so variables are frozen
+            specs = [tf.TensorSpec((1, *x.shape[1:]), x.dtype) for x in model.inputs]
+            model.export(tmp, input_signature=specs, verbose=False)
+
+            converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        with quiet_stderr():
+            return converter.convert()
+
+
+def sample_inputs(model, count: int = 4, length: int | None = None, seed: int = 0) -> list[list[np.ndarray]]:
+    """`count` single-sequence inputs (batch 1) for each of the model's inputs."""
+    from .costs import random_inputs
+
+    return [random_inputs(model, 1, length or 10, seed + i) for i in range(count)]
+
+
+def op_names(content: bytes) -> list[str]:
+    """The operators of a TFLite model, in order."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings(), quiet_stderr():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=content)
+    return [d["op_name"] for d in interpreter._get_ops_details()]
+
+
+def run_tflite(content: bytes, inputs: list[list[np.ndarray]], threads: int = 2) -> list[np.ndarray]:
+    """Outputs of the TFLite model for each sample, with the recurrent state reset between them."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings(), quiet_stderr():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+        interpreter.allocate_tensors()
+    details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
+    outputs = []
+    for xs in inputs:
+        if any(tuple(d["shape"]) != x.shape for d, x in zip(details, xs)):  # a free-length input: this many steps
+            for d, x in zip(details, xs):
+                interpreter.resize_tensor_input(d["index"], x.shape)
+            interpreter.allocate_tensors()
+            details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
+        interpreter.reset_all_variables()
+        for d, x in zip(details, xs):
+            interpreter.set_tensor(d["index"], x)
+        interpreter.invoke()
+        outputs.append(
+            np.concatenate([interpreter.get_tensor(d["index"]).ravel() for d in interpreter.get_output_details()])
+        )
+    return outputs
+
+
+def export_tflite(
+    model,
+    out: Path,
+    quantize: str | None = None,
+    force: bool = False,
+    route: str = "auto",
+    inputs: list[list[np.ndarray]] | None = None,
+) -> TfliteExport:
+    """Convert, check against Keras on real inputs (`inputs`: single sequences of the calibration data) or, when
+    none are known, random ones, and write atomically."""
+    if quantize not in (None, "dynamic"):
+        raise LstmpruneError(f"quantize must be 'dynamic'; received {quantize!r}", option="quantize")
+    refuse_existing(out, force)
+    samples = inputs or sample_inputs(model)
+    want = [
+        np.concatenate([np.asarray(y).ravel() for y in _as_list(model(xs if len(xs) > 1 else xs[0]))]) for xs in samples
+    ]
+    tolerance = 1e-4 if quantize is None else 0.05 * max(1.0, float(np.max(np.abs(want))))
+    notes, tried = [], []
+    routes = ["fused", "keras3"] if route == "auto" else [route]
+    for r in routes:
+        source = tf_keras_model(model) if r == "fused" else model
+        if source is None:
+            notes.append("the fused path does not take this model (its config does not translate to tf-keras)")
+            continue
+        try:
+            content = _convert(source, r, quantize)
+        except Exception as e:  # noqa: BLE001  converter errors are long; keep the first line
+            notes.append(
+                f"{r} conversion failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            )
+            continue
+        if r == "fused" and not any("SEQUENCE_LSTM" in op for op in op_names(content)):
+            notes.append("tf-keras lowered this model to WHILE loops (no fused LSTM op); took the Keras 3 path")
+            continue
+        got = run_tflite(content, samples)
+        diff = float(max(np.max(np.abs(a - b)) for a, b in zip(got, want)))
+        tried.append(f"{r}: max |diff| {diff:.2e}")
+        if diff <= tolerance:
+            write_atomic(Path(out), content, force)
+            checked = "calibration data" if inputs else "random inputs"
+            return TfliteExport(str(out), r, quantize, diff, len(content), notes, checked, len(samples))
+        notes.append(f"{r} output differs from Keras by {diff:.2e} (> {tolerance:.0e})")
+    raise LstmpruneError(f"no TFLite conversion matched the Keras model ({'; '.join(notes + tried)})")
+
+
+def _as_list(y):
+    return y if isinstance(y, (list, tuple)) else [y]

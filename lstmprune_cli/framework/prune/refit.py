@@ -1,0 +1,244 @@
+"""Compensation fitted to what the pruned model computes (`compensate="refit"`).
+
+Each consumer of a cut group (a `Dense` or `TimeDistributed` head, the next recurrent layer's input
+kernel, each direction of a `Bidirectional`) is refitted in network order, the way sequential layer-wise
+calibration works (OBC, SparseGPT): calibration batches run through the original and the pruned-so-far
+model together; a ridge fit maps the pruned model's own inputs of the consumer to the original's
+pre-activations of it (every step for sequences), and replaces the consumer's kept rows and its bias.
+A fit that would reconstruct worse than the weights it replaces is not taken.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ...core.plan import Plan
+from ...core.recurrent import cell_config, spec_of
+from ...core.ridge import Ridge
+from ..surgery.rules import rule_for
+
+DAMPING = 1e-4  # ridge lambda as a share of the mean input energy
+ROUNDS = 2  # fits of a recurrent layer: its own states move with each fit
+LINEAR_GATES = ("LSTM", "SimpleRNN")  # cells whose gate pre-activations are linear in (x_t, h_{t-1})
+
+
+@dataclass
+class Kernel:
+    """One input kernel of a consumer: where its weights are and which original columns it keeps."""
+
+    weight: int  # index of the kernel in the layer's weights
+    bias: int | None  # index of its bias, if any
+    bias_row: int | None  # row of a 2-D bias (GRU reset_after: row 0 is the input bias)
+    columns: np.ndarray  # the pruned kernel's columns, as columns of the original kernel
+    recurrent: int | None = None  # index of the recurrent kernel when the fit also reads h_{t-1}
+    direction: str = ""  # whose states the recurrent fit reads ("", "forward" or "backward")
+    backwards: bool = False  # the cell reads the sequence from its end
+
+
+@dataclass
+class ConsumerFit:
+    """What one consumer's refit did: mean squared error of its pre-activations before and after."""
+
+    layer: str
+    kernels: int
+    samples: int
+    before: float
+    after: float
+    taken: bool
+
+
+@dataclass
+class RefitReport:
+    damping: float
+    seconds: float
+    passes: int  # passes over the calibration batches (one per consumer)
+    consumers: list[ConsumerFit] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _kernels(layer, original, plan: Plan, recurrent: bool) -> list[Kernel]:
+    """The input kernels of `layer` (pruned), matched with the original's columns they keep."""
+    class_name, config = type(layer).__name__, layer.get_config()
+    weights = layer.get_weights()
+    if class_name == "Bidirectional":
+        half = len(weights) // 2
+        return [
+            _recurrent_kernel(
+                getattr(original, f"{d}_layer"), weights, offset, plan.kept().get(f"{original.name}/{d}"), recurrent, d
+            )
+            for d, offset in (("forward", 0), ("backward", half))
+        ]
+    if spec_of(class_name, config) is not None:
+        return [_recurrent_kernel(original, weights, 0, plan.kept().get(original.name), recurrent, "")]
+    return [Kernel(0, 1 if len(weights) > 1 else None, None, np.arange(weights[0].shape[1]))]
+
+
+def _recurrent_kernel(original, weights: list, offset: int, kept, recurrent: bool, direction: str) -> Kernel:
+    class_name, config = type(original).__name__, original.get_config()
+    spec = spec_of(class_name, config)
+    units = cell_config(class_name, config)["units"]
+    columns = spec.columns(np.arange(units) if kept is None else kept, units)
+    has_bias = len(original.get_weights()) > 2
+    bias = offset + 2 if has_bias else None
+    return Kernel(
+        weight=offset,
+        bias=bias,
+        bias_row=0 if has_bias and weights[bias].ndim == 2 else None,
+        columns=columns,
+        recurrent=offset + 1 if recurrent and spec.name in LINEAR_GATES else None,
+        direction=direction,
+        backwards=bool(config.get("go_backwards")),
+    )
+
+
+def consumers(original, pruned, recurrent: bool = True) -> list[str]:
+    """Layers of `pruned` to refit, in network order: those whose kernels lost input rows (they read a cut
+    group) and, with `recurrent`, recurrent layers whose own units were cut."""
+    names = []
+    for layer in pruned.layers:
+        rule = rule_for(type(layer).__name__, layer.get_config())
+        if rule is None or rule.flow not in ("consume", "group") or not layer.get_weights():
+            continue
+        ours, theirs = layer.get_weights(), original.get_layer(layer.name).get_weights()
+        inputs_cut = theirs[0].shape[0] != ours[0].shape[0]
+        units_cut = rule.flow == "group" and any(a.shape != b.shape for a, b in zip(theirs, ours))
+        if inputs_cut or (recurrent and units_cut):
+            names.append(layer.name)
+    return names
+
+
+def _taps(model, layer, kernels: list[Kernel]) -> list:
+    """What the fits of `layer` read: its data input, and for each recurrent fit the cell's states over
+    the sequence (processing order, zeros where masked) and the valid steps."""
+    from ..models.layers import cells
+    from ..stats.probe import _clone, _take_state_layer
+
+    _, Valid = _take_state_layer()
+    x = _data_input(layer)
+    mask = layer._inbound_nodes[0].arguments.kwargs.get("mask")
+    taps = [x]
+    subs = {d: sub for d, _, sub in cells(layer)}
+    for k in kernels:
+        if k.recurrent is not None:
+            seq = _clone(subs[k.direction], x, mask, True)  # (B, T, H)
+            taps += [seq, Valid()(seq, mask)]
+    return taps
+
+
+def _steps(x, states, valid, backwards: bool):
+    """(x_t, h_{t-1}) at the valid steps, in the cell's processing order: (N, F), (N, H)."""
+    x, valid = np.asarray(x), np.asarray(valid) > 0.5  # (B, T, F), (B, T)
+    if backwards:
+        x, valid = x[:, ::-1], valid[:, ::-1]
+    states = np.asarray(states)
+    previous = np.concatenate([np.zeros_like(states[:, :1]), states[:, :-1]], axis=1)  # (B, T, H)
+    return x[valid].astype(np.float64), previous[valid].astype(np.float64)
+
+
+def _data_input(layer):
+    """The tensor a layer reads as data (a recurrent layer called with a mask lists both)."""
+    return layer._inbound_nodes[0].arguments.args[0]
+
+
+def _bias(weights: list, k: Kernel) -> np.ndarray | None:
+    if k.bias is None:
+        return None
+    b = weights[k.bias]
+    return b[k.bias_row] if k.bias_row is not None else b
+
+
+def refit(
+    original,
+    pruned,
+    plan: Plan,
+    batches: Callable[[], Iterable],
+    *,
+    damping: float = DAMPING,
+    recurrent: bool = True,
+    rounds: int = ROUNDS,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> RefitReport:
+    """Refit `pruned` in place, layer by layer: each consumer's kept input rows and bias on its own inputs
+    against the original's pre-activations; with `recurrent`, an LSTM or SimpleRNN also refits its
+    recurrent kernel on its own (x_t, h_{t-1}), every valid step, `rounds` times (each round fits on the
+    states the previous one left)."""
+    start = time.perf_counter()
+    report = RefitReport(damping, 0.0, 0)
+    for name in consumers(original, pruned, recurrent):
+        theirs, ours = original.get_layer(name), pruned.get_layer(name)
+        kernels = _kernels(ours, theirs, plan, recurrent)
+        for _ in range(rounds if any(k.recurrent is not None for k in kernels) else 1):
+            _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report) -> None:
+    """One pass over the batches for one layer's fits; each fit is written back where it is better."""
+    import keras
+    import tensorflow as tf
+
+    name = ours.name
+    mine = keras.Model(pruned.inputs, _taps(pruned, ours, kernels))(original.inputs)
+    both = keras.Model(original.inputs, [*_taps(original, theirs, kernels), *mine])
+    call = tf.function(lambda x, m=both: m(x, training=False), reduce_retracing=True)
+    old, new = theirs.get_weights(), ours.get_weights()
+    fits = [Ridge(_rows(new, k), len(k.columns), intercept=k.bias is not None) for k in kernels]
+    for x in progress(batches()):
+        outs = [np.asarray(t) for t in call(x)]
+        half = len(outs) // 2
+        theirs_out, ours_out = outs[:half], outs[half:]
+        tap = 1
+        for k, fit in zip(kernels, fits):
+            b = _bias(old, k)
+            shift = 0 if b is None else b[k.columns]
+            if k.recurrent is None:
+                h_orig = theirs_out[0].reshape(-1, theirs_out[0].shape[-1]).astype(np.float64)  # (N, F)
+                fit.add(ours_out[0], h_orig @ old[k.weight][:, k.columns] + shift)
+                continue
+            x_o, prev_o = _steps(theirs_out[0], theirs_out[tap], theirs_out[tap + 1], k.backwards)
+            x_p, prev_p = _steps(ours_out[0], ours_out[tap], ours_out[tap + 1], k.backwards)
+            tap += 2
+            z = x_o @ old[k.weight][:, k.columns] + prev_o @ old[k.recurrent][:, k.columns] + shift  # (N, m)
+            fit.add(np.concatenate([x_p, prev_p], axis=1), z)
+    report.passes += 1
+    for k, fit in zip(kernels, fits):
+        current = (_stacked(new, k), _bias(new, k))
+        solved = fit.solve(damping)
+        before, after = fit.residual(*current), fit.residual(*solved)
+        if after <= before:
+            _assign(new, k, *solved)
+        report.consumers.append(ConsumerFit(name, len(kernels), fit.count, before, min(before, after), after <= before))
+    ours.set_weights(new)
+
+
+def _rows(weights: list, k: Kernel) -> int:
+    """Inputs of a fit: the kernel's rows, and the recurrent kernel's when the fit reads h_{t-1}."""
+    return weights[k.weight].shape[0] + (0 if k.recurrent is None else weights[k.recurrent].shape[0])
+
+
+def _stacked(weights: list, k: Kernel) -> np.ndarray:
+    if k.recurrent is None:
+        return weights[k.weight]
+    return np.concatenate([weights[k.weight], weights[k.recurrent]], axis=0)  # (F' + K, m)
+
+
+def _assign(weights: list, k: Kernel, solved: np.ndarray, bias: np.ndarray | None) -> None:
+    """Write a solved fit back into the layer's weights (kernel, recurrent kernel, input bias)."""
+    rows = weights[k.weight].shape[0]
+    weights[k.weight] = solved[:rows].astype(weights[k.weight].dtype)
+    if k.recurrent is not None:
+        weights[k.recurrent] = solved[rows:].astype(weights[k.recurrent].dtype)
+    if k.bias is not None:
+        b = weights[k.bias].copy()
+        if k.bias_row is not None:
+            b[k.bias_row] = bias
+        else:
+            b[...] = bias
+        weights[k.bias] = b

@@ -1,0 +1,468 @@
+"""Structure learned while training: ISS-L0 gates, ISS-GL group lasso and the paper's soft GM pruning.
+
+Each learner rides `train.finetune` (its forward pass, its penalty, what it does after a step) and ends
+in kept units per unit set; the trained model is then cut like any other, so the result is an ordinary
+plan and a physically smaller model.
+
+    small, plan, record = learn(model, "l0", batches, task, theta=0.7, epochs=5)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...core import checks, learned
+from ...core.errors import LstmpruneError
+from ...core.plan import BUDGETS, Plan, PlanSpec, allocate, rank
+from .. import models
+from ..surgery.cut import prune_model
+from ..surgery.groups import unit_groups
+from ..surgery.units import UnitSet, entries, fold_means, scale_units, squared_norms, unit_sets, variable
+
+GATE_TRAVEL = 16.0  # log_alpha = speed * v, the speed such that Adam's steps could move a gate this far in all
+GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
+GATE_GAIN = 10.0  # the L0 penalty's weight per unit of excess expected share (proportional control)
+GL_GAIN = 0.002  # threshold per step per unit of excess share; chosen on validation clips (0.5 .. 0.002)
+WARMUP = 0.8  # share of the steps over which the kept share's target falls from 1 to 1 - theta
+SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
+
+
+@dataclass
+class Learned:
+    """What a learner ends in: the plan, the cut model, and what happened."""
+
+    plan: Plan
+    model: object
+    record: dict = field(default_factory=dict)
+
+
+class Learner:
+    """The hooks `train.finetune` calls; the default trains the plain model."""
+
+    variables: list = []
+
+    def forward(self, model, x):
+        return model(x, training=True)
+
+    def penalty(self):
+        return 0.0
+
+    def after_step(self, model, x) -> None:
+        """After each optimizer step, with the step's inputs."""
+
+    def scores(self, model) -> list[np.ndarray]:
+        """One score per unit of each set after training, higher kept first."""
+        raise NotImplementedError
+
+    def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        """Under a fixed penalty: the units the training left (the others are exactly out)."""
+        raise NotImplementedError
+
+    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+        """Each set's kept units: under a fixed penalty the units training left (tied sets padded with the next
+        best), else the highest scores that meet the budget."""
+        if penalty is None:
+            return learned.select(shapes, scores, removed, theta)
+        alive = self.alive(scores)
+        counts = learned.counts_for(shapes, [a.astype(float) for a in alive], 0.5)
+        return [np.sort(np.argsort(-(a + 1e-9 * v), kind="stable")[:c]) for a, v, c in zip(alive, scores, counts)]
+
+
+class _Budget:
+    """The kept share's target along the steps."""
+
+    def __init__(self, share: float, steps: int):
+        self.share, self.steps, self.step = share, max(1, steps), 0
+
+    def target(self) -> float:
+        ramp = min(1.0, self.step / max(1.0, WARMUP * self.steps))
+        return 1 - ramp * (1 - self.share)
+
+
+class Gates(Learner):
+    """ISS-L0 (seed 003): a hard-concrete gate on every unit, scaling the rows that read it.
+
+    `penalty` fixed: its weight times the expected share of open gates. Otherwise the expected share s is
+    held to a target t that falls from 1 to the budget's share over the first 80% of the steps: the penalty
+    lambda (s - t) has lambda = GATE_GAIN (s - t) after every step (proportional control; the dual ascent of
+    CoFi oscillated between 0.15 and 0.9 of the units on the AudioSet sample within five epochs).
+    """
+
+    def __init__(
+        self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, seed: int, lr: float
+    ):
+        import tensorflow as tf
+
+        self.sets, self.fixed = sets, penalty
+        self.speed = GATE_TRAVEL / (lr * max(1, steps))  # (the weights' Adam steps are about lr each)
+        total = sum(s.units for s in sets)
+        self.v = tf.Variable(np.full(total, GATE_START / self.speed, "float32"), name="log_alpha")
+        self.variables = [self.v]
+        self.weight = tf.constant(np.concatenate([np.full(s.units, s.members) for s in sets]), tf.float32)
+        self.lam = tf.Variable(0.0 if penalty is None else float(penalty), trainable=False)
+        self.target = tf.Variable(1.0, trainable=False)
+        self.budget = _Budget(share, steps)
+        self.rng = tf.random.Generator.from_seed(seed)
+        self.rows = _row_gathers(model, sets)
+        self.trace: list[list[float]] = []  # every 10 steps: step, expected kept share, its target, lambda
+
+    def _log_alpha(self):
+        return self.v * self.speed
+
+    def _share(self):
+        import tensorflow as tf
+
+        p = tf.sigmoid(self._log_alpha() - learned.OPEN_SHIFT)  # P(z != 0)
+        return tf.reduce_sum(p * self.weight) / tf.reduce_sum(self.weight)
+
+    def forward(self, model, x):
+        import tensorflow as tf
+
+        u = self.rng.uniform(self.v.shape, 1e-6, 1 - 1e-6)
+        s = tf.sigmoid((tf.math.log(u) - tf.math.log(1 - u) + self._log_alpha()) / learned.BETA)
+        z = tf.clip_by_value(s * (learned.ZETA - learned.GAMMA) + learned.GAMMA, 0.0, 1.0)  # (N,)
+        return _scaled_call(model, x, self.rows, z)
+
+    def penalty(self):
+        if self.fixed is not None:
+            return self.lam * self._share()
+        return self.lam * (self._share() - self.target)
+
+    def after_step(self, model, x) -> None:
+        if self.fixed is not None:
+            return
+        self.budget.step += 1
+        gap = float(self._share()) - self.budget.target()
+        self.lam.assign(GATE_GAIN * gap)  # negative below the target: it reopens gates
+        if self.budget.step % 10 == 0:
+            self.trace.append([self.budget.step, float(self._share()), self.budget.target(), float(self.lam)])
+        self.target.assign(self.budget.target())
+
+    def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        return [learned.deterministic_gate(v) > 0 for v in scores]
+
+    def scores(self, model) -> list[np.ndarray]:
+        """log_alpha of each set's gates; the deterministic gates are folded into the rows they scale."""
+        la = self.v.numpy().astype(np.float64) * self.speed
+        gate = learned.deterministic_gate(la)
+        out, at = [], 0
+        for s in self.sets:
+            scale_units(model, s, gate[at : at + s.units], slots="outgoing")
+            out.append(la[at : at + s.units])
+            at += s.units
+        return out
+
+
+class GroupLasso(Learner):
+    """ISS-GL (Wen et al.): after every step a proximal group soft-threshold on each unit's weights (all of
+    its slots), so whole units reach exact zero. A unit's strength is its norm relative to its set's median
+    unit at the start (layers differ in scale). `penalty` fixed: the threshold per step in those units;
+    otherwise the threshold follows the excess of non-zero units over the target (proportional control)."""
+
+    def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None):
+        self.sets, self.fixed = sets, penalty
+        self.sizes = [np.sqrt(entries(s, model)) for s in sets]
+        self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]  # median: 1
+        self.lam = 0.0 if penalty is None else float(penalty)
+        self.budget = _Budget(share, steps)
+        self.weight = np.array([s.members * s.units for s in sets], float)
+
+    def _strengths(self, model) -> list[np.ndarray]:
+        return [np.sqrt(squared_norms(model, s)) / size for s, size in zip(self.sets, self.sizes)]
+
+    def after_step(self, model, x) -> None:
+        strengths = self._strengths(model)
+        tau = self.lam  # in units of each set's median strength at the start
+        for s, v in zip(self.sets, strengths):
+            factors = np.where(v > tau, 1 - tau / np.maximum(v, 1e-30), 0.0)
+            scale_units(model, s, factors)
+        if self.fixed is None:
+            self.budget.step += 1
+            alive = sum(np.sum(v > tau) * s.members for s, v in zip(self.sets, strengths))
+            gap = alive / self.weight.sum() - self.budget.target()
+            self.lam = max(0.0, GL_GAIN * gap)
+
+    def scores(self, model) -> list[np.ndarray]:
+        return self._strengths(model)
+
+    def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        return [v > 0 for v in scores]
+
+
+class SoftPruning(Learner):
+    """The paper's training (ISS-GM as in its Table II): every `every` steps the units that the plan's rates
+    and the criterion, on the current weights, would remove are silenced (their own columns zeroed); between
+    prunings they regrow through the rows that read them. The hard cut silences the last choice."""
+
+    def __init__(self, model, sets: list[UnitSet], *, counts: dict[str, int], spec: PlanSpec, every: int):
+        from ..surgery.groups import model_groups
+
+        self.sets, self.counts, self.spec, self.every = sets, counts, spec, max(1, every)
+        self.groups = model_groups(model)
+        self.step, self.probe, self.last = 0, None, None
+        self.zeroed: list[dict[str, np.ndarray]] = []  # the units zeroed at each pruning, by set
+
+    def _ranked(self, model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from ..prune.planner import unit_vectors
+
+        return rank(self.groups, num_kept=self.counts, vectors=unit_vectors(model, self.groups), spec=self.spec)
+
+    def prune(self, model, x=None) -> None:
+        """Silence every unit the current ranking removes; with inputs `x`, each newly silenced unit's mean
+        output on them goes into the biases of the layers that read it (the tool's mean compensation)."""
+        ranked = self._ranked(model)
+        means = self._means(model, x) if x is not None else {}
+        zeroed = {}
+        for s in self.sets:
+            kept = ranked[s.groups[0].name][0]
+            factors = np.zeros(s.units)
+            factors[kept] = 1.0
+            if s.name in means:
+                fold_means(model, s, means[s.name] * (1 - factors))
+            scale_units(model, s, factors, slots="incoming")  # silenced; the rows that read it let it regrow
+            zeroed[s.name] = np.flatnonzero(factors == 0)
+        self.zeroed.append(zeroed)
+
+    def _means(self, model, x) -> dict[str, np.ndarray]:
+        from ..stats.probe import build_probe
+
+        if self.probe is None:
+            self.probe = build_probe(model, self.groups)
+        found = {g.name: z.mean(axis=0) for g, z in self.probe.responses(x)}  # (H,) final-state means
+        return {s.name: found[s.groups[0].name] for s in self.sets if len(s.groups) == 1}
+
+    def after_step(self, model, x) -> None:
+        self.step += 1
+        if self.step % self.every == 0:
+            self.prune(model, x)
+        self.last = x
+
+    def scores(self, model) -> list[np.ndarray]:
+        self.prune(model, self.last)  # the hard cut removes exactly the units silenced last
+        ranked = self._ranked(model)
+        return [ranked[s.groups[0].name][1] for s in self.sets]
+
+    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+        """The plan's counts, the best-ranked units: those the last pruning left."""
+        counts = [self.counts[s.groups[0].name] for s in self.sets]
+        return [np.sort(np.argsort(-v, kind="stable")[:c]) for v, c in zip(scores, counts)]
+
+
+def _row_gathers(model, sets: list[UnitSet]) -> list[tuple[object, np.ndarray]]:
+    """For every kernel with rows that read gated units: (variable, (rows,) index into [1, z...])."""
+    index: dict[int, tuple[object, np.ndarray]] = {}
+    at = 0
+    for s in sets:
+        for slot in s.slots:
+            if not slot.outgoing:
+                continue
+            var = variable(model, slot)
+            _, rows = index.setdefault(id(var), (var, np.zeros(var.shape[0], np.int32)))
+            for k in range(slot.index.shape[1]):
+                rows[slot.index[:, k]] = 1 + at + np.arange(s.units)
+        at += s.units
+    return list(index.values())
+
+
+def _scaled_call(model, x, rows, z, training: bool = True):
+    """The model with each kernel row that reads unit j multiplied by z_j (stateless: the variables stay)."""
+    import keras
+    import tensorflow as tf
+
+    ext = tf.concat([tf.ones(1), z], axis=0)
+    mapping = [(var, var.value * tf.gather(ext, idx)[:, None]) for var, idx in rows]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        p = model(x, training=training)
+    for var in model.non_trainable_variables:  # dropout seeds, normalisation statistics
+        value = scope.get_current_value(var)
+        if value is not None:
+            var.assign(value)
+    return p
+
+
+def budget_removed(model, sets: list[UnitSet], budget: str) -> Callable[[list[int]], float]:
+    """kept counts per set -> the share of the budget's measure they remove (units, params or FLOPs per step)."""
+    from ..models import costs
+
+    shapes = set_shapes(sets)
+    if budget == "units":
+        return learned.units_removed(shapes)
+    length = model.inputs[0].shape[1] or 1
+    full = costs.flops(model, length)["per_step"] if budget == "flops" else model.count_params()
+    seen: dict[tuple, float] = {}
+
+    def removed(counts: list[int]) -> float:
+        key = tuple(counts)
+        if key not in seen:
+            kept = {g.name: np.arange(c) for s, c in zip(sets, counts) for g in s.groups}
+            inputs = {s.reader: np.arange(c) for s, c in zip(sets, counts) if s.reader}
+            small = prune_model(model, kept, inputs=inputs)
+            now = costs.flops(small, length)["per_step"] if budget == "flops" else small.count_params()
+            seen[key] = 1 - now / full
+        return seen[key]
+
+    return removed
+
+
+def set_shapes(sets: list[UnitSet], floor: int = 1) -> list[learned.SetShape]:
+    return [learned.SetShape(s.name, s.units, s.members, s.tie, min(floor, s.units)) for s in sets]
+
+
+def kept_share(sets: list[UnitSet], removed: Callable[[list[int]], float], theta: float) -> float:
+    """The share of units to keep so that one rate for every set removes theta of the budget's measure."""
+    low, high = 0.0, 1.0
+    for _ in range(20):
+        mid = (low + high) / 2
+        counts = [max(1, round((1 - mid) * s.units)) for s in sets]
+        low, high = (mid, high) if removed(counts) < theta else (low, mid)
+    return 1 - high
+
+
+@dataclass
+class Setting:
+    """What a learner is built from: the model's unit sets, the kept share to reach, and the run's settings."""
+
+    sets: list[UnitSet]
+    share: float
+    steps: int
+    theta: float | None
+    penalty: float | None
+    min_units: int
+    seed: int
+    learning_rate: float
+    every: int
+    spec: PlanSpec | None
+    statistics: object
+
+
+def _gates(model, s: Setting) -> Learner:
+    return Gates(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty, seed=s.seed, lr=s.learning_rate)
+
+
+def _group_lasso(model, s: Setting) -> Learner:
+    return GroupLasso(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty)
+
+
+def _soft(model, s: Setting) -> Learner:
+    if s.penalty is not None:
+        raise LstmpruneError("soft-gm meets a budget (theta); it takes no penalty", option="penalty")
+    if s.statistics is None:
+        raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
+    spec = s.spec or PlanSpec(s.theta, "units", "gm", s.min_units)  # the paper's rates and ranking
+    counts, _, _ = allocate(s.statistics.groups, eigenvalues=s.statistics.eigenvalues(), spec=spec)
+    return SoftPruning(model, s.sets, counts=counts, spec=spec, every=s.every)
+
+
+LEARNERS: dict[str, Callable[[object, Setting], Learner]] = {
+    "l0": _gates,  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
+    "group-lasso": _group_lasso,  # ISS-GL: proximal group soft-threshold on every weight of a unit
+    "soft-gm": _soft,  # ISS-GM as the paper trained it: soft pruning, regrowth, a hard cut at the end
+}
+METHODS = tuple(LEARNERS)
+
+
+def learn(
+    model,
+    method: str,
+    train: Callable[[], Iterable],
+    task,
+    *,
+    theta: float | None,
+    budget: str = "units",
+    penalty: float | None = None,
+    min_units: int = 1,
+    spec: PlanSpec | None = None,
+    statistics=None,
+    every: int = SOFT_EVERY,
+    steps_per_epoch: int | None = None,
+    seed: int = 0,
+    inputs: bool = False,
+    **training,
+) -> Learned:
+    """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
+
+    theta and budget as in `prune`; `penalty` (l0, group-lasso) fixes the penalty instead of a budget, and the
+    plan then removes exactly the closed gates or the units at zero. soft-gm takes the allocation and the
+    criterion from `spec` (the paper's by default) and needs the statistics for the rates. `inputs` (l0): gates
+    on the input features of the first recurrent layers too (Embedding dimensions, or raw features), counted in
+    the budget like units.
+    """
+    from .loop import finetune
+
+    checks.choice(method, METHODS, "method")
+    checks.choice(budget, BUDGETS, "budget")
+    if penalty is None and theta is None:
+        raise LstmpruneError("give a budget (theta) or a fixed penalty", option="theta")
+    if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
+        raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
+    if inputs and method != "l0":
+        raise LstmpruneError(f"input neurons are selected by l0 gates; received method {method}", option="inputs")
+    fingerprint = models.fingerprint(model)
+    sets = unit_sets(model, inputs)
+    if not sets:
+        raise LstmpruneError("the model has no prunable recurrent group")
+    removed = budget_removed(model, sets, budget)
+    share = 1.0 if theta is None else kept_share(sets, removed, theta)
+    epochs = int(training.get("epochs", 3))
+    if method == "soft-gm" and steps_per_epoch is None and every == 0:
+        raise LstmpruneError("soft-gm prunes once per epoch: give steps_per_epoch or every", option="every")
+    setting = Setting(
+        sets=sets,
+        share=share,
+        steps=epochs * (steps_per_epoch or 100),
+        theta=theta,
+        penalty=penalty,
+        min_units=min_units,
+        seed=seed,
+        learning_rate=float(training.get("learning_rate", 1e-3)),
+        every=every or steps_per_epoch or 100,
+        spec=spec,
+        statistics=statistics,
+    )
+    start = time.perf_counter()
+    learner = LEARNERS[method](model, setting)
+    result = finetune(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
+    scores = learner.scores(model)
+    kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
+    seconds = time.perf_counter() - start
+    plan = _plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
+    small = prune_model(model, plan.kept(), inputs=plan.inputs())
+    exact = _exact(sets, kept, model)
+    plan.extra.update(
+        budget=budget,
+        learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": len(result.epochs), **exact},
+    )
+    record = {"epochs": [e.to_dict() for e in result.epochs], "seconds": seconds, **exact}
+    if getattr(learner, "trace", None):
+        record["trace"] = learner.trace
+    return Learned(plan, small, record)
+
+
+def _exact(sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
+    """Whether every removed unit contributed nothing to the trained model: the rows that read it are zero,
+    or its own columns are (its output is then 0 at every step)."""
+    lost = 0
+    for s, k in zip(sets, kept):
+        removed = np.setdiff1d(np.arange(s.units), k)
+        silent = squared_norms(model, s, "outgoing") == 0
+        if any(not slot.outgoing for slot in s.slots):  # its own columns zero: it outputs 0
+            silent |= squared_norms(model, s, "incoming") == 0
+        lost += int(np.sum(~silent[removed]))
+    return {"removed_alive": lost, "exact": lost == 0}
+
+
+def _plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, seed) -> Plan:
+    """The plan of the learned cut; groups outside the sets (they reach an output) keep every unit."""
+    from ...core.plan import group_plan
+
+    chosen = {g.name: (k, v) for s, k, v in zip(sets, kept, scores) for g in s.groups}
+    plans = [group_plan(g, *chosen.get(g.name, (np.arange(g.units), None)), None) for g in groups]
+    extra = {"compensate": "none"}
+    found = {s.reader: [int(i) for i in k] for s, k in zip(sets, kept) if s.reader}
+    if found:
+        extra["inputs"] = found
+    return Plan(fingerprint, plans, theta, method, method, min_units, seed, None, extra)
