@@ -58,10 +58,11 @@ def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
     from lstmprune_cli.framework.prune import REFIT_SAMPLES
-    from lstmprune_cli.framework.train.loop import Task, evaluate
+    from lstmprune_cli.framework.train.loop import evaluate
+    from lstmprune_cli.framework.train.tasks import Task
 
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
-    stats = jobs.analyze(path, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
+    stats = jobs.analyze.analyze(path, str(calibration), batch_size=64, max_samples=size["stats"]).statistics
     budget = clips("bal_train-*", size["budget"])
     held = clips("eval-0000[1-3]-*", size["evaluate"])
     picked = validation_clips()

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+
+from lstmprune_cli.core.plan import PlanSpec
+from lstmprune_cli.core.recipe import Recipe
 
 from .common import log
 
 # name -> PlanSpec settings (and `start`); the removed units' means are folded into the biases unless the
 # consumers are refitted. A refitted cut is fine-tuned as `lstmprune finetune --start auto --val` does (epoch 1
 # from the refitted and from the rewound weights, the lower validation loss goes on) unless `start` says.
+PAPER = PlanSpec.PAPER  # the library's recipes, not copies: the paper's ISS-GM and the shipped default
+DEFAULT = asdict(Recipe())
 METHODS = {
-    "ISS-GM": dict(target="units", criterion="gm"),
-    "ISS-GM, layer-mean target": dict(target="layer-mean", criterion="gm"),
-    "random units": dict(target="units", criterion="random"),
-    "L2-norm units": dict(target="units", criterion="l2"),
-    "uniform rates": dict(target="uniform", criterion="gm"),
-    "inverted energy rule": dict(target="inverted", criterion="gm"),
-    "uniform + L2 units": dict(target="uniform", criterion="l2"),
-    "ISS-GM + refit": dict(target="units", criterion="gm", compensate="refit"),
-    "uniform + refit": dict(target="uniform", criterion="gm", compensate="refit"),
-    "default (uniform + OBS + refit)": dict(target="uniform", criterion="obs", compensate="refit"),
-    "default, tuned from the refit": dict(target="uniform", criterion="obs", compensate="refit", start="pruned"),
-    "default, FLOPs budget": dict(target="uniform", criterion="obs", compensate="refit", budget="flops"),
-    "sensitivity + OBS + refit": dict(target="sensitivity", criterion="obs", compensate="refit"),
-    "controller + OBS + refit": dict(target="controller", criterion="obs", compensate="refit"),
+    "ISS-GM": dict(PAPER),
+    "ISS-GM, layer-mean target": {**PAPER, "target": "layer-mean"},
+    "random units": {**PAPER, "criterion": "random"},
+    "L2-norm units": {**PAPER, "criterion": "l2"},
+    "uniform rates": {**PAPER, "target": "uniform"},
+    "inverted energy rule": {**PAPER, "target": "inverted"},
+    "uniform + L2 units": {**PAPER, "target": "uniform", "criterion": "l2"},
+    "ISS-GM + refit": {**PAPER, "compensate": "refit"},
+    "uniform + refit": {**PAPER, "target": "uniform", "compensate": "refit"},
+    "default (uniform + OBS + refit)": dict(DEFAULT),
+    "default, tuned from the refit": {**DEFAULT, "start": "pruned"},
+    "default, FLOPs budget": {**DEFAULT, "budget": "flops"},
+    "sensitivity + OBS + refit": {**DEFAULT, "target": "sensitivity"},
+    "controller + OBS + refit": {**DEFAULT, "target": "controller"},
 }
 BASE_METHODS = tuple(METHODS)[:6]  # the paper's method and its baselines, without the measured cuts
 
@@ -52,7 +58,8 @@ def run(
     from lstmprune_cli.framework import models
     from lstmprune_cli.framework.jobs.finetune import training_start
     from lstmprune_cli.framework.prune.planner import Planner, cut
-    from lstmprune_cli.framework.train.loop import finetune, task_of
+    from lstmprune_cli.framework.train.loop import finetune
+    from lstmprune_cli.framework.train.tasks import task_of
 
     base = models.load_model(model_path)
     planner = Planner(base, statistics)

@@ -34,7 +34,7 @@ def analyze_speed(pattern: str, runs: int) -> dict:
     signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
     times: dict[str, list[float]] = {"analyze": [], "forward": []}
     for _ in range(runs):
-        result = jobs.analyze(SAMPLE / "audioset_lstm.keras", str(path), batch_size=64)
+        result = jobs.analyze.analyze(SAMPLE / "audioset_lstm.keras", str(path), batch_size=64)
         records = result.statistics.meta["sequences"]
         times["analyze"].append(result.seconds)  # the streaming pass: tracing included, loading excluded
         forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
@@ -121,17 +121,17 @@ def prune_wall_time(tmp: Path) -> dict:
     model.save(path)
     start = time.perf_counter()
     options = Options(vocab=str(vocabulary()))
-    stats = jobs.analyze(
+    stats = jobs.analyze.analyze(
         path, str(PTB / "ptb.valid.txt"), options, max_samples=LARGE["windows"], every_step=True
     ).statistics
     analyzed = time.perf_counter() - start
     times = {}
     for theta in (0.5, 0.7):
         start = time.perf_counter()
-        r = jobs.prune(path, stats, tmp / f"pruned-{theta}.keras", PlanSpec(theta), latency=False, force=True)
+        r = jobs.prune.prune(path, stats, tmp / f"pruned-{theta}.keras", PlanSpec.paper(theta), latency=False, force=True)
         times[theta] = {"seconds": time.perf_counter() - start, "kept": {g.name: g.num_kept for g in r.plan.groups}}
     start = time.perf_counter()
-    jobs.prune(path, stats, tmp / "pruned-obs.keras", PlanSpec(0.7, criterion="obs"), latency=False, force=True)
+    jobs.prune.prune(path, stats, tmp / "pruned-obs.keras", PlanSpec.paper(0.7, criterion="obs"), latency=False, force=True)
     obs = time.perf_counter() - start
     return {
         "params": model.count_params(),

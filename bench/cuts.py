@@ -31,7 +31,7 @@ def part(mode: Mode) -> dict:
 
     path = SAMPLE / "audioset_lstm.keras"
     calibration = str(SAMPLE / "calibration.tfrecord")
-    statistics = jobs.analyze(path, calibration).statistics
+    statistics = jobs.analyze.analyze(path, calibration).statistics
     model = models.load_model(path)
     evaluation = str(AUDIOSET / "eval-00001-of-00004.tfrecord")
     task, _, stream = training_streams(model, evaluation, Options(), 256, None, "auto")

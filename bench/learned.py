@@ -23,12 +23,13 @@ SIZES = {
 def part(mode: Mode) -> dict:
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.train.learners import learn
-    from lstmprune_cli.framework.train.loop import Task, evaluate, finetune
+    from lstmprune_cli.framework.train.loop import evaluate, finetune
+    from lstmprune_cli.framework.train.tasks import Task
 
     size = SIZES[mode.name]
     assert LEARN + TUNE == audioset.RECIPE["epochs"], "the learned rows get part 1's budget"
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
-    stats = jobs.analyze(audioset.MODEL, str(calibration), batch_size=64).statistics  # soft-gm's rates
+    stats = jobs.analyze.analyze(audioset.MODEL, str(calibration), batch_size=64).statistics  # soft-gm's rates
     budget = audioset.clips("bal_train-*", size["budget"])
     held = audioset.clips("eval-0000[1-3]-*", size["evaluate"])
     picked = audioset.validation_clips()
@@ -99,14 +100,15 @@ def on_ptb(mode: Mode) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.train.learners import learn
-    from lstmprune_cli.framework.train.loop import Task, evaluate
+    from lstmprune_cli.framework.train.loop import evaluate
+    from lstmprune_cli.framework.train.tasks import Task
 
     from . import ptb
 
     size = ptb.SIZES[mode.name]
     path = ptb.base(mode)
     options = Options(vocab=str(ptb.vocabulary()))
-    stats = jobs.analyze(
+    stats = jobs.analyze.analyze(
         path, str(ptb.PTB / "ptb.train.txt"), options, max_samples=size["stats"], every_step=True
     ).statistics
     train = ptb.windows("train")

@@ -97,11 +97,12 @@ def part(mode: Mode) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
-    from lstmprune_cli.framework.train.loop import Task, evaluate
+    from lstmprune_cli.framework.train.loop import evaluate
+    from lstmprune_cli.framework.train.tasks import Task
 
     size = SIZES[mode.name]
     path = base(mode)
-    stats = jobs.analyze(
+    stats = jobs.analyze.analyze(
         path, str(PTB / "ptb.train.txt"), Options(vocab=str(vocabulary())), max_samples=size["stats"], every_step=True
     ).statistics
     train = windows("train")

@@ -37,13 +37,14 @@ def _models(mode: Mode) -> dict:
 
 
 def part(mode: Mode) -> dict:
-    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.core.recipe import Recipe
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
     from lstmprune_cli.framework.jobs.finetune import training_start
     from lstmprune_cli.framework.prune import REFIT_SAMPLES, cut_and_refit
     from lstmprune_cli.framework.prune.planner import Planner, cut
-    from lstmprune_cli.framework.train.loop import Task, evaluate, finetune
+    from lstmprune_cli.framework.train.loop import evaluate, finetune
+    from lstmprune_cli.framework.train.tasks import Task
 
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
     held = clips("eval-0000[1-3]-*", 2000 if mode.quick else None)
@@ -60,7 +61,7 @@ def part(mode: Mode) -> dict:
             continue
         train = clips("bal_train-*", size["train"])
         base = models.load_model(path)
-        stats = jobs.analyze(path, str(calibration), batch_size=64, max_samples=2048).statistics
+        stats = jobs.analyze.analyze(path, str(calibration), batch_size=64, max_samples=2048).statistics
         batches = calibration_batches(base, str(calibration), max_samples=REFIT_SAMPLES)
         planner = Planner(base, stats)
         gap = lambda m: evaluate(m, shuffled(*held, 0, 512), task).metrics["gap@20"]  # noqa: E731
@@ -69,7 +70,7 @@ def part(mode: Mode) -> dict:
         rows = []
         for theta in (0.0, *size.get("thetas", THETAS)):
             if theta:
-                plan = planner.plan(PlanSpec(theta, "uniform", "obs", compensate="refit"))
+                plan = planner.plan(Recipe().spec(theta))
                 pruned = cut_and_refit(base, plan, batches)
                 at_cut = gap(pruned)
             for seed in size["seeds"]:

@@ -28,7 +28,7 @@ def part(mode: Mode) -> dict:
     size = SIZES[mode.name]
     data = str(AUDIOSET / size["pattern"])
     start = time.perf_counter()
-    local = jobs.analyze(MODEL, data, batch_size=64).statistics
+    local = jobs.analyze.analyze(MODEL, data, batch_size=64).statistics
     rows = [{"runner": "in-process", "workers": 1, "seconds": time.perf_counter() - start}]
     records = local.meta["sequences"]
     log("in-process", rows[-1])

@@ -42,10 +42,10 @@ def sample_rows() -> tuple[list[dict], dict]:
     from lstmprune_cli.framework import jobs
 
     model = SAMPLE / "audioset_lstm.keras"
-    analysis = jobs.analyze(model, str(SAMPLE / "calibration.tfrecord"), batch_size=64)
+    analysis = jobs.analyze.analyze(model, str(SAMPLE / "calibration.tfrecord"), batch_size=64)
     rows = []
     for theta in THETAS:
-        r = jobs.prune(model, analysis.statistics, None, PlanSpec(theta), latency=True)
+        r = jobs.prune.prune(model, analysis.statistics, None, PlanSpec.paper(theta), latency=True)
         rows.append(
             {
                 "theta": theta,

@@ -19,7 +19,7 @@ def groups():
 
 def make(gs, theta, **spec):
     eig, vec = inputs()
-    return build_plan(gs, fingerprint="fp", spec=PlanSpec(theta, **spec), eigenvalues=eig, vectors=vec)
+    return build_plan(gs, fingerprint="fp", spec=PlanSpec.paper(theta, **spec), eigenvalues=eig, vectors=vec)
 
 
 def inputs(seed=0):

@@ -66,7 +66,7 @@ def ws(project, tmp_path):
     return ws
 
 
-def _plan(ws):
+def learned_plan(ws):
     assert invoke("prune", "--theta", "0.5", "--dry-run", "--no-latency", ws=ws).exit_code == 0
     return json.loads((ws / "plan.json").read_text())
 
@@ -84,7 +84,7 @@ def _plan(ws):
     ],
 )
 def test_tampered_plans_are_refused(project, ws, tmp_path, field, value, message):
-    plan = _plan(ws)
+    plan = learned_plan(ws)
     group = plan["groups"][0]
     if field == "fill":
         group["fill"] = [0.0] * group["units"]
@@ -214,11 +214,11 @@ def test_bad_input_damaged_data_and_files_are_one_line(project, ws, tmp_path):
     raw = (project / "data.tfrecord").read_bytes()
     (tmp_path / "bad.gz").write_bytes(gzip.compress(raw)[:40] + b"\x00" * 64)
     one_error_line(invoke("analyze", model, "--data", tmp_path / "bad.gz", ws=ws), "bad.gz")
-    from lstmprune_cli.framework.data.formats import _masked_crc
+    from lstmprune_cli.framework.data.formats import masked_crc
 
     payload = b"\xff" * 10
     header = len(payload).to_bytes(8, "little")
-    frame = header + _masked_crc(header).to_bytes(4, "little") + payload + _masked_crc(payload).to_bytes(4, "little")
+    frame = header + masked_crc(header).to_bytes(4, "little") + payload + masked_crc(payload).to_bytes(4, "little")
     (tmp_path / "junk.tfrecord").write_bytes(frame)
     one_error_line(invoke("analyze", model, "--data", tmp_path / "junk.tfrecord", ws=ws), "not a tf.train.Example")
     (tmp_path / "Beef.ts").write_text("@problemName Beef\n@timeStamps false\n@data\n1,2,3:1\n")

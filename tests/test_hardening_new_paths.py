@@ -55,7 +55,7 @@ def ws(project, tmp_path):
     return ws
 
 
-def _plan(ws) -> dict:
+def learned_plan(ws) -> dict:
     assert invoke("prune", "--theta", "0.5", "--dry-run", "--no-latency", ws=ws).exit_code == 0
     return json.loads((ws / "plan.json").read_text())
 
@@ -139,7 +139,7 @@ def test_a_workspace_knows_its_model(project, ws, tmp_path):
                "--out", tmp_path / "s.keras", ws=ws)  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["teacher"] is None and "no teacher" in r.stderr  # not the workspace's original
-    _plan(ws)
+    learned_plan(ws)
     one_error_line(invoke("report", "--pruned", project / "other.keras", ws=ws), "is not a cut of the original")
 
 
@@ -148,7 +148,7 @@ def test_a_workspace_knows_its_model(project, ws, tmp_path):
     [("cell", "GRU", "cell 'GRU'; the model's is 'LSTM'"), ("layer", "dense", "layer 'dense'; the model's is")],
 )
 def test_plans_are_checked_against_the_models_groups(ws, tmp_path, field, value, message):
-    plan = _plan(ws)
+    plan = learned_plan(ws)
     plan["groups"][0][field] = value
     (tmp_path / "p.json").write_text(json.dumps(plan))
     one_error_line(invoke("prune", "--plan", tmp_path / "p.json", "--dry-run", ws=ws), message)
@@ -247,7 +247,7 @@ def test_bad_output_paths_and_fields_are_one_line(project, ws, tmp_path):
     (tmp_path / "loop").symlink_to(tmp_path / "loop2")
     (tmp_path / "loop2").symlink_to(tmp_path / "loop")
     one_error_line(invoke("prune", "--theta", "0.5", "--out", tmp_path / "loop", ws=ws), "points nowhere")
-    plan = _plan(ws)
+    plan = learned_plan(ws)
     plan["min_units"] = 2**80
     (tmp_path / "huge.json").write_text(json.dumps(plan))
     one_error_line(invoke("prune", "--plan", tmp_path / "huge.json", "--dry-run", ws=ws), "must be at most")

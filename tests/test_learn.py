@@ -23,7 +23,7 @@ def _copy(model):
 
 def _learn(model, method, **kw):
     from lstmprune_cli.framework.train.learners import learn
-    from lstmprune_cli.framework.train.loop import Task
+    from lstmprune_cli.framework.train.tasks import Task
 
     x, y = _data()
     settings = dict(epochs=4, steps_per_epoch=4, learning_rate=0.05) | kw
@@ -51,7 +51,7 @@ def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
     """Gates at exactly 0 or 1: the cut model computes what the gated model computes (golden)."""
     from lstmprune_cli.framework.surgery.cut import prune_model
     from lstmprune_cli.framework.surgery.units import unit_sets
-    from lstmprune_cli.framework.train.learners import Gates, _scaled_call, set_shapes
+    from lstmprune_cli.framework.train.learners import Gates, scaled_call, set_shapes
 
     model = golden.build(arch, merge_mode=merge)
     sets = unit_sets(model)
@@ -62,7 +62,7 @@ def test_a_plan_of_zero_one_gates_reproduces_the_gated_model(tf, arch, merge):
     z = learned.deterministic_gate(log_alpha)
     assert set(np.unique(z)) <= {0.0, 1.0}
     x = golden.sample_x(2)
-    want = np.asarray(_scaled_call(model, x, gates.rows, tf.constant(z, tf.float32), training=False))
+    want = np.asarray(scaled_call(model, x, gates.rows, tf.constant(z, tf.float32), training=False))
     scores = gates.scores(model)  # folds the gates into the rows they scale
     chosen = gates.kept(set_shapes(sets), scores, None, None, penalty=0.0)  # open gates; ties padded, floors kept
     kept = {g.name: k for s, k in zip(sets, chosen) for g in s.groups}
@@ -97,14 +97,15 @@ def test_group_lasso_zeroes_whole_units_and_the_plan_slices_exactly_those(tf, ar
 def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
     from lstmprune_cli.framework.surgery.units import squared_norms, unit_sets
     from lstmprune_cli.framework.train.learners import SoftPruning, learn
-    from lstmprune_cli.framework.train.loop import Task, finetune
+    from lstmprune_cli.framework.train.loop import finetune
+    from lstmprune_cli.framework.train.tasks import Task
 
     model = golden.build("stacked")
     x, y = _data()
     statistics = golden.analyzed(model, x)
     from lstmprune_cli.core.plan import PlanSpec, allocate
 
-    spec = PlanSpec(0.5, "uniform", "gm")
+    spec = PlanSpec.paper(0.5, target="uniform")
     counts, _, _ = allocate(statistics.groups, eigenvalues=statistics.eigenvalues(), spec=spec)
     trained = _copy(model)
     sets = unit_sets(trained)
@@ -146,17 +147,17 @@ def _zero_one_cut(model, x, tf):
     from lstmprune_cli.framework.surgery.cut import prune_model
     from lstmprune_cli.framework.surgery.groups import unit_groups
     from lstmprune_cli.framework.surgery.units import unit_sets
-    from lstmprune_cli.framework.train.learners import Gates, _plan, _scaled_call, set_shapes
+    from lstmprune_cli.framework.train.learners import Gates, learned_plan, scaled_call, set_shapes
 
     sets = unit_sets(model, inputs=True)
     gates = Gates(model, sets, share=0.5, steps=1, penalty=0.0, seed=0, lr=1e-3)
     log_alpha = np.where(np.random.default_rng(5).random(gates.v.shape[0]) < 0.5, 10.0, -10.0)
     gates.v.assign((log_alpha / gates.speed).astype("float32"))
     z = tf.constant(learned.deterministic_gate(log_alpha), tf.float32)
-    want = np.asarray(_scaled_call(model, x, gates.rows, z, training=False))
+    want = np.asarray(scaled_call(model, x, gates.rows, z, training=False))
     scores = gates.scores(model)
     kept = gates.kept(set_shapes(sets), scores, None, None, penalty=0.0)  # the open gates, as learn keeps them
-    plan = _plan("f", unit_groups(model), sets, kept, scores, 0.5, "l0", 1, 0)
+    plan = learned_plan("f", unit_groups(model), sets, kept, scores, 0.5, "l0", 1, 0)
     assert plan.inputs() and all(len(k) < s.units for k, s in zip(kept, sets) if s.reader)
     return want, prune_model(model, plan.kept(), inputs=plan.inputs()), plan
 

@@ -22,7 +22,7 @@ def test_make_plan_then_cut_is_exact_for_the_generic_rnn_wrapper(tf):
 
     model = build("stacked", return_sequences=False, masked=True, cell="RNN-LSTM")
     x = np.concatenate([sample_x(s) for s in range(4)])
-    plan = make_plan(model, analyzed(model, x), PlanSpec(0.5, compensate="none"))
+    plan = make_plan(model, analyzed(model, x), PlanSpec.paper(0.5, compensate="none"))
     assert [g.cell for g in plan.groups] == ["LSTM", "LSTM"] and plan.achieved()["units"] == pytest.approx(0.5, 0.1)
     assert_pruned_equals_masked(model, plan.kept(), x, pruned=cut(model, plan))
 
@@ -46,7 +46,7 @@ def test_an_allocator_that_runs_the_model_is_one_dict_entry(tf, registry):
     allocators["least-drift"] = least_drift
     model = build("bidirectional", masked=True)
     x = np.concatenate([sample_x(s) for s in range(4)])
-    plan = make_plan(model, analyzed(model, x), PlanSpec(0.6, target="least-drift"), calibration=x)
+    plan = make_plan(model, analyzed(model, x), PlanSpec.paper(0.6, target="least-drift"), calibration=x)
     assert len(seen) == 2 and all(d > 0 for d, _ in seen)
     chosen = {g.name: g.num_kept for g in plan.groups}
     assert chosen == min(seen, key=lambda s: s[0])[1]
@@ -62,7 +62,7 @@ def test_a_criterion_that_reads_the_statistics_is_one_dict_entry(tf, registry):
     model = build("single", masked=True)
     x = np.concatenate([sample_x(s) for s in range(4)])
     statistics = analyzed(model, x)
-    plan = make_plan(model, statistics, PlanSpec(0.5, criterion="variance"))
+    plan = make_plan(model, statistics, PlanSpec.paper(0.5, criterion="variance"))
     (group,) = plan.groups
     variance = np.diag(statistics.stats[group.name].covariance)
     assert group.kept_units == sorted(np.argsort(-variance)[: group.num_kept].tolist())
@@ -96,7 +96,7 @@ def test_obs_plans_keep_what_greedy_obs_keeps_on_the_consumers_and_the_statistic
     statistics = analyzed(model, x)
     planner = Planner(model, statistics)
     counts = {g.name: g.units // 2 for g in planner.groups}
-    plan = planner.plan(PlanSpec(0.5, criterion="obs"), num_kept=counts)
+    plan = planner.plan(PlanSpec.paper(0.5, criterion="obs"), num_kept=counts)
     for g in plan.groups:
         order = obs_order(planner.consumers[g.name], statistics.stats[g.name].covariance)
         assert g.kept_units == sorted(order[g.units - counts[g.name] :].tolist())
@@ -114,8 +114,8 @@ def test_a_params_or_flops_budget_removes_theta_of_that_measure(tf, budget):
     x = keras.layers.LSTM(40, return_sequences=True)(inputs)
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.LSTM(30)(x)))
     planner = Planner(model, analyzed(model, np.concatenate([sample_x(s) for s in range(8)])))
-    by_units = planner.plan(PlanSpec(0.5, target="uniform"))
-    plan = planner.plan(PlanSpec(0.5, target="uniform", budget=budget))
+    by_units = planner.plan(PlanSpec.paper(0.5, target="uniform"))
+    plan = planner.plan(PlanSpec.paper(0.5, target="uniform", budget=budget))
     removed = plan.extra["removed"]
     assert abs(removed[budget] - 0.5) <= 0.03 < abs(by_units.extra["removed"][budget] - 0.5)
     assert removed["units"] < 0.5 and plan.theta == 0.5 and plan.extra["budget"] == budget
@@ -127,7 +127,7 @@ def test_the_controller_meets_the_budget_and_records_its_search(tf):
 
     model = build("bidirectional", masked=True)
     x = np.concatenate([sample_x(s) for s in range(4)])
-    plan = make_plan(model, analyzed(model, x), PlanSpec(0.5, target="controller"), calibration=x)
+    plan = make_plan(model, analyzed(model, x), PlanSpec.paper(0.5, target="controller"), calibration=x)
     record = plan.extra["allocation"]
     assert len(record["controller"]["history"]) == CONTROLLER_EPISODES
     assert record["controller"]["best_loss"] == min(record["controller"]["history"])

@@ -79,29 +79,29 @@ def test_refit_never_reconstructs_a_consumer_worse_than_the_means(tf, arch, cell
 
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework.prune.planner import Planner, cut
-    from lstmprune_cli.framework.prune.refit import _bias, _data_input, _kernels, refit
+    from lstmprune_cli.framework.prune.refit import data_input, input_kernels, kernel_bias, refit
 
     keras.utils.set_random_seed(seed)
     model = build(arch, "concat", sequences, True, cell)
     xs = np.concatenate([sample_x(s) for s in range(6)])
-    spec = PlanSpec(0.5, criterion="random", seed=seed, compensate="refit")
+    spec = PlanSpec.paper(0.5, criterion="random", seed=seed, compensate="refit")
     plan = Planner(model, analyzed(model, xs)).plan(spec)
     means, refitted = cut(model, plan), cut(model, plan)
     report = refit(model, refitted, plan, lambda: [xs], recurrent=False)
     assert report.consumers, "every architecture here has a consumer of a cut group"
     for fit in report.consumers:
         theirs, ours = model.get_layer(fit.layer), refitted.get_layer(fit.layer)
-        h_orig = np.asarray(keras.Model(model.inputs, _data_input(theirs))(xs))
+        h_orig = np.asarray(keras.Model(model.inputs, data_input(theirs))(xs))
         h_orig = h_orig.reshape(-1, h_orig.shape[-1])
-        h_cut = np.asarray(keras.Model(refitted.inputs, _data_input(ours))(xs))
+        h_cut = np.asarray(keras.Model(refitted.inputs, data_input(ours))(xs))
         h_cut = h_cut.reshape(-1, h_cut.shape[-1])
         old, new, mean = theirs.get_weights(), ours.get_weights(), means.get_layer(fit.layer).get_weights()
-        for k in _kernels(ours, theirs, plan, recurrent=False):
-            b = _bias(old, k)
+        for k in input_kernels(ours, theirs, plan, recurrent=False):
+            b = kernel_bias(old, k)
             want = h_orig @ old[k.weight][:, k.columns] + (0 if b is None else b[k.columns])
 
             def error(w, k=k, want=want, h_cut=h_cut):
-                b = _bias(w, k)
+                b = kernel_bias(w, k)
                 return float(np.mean((h_cut @ w[k.weight] + (0 if b is None else b) - want) ** 2))
 
             assert error(new) <= error(mean) * (1 + 1e-6) + 1e-9

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -62,6 +63,31 @@ def progress(batches: Iterable, total: int, label: str = "analyze") -> Iterator:
 
             speed = bar.tasks[0].speed
             bar.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+
+def display(quiet: bool):
+    """What a job shows while it runs: progress bars and epoch lines on stderr, nothing with --json."""
+    from ..framework.jobs.display import QUIET, Display
+
+    if quiet:
+        return QUIET
+    return Display(
+        progress=progress,
+        epoch=lambda e: err.print(epoch_line(e)),
+        status=status,
+        point=lambda p: err.print(f"theta {p.theta}: {short(p)}"),
+    )
+
+
+def hint(command: str, workspace: Path) -> str:
+    """A next-step command, with the workspace when it is not the default."""
+    from ..core.workspace import DEFAULT
+
+    return command + ("" if workspace == DEFAULT else f" -w {workspace}")
+
+
+def short(point) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in (point.metrics or {}).items()) or "pruned"
 
 
 def inspect_table(report: dict) -> Table:

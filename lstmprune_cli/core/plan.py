@@ -158,12 +158,22 @@ class PlanSpec:
     """How to make a plan: the network's target rate, the allocator, the criterion and their settings."""
 
     theta: float
-    target: str = "units"  # an allocator of ALLOCATORS
-    criterion: str = "gm"  # a criterion of criteria.CRITERIA
+    target: str = "uniform"  # an allocator of ALLOCATORS
+    criterion: str = "obs"  # a criterion of criteria.CRITERIA
     min_units: int = 1
     seed: int = 0
-    compensate: str = "mean"  # a removed unit: "none" (0), "mean" (folded into biases), "refit" (consumers refitted)
+    compensate: str = "refit"  # a removed unit: "none" (0), "mean" (folded into biases), "refit" (consumers refitted)
     budget: str = "units"  # what theta is a share of: "units" (the paper's), "params" or "flops" (per time step)
+
+    # The defaults are the shipped cut, the combination that measured best (docs/benchmarks.md): every group at
+    # theta, output-aware (OBS) units, the consumers refitted on the calibration data.
+    PAPER = {"target": "units", "criterion": "gm", "compensate": "mean"}  # ISS-GM: energy rates, GM units, means
+
+    @classmethod
+    def paper(cls, theta: float, **settings) -> PlanSpec:
+        """The paper's ISS-GM at `theta`: the energy rule on the share of units, geometric-median units, the
+        removed units' means folded into the next biases; `settings` override any of it."""
+        return cls(theta, **{**cls.PAPER, **settings})
 
     def __post_init__(self):
         checks.theta(self.theta)

@@ -2,6 +2,8 @@
 
 `state.json` records absolute paths for the models it names and paths relative to the workspace for
 the files inside it, so a workspace works from any directory and never picks up another one's files.
+Each verb's effect on the state is one method (`analyzed`, `merged`, `pruned_to`, `finetuned_to`); the
+questions verbs ask of it (`rewind_of`, `derived`, `owns`, `calibration`) are the others.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from .errors import LstmpruneError
 from .files import read_json, write_atomic
 
+DEFAULT = Path(".lstmprune")
 KEYS = ("model", "stats", "plan", "pruned", "finetuned", "data")
 
 
@@ -93,3 +96,71 @@ class Workspace:
                 "(or pass the path explicitly)"
             )
         return value
+
+    # Each verb's effect on the state; the caller saves it once the verb's outputs are written.
+
+    def analyzed(self, model: Path, data: str) -> None:
+        """analyze: a new model and its statistics; whatever was cut from the last one is forgotten."""
+        self.model, self.stats = str(Path(model).resolve()), str(self.stats_path)
+        self.plan = self.pruned = self.finetuned = None
+        self.data = data if is_glob(data) else str(Path(data).resolve())
+
+    def merged(self, model: str | None, stats: Path) -> None:
+        """merge into the workspace: the merged statistics are the workspace's, for the model they describe."""
+        self.model, self.stats = model, str(stats)
+        self.plan = self.pruned = self.finetuned = None
+
+    def pruned_to(self, model: Path, out: str | None) -> None:
+        """prune, learn: the workspace's plan cut `model` (its original, when it had none) into `out` (None: a
+        dry run); an earlier fine-tuned model is of another cut."""
+        self.model = self.model or str(Path(model).resolve())
+        self.plan, self.pruned, self.finetuned = str(self.plan_path), out and str(Path(out).resolve()), None
+
+    def finetuned_to(self, out: str) -> None:
+        self.finetuned = str(Path(out).resolve())
+
+    # What verbs ask of it.
+
+    def owns(self, given: Path | None, key: str) -> bool:
+        """Whether `given` (None: the default) is the workspace's `key` model."""
+        known = getattr(self, key)
+        return given is None or (known is not None and Path(given).resolve() == Path(known).resolve())
+
+    def derived(self, model: Path) -> bool:
+        """Whether `model` was cut (and perhaps fine-tuned) from the workspace's original, so it is the teacher."""
+        return bool(self.model) and any(p and Path(model).resolve() == Path(p) for p in (self.pruned, self.finetuned))
+
+    def rewind_of(self, model: Path) -> tuple[Path, Path] | None:
+        """(original, plan) when `model` is the workspace's pruned model: the plan's cut of the original is
+        another start for fine-tuning."""
+        if self.model and self.plan and self.pruned and Path(model).resolve() == Path(self.pruned):
+            return Path(self.model), self.plan_path
+        return None
+
+    def check_model(self, model: Path) -> None:
+        """A workspace belongs to one model: another one is refused."""
+        if self.model and Path(model).resolve() != Path(self.model):
+            raise LstmpruneError(
+                f"the workspace {self.root} belongs to {self.model}; --model {model} is another model: give it its "
+                "own workspace (-w)"
+            )
+
+    def calibration(self, data: str | None) -> str | None:
+        """The calibration data a cut reads: the one given, else the one analyze read."""
+        return data or self.data
+
+    def calibration_known(self, data: str | None) -> bool:
+        """Whether that data is at hand (a glob is taken on trust; a path must exist)."""
+        found = self.calibration(data)
+        return found is not None and (is_glob(found) or Path(found).exists())
+
+
+def is_glob(spec: str) -> bool:
+    return any(c in spec for c in "*?[")
+
+
+def beside(path: Path, tag: str, suffix: str | None) -> Path:
+    """The one rule for an output no --out names: beside the input, named INPUT-TAG, with `suffix` for a file
+    (the format its content is) and none for a directory."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-{tag}{suffix}") if suffix else path.with_name(f"{path.name}-{tag}")

@@ -45,7 +45,7 @@ def sniff(path: Path) -> str:
 
 def _framed(head: bytes) -> bool:
     """A TFRecord length header with a valid checksum."""
-    return len(head) >= 12 and struct.unpack("<I", head[8:12])[0] == _masked_crc(head[:8])
+    return len(head) >= 12 and struct.unpack("<I", head[8:12])[0] == masked_crc(head[:8])
 
 
 def _crc32c(data: bytes) -> int:
@@ -68,6 +68,6 @@ def _table() -> list[int]:
 _CRC_TABLE = _table()
 
 
-def _masked_crc(data: bytes) -> int:
+def masked_crc(data: bytes) -> int:
     crc = _crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF

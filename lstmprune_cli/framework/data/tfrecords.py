@@ -15,7 +15,7 @@ import numpy as np
 
 from ...core.errors import LstmpruneError
 from ...core.schema import Feature, Options, Schema
-from .formats import READ_FORMATS, _masked_crc, is_gzip, sniff
+from .formats import READ_FORMATS, is_gzip, masked_crc, sniff
 
 if TYPE_CHECKING:
     from .sources import InputSpec
@@ -72,7 +72,7 @@ def count_records(path: Path) -> int:
                 if len(header) < 12:
                     break
                 (length,) = struct.unpack("<Q", header[:8])
-                if struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
+                if struct.unpack("<I", header[8:])[0] != masked_crc(header[:8]):
                     if n == 0:
                         raise LstmpruneError(
                             f"{path} is {_looks_like(path)}, not a TFRecord file; lstmprune reads {READ_FORMATS}"
@@ -304,7 +304,7 @@ def batches(stream) -> Iterator:
     import tensorflow as tf
 
     schema, (shard, shards) = stream.schema, stream.schema.options.shard
-    parse = _parser(schema, stream.length, stream.classes)
+    parse = record_parser(schema, stream.length, stream.classes)
     for path in schema.files:
         compression = "GZIP" if is_gzip(Path(path)) else ""  # each file its own: folders may mix
         ds = tf.data.TFRecordDataset(path, compression_type=compression).shard(shards, shard)
@@ -343,7 +343,7 @@ def read_error(path: str, records: str, message: str, schema: Schema) -> str:
     return f"{path}: one of records {records} cannot be read as ({layout}): {text[:200]}"
 
 
-def _parser(schema: Schema, length: int | None, classes: int | None = None):
+def record_parser(schema: Schema, length: int | None, classes: int | None = None):
     """record -> (x (L, F) float32 or (L,) int32, L, finite, multi-hot labels (classes,)) for tf.data."""
     import tensorflow as tf
 

@@ -1,12 +1,7 @@
-"""Stage 7, the verbs as library calls, one module per verb; each returns a record with `to_dict()` that the
-CLI only renders. The CLI calls these and nothing below them."""
+"""Stage 7, the verbs, one module per verb: each holds the verb as a library call returning a record with
+`to_dict()`, and `run`, the verb as the CLI runs it on a workspace. The CLI calls `run` and renders; nothing
+else."""
 
-from .analyze import analyze
-from .export import export
-from .finetune import finetune
-from .learn import learn
-from .prune import prune
-from .report import report
-from .sweep import sweep
+from . import analyze, export, finetune, inspect, learn, merge, prune, report, sweep
 
-__all__ = ["analyze", "export", "finetune", "learn", "prune", "report", "sweep"]
+__all__ = ["analyze", "export", "finetune", "inspect", "learn", "merge", "prune", "report", "sweep"]

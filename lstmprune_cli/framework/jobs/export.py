@@ -7,10 +7,12 @@ from pathlib import Path
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.schema import Options
-from .. import models
+from .. import import_tensorflow, models
 from ..data.calibration import calibration, first_sequences
 
 TFLITE_CHECKS = 8  # calibration sequences a TFLite file is compared with Keras on
+FORMATS = ("tflite", "keras", "h5", "savedmodel")  # --to
+ROUTES = ("auto", "fused", "keras3")  # --route: how a TFLite file runs its recurrent layers
 
 
 def export(
@@ -26,12 +28,11 @@ def export(
 ):
     """Write the model in another format; TFLite is checked against Keras before it is written, on the first
     sequences of `data` (the calibration data) when it is given and fits the model, else on random inputs."""
-    formats = ("tflite", "keras", "h5", "savedmodel")
-    if to not in formats:
-        raise LstmpruneError(f"to must be one of {', '.join(formats)}; received {to!r}", option="to")
+    if to not in FORMATS:
+        raise LstmpruneError(f"to must be one of {', '.join(FORMATS)}; received {to!r}", option="to")
     if quantize is not None and to != "tflite":
         raise LstmpruneError(f"quantize applies to tflite output only; received {to!r}", option="quantize")
-    if route not in ("auto", "fused", "keras3"):
+    if route not in ROUTES:
         raise LstmpruneError(f"route must be auto, fused or keras3; received {route!r}", option="route")
     out = Path(out)
     if to in ("keras", "h5") and out.suffix != f".{to}":
@@ -49,3 +50,30 @@ def export(
         return export_tflite(model, out, quantize, force, route, inputs=inputs)
     like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path))
     return models.save_model(model, out, force, **like)
+
+
+def run(
+    model: Path | None,
+    *,
+    workspace: Path,
+    to: str = "tflite",
+    out: Path | None = None,
+    quantize: str | None = None,
+    route: str = "auto",
+    force: bool = False,
+):
+    """export as the CLI runs it: the workspace's pruned model by default; a TFLite file is checked on the
+    workspace's calibration data when it has some."""
+    from ...core.files import check_output
+    from ...core.workspace import Workspace
+    from .prune import calibration_options
+
+    ws = Workspace.open(workspace)
+    model = model or Path(ws.require("pruned"))
+    if out is None:
+        raise LstmpruneError("no output given; pass --out PATH (for example --out small.tflite)")
+    check_output(out, force=force, models=[model], workspace=ws.root)
+    import_tensorflow()
+    data = ws.data if to == "tflite" and ws.data and ws.model else None  # the calibration data: real inputs
+    options = calibration_options(ws, None) if data else None
+    return export(model, to=to, out=out, quantize=quantize, route=route, force=force, data=data, options=options)

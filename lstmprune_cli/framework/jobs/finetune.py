@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...core import checks
@@ -10,10 +10,12 @@ from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.plan import Plan
 from ...core.schema import Options
+from ...core.training import Training
 from .. import data, models
 from ..data.stream import Stream
 from ..prune.planner import cut
 from ..surgery.groups import model_groups
+from .display import QUIET, Display
 
 STARTS = ("auto", "rewound", "pruned")
 
@@ -29,6 +31,8 @@ class FinetuneJob:
     start: str = "pruned"  # "rewound": the plan's cut of the original, not the refitted weights
     kept_given: bool = False  # no epoch beat the model as it came on the validation data; it was written unchanged
     strategy: str = "none"
+    notes: list[str] = field(default_factory=list)  # for after success (the CLI prints them)
+    model: str = ""  # the model trained, as given
 
     def trials(self) -> dict:
         """Epoch 1 from each start, when finetune tried both."""
@@ -55,7 +59,7 @@ class FinetuneJob:
 
 def training_streams(model, data_spec: str, options: Options, batch_size: int, max_samples: int | None, loss: str):
     """The task of `model` and a factory of (x, y) batches over `data_spec`."""
-    from ..train.loop import task_of
+    from ..train.tasks import task_of
 
     spec = data.InputSpec.of(model)
     schema = data.resolve(data_spec, options, spec)
@@ -74,26 +78,15 @@ def finetune(
     data_spec: str,
     out: Path,
     *,
+    training: Training = Training(),
     options: Options | None = None,
     validation: str | None = None,
     teacher_path: Path | None = None,
-    epochs: int = 3,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    optimizer: str = "adam",
-    schedule: str = "constant",
-    alpha: float = 0.5,
-    patience: int = 2,
-    loss: str = "auto",
-    max_samples: int | None = None,
-    force: bool = False,
-    seed: int = 0,
     rewind: tuple[Path, Path] | None = None,
     start: str = "auto",
-    strategy: str = "none",
     backup_dir: Path | None = None,
-    wrap=lambda it, epoch: it,
-    on_epoch=None,
+    force: bool = False,
+    display: Display = QUIET,
 ) -> FinetuneJob:
     """Recover accuracy after the cut: train the pruned model, keep its best epoch, write it to `out`.
 
@@ -102,64 +95,67 @@ def finetune(
     training it ends better than the refitted weights (docs/benchmarks.md). start: "rewound" trains it,
     "pruned" the file as given, "auto" the first epoch from both and goes on with the lower validation loss
     (without validation data: rewound).
-    strategy: none, mirrored (the devices of this machine) or multi-worker (TF_CONFIG; each worker reads its
-    shard of the records, the chief writes `out`). backup_dir: the state after every epoch, resumed from.
+    training.strategy: none, mirrored (the devices of this machine) or multi-worker (TF_CONFIG; each worker reads
+    its shard of the records, the chief writes `out`). backup_dir: the state after every epoch, resumed from.
     """
     import keras
 
     from ..train.distribute import Backup, strategy_of, worker
     from ..train.loop import check_training, evaluate
-    from ..train.loop import finetune as run
+    from ..train.loop import finetune as run_loop
 
+    t = training
     options = options or Options()
     checks.choice(start, STARTS, "start")
-    check_training(learning_rate=learning_rate, seed=seed)
-    index, workers = worker() if strategy == "multi-worker" else (0, 1)
+    check_training(learning_rate=t.learning_rate, seed=t.seed)
+    index, workers = worker() if t.strategy == "multi-worker" else (0, 1)
     chief = index == 0
-    if strategy == "multi-worker":
+    if t.strategy == "multi-worker":
         if options.shard != (0, 1):
             raise LstmpruneError("--strategy multi-worker shards the records by worker; drop --shard", option="shard")
         options = Options(**{**options.__dict__, "shard": (index, workers)})
         backup_dir = backup_dir / f"worker-{index}" if backup_dir is not None else None
     if chief:
         refuse_existing(out, force)
-    distribution = strategy_of(strategy)  # before any other TensorFlow work, as MultiWorkerMirroredStrategy asks
-    keras.utils.set_random_seed(seed)
+    distribution = strategy_of(t.strategy)  # before any other TensorFlow work, as MultiWorkerMirroredStrategy asks
+    keras.utils.set_random_seed(t.seed)
+    loss = t.loss
     if loss == "auto":  # the original's compile settings, where they are known
         loss = next((found for p in (model_path, teacher_path) if p and (found := models.compiled_loss(p))), "auto")
     given = models.load_model(model_path)
     backup = None
     if backup_dir is not None:
-        same = {"model": models.fingerprint(given), "data": str(data_spec), "optimizer": optimizer, "seed": seed}
-        same |= {"learning_rate": learning_rate, "batch_size": batch_size, "start": start, "workers": workers}
-        backup = Backup(backup_dir, run=same, epochs=epochs)
+        same = {"model": models.fingerprint(given), "data": str(data_spec), "optimizer": t.optimizer, "seed": t.seed}
+        same |= {"learning_rate": t.learning_rate, "batch_size": t.batch_size, "start": start, "workers": workers}
+        backup = Backup(backup_dir, run=same, epochs=t.epochs)
     rewound = rewound_start(given, *rewind) if rewind is not None and start != "pruned" else None
     model, starts = training_start(given, rewound, start, judged=validation is not None)
 
     task, schema, train, val, teacher = training_inputs(
-        model, data_spec, options, validation, batch_size, max_samples, loss, teacher_path
+        model, data_spec, options, validation, t.batch_size, t.max_samples, loss, teacher_path
     )
     before = evaluate(given, val(), task) if val else None
-    steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
-    result = run(
+    steps = -(-min(schema.records, t.max_samples or schema.records) // t.batch_size)
+    common = _common_steps(schema.records, t.batch_size, t.max_samples, workers) if workers > 1 else None
+    result = run_loop(
         model,
         train,
         task,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        schedule=schedule,
+        epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        optimizer=t.optimizer,
+        schedule=t.schedule,
         steps_per_epoch=steps,
         teacher=teacher,
-        alpha=alpha,
+        alpha=t.alpha,
         validation=val,
-        patience=patience,
-        on_epoch=on_epoch,
-        wrap=wrap,
+        patience=t.patience,
+        on_epoch=display.epoch,
+        wrap=display.epochs(),
         starts=starts,
         strategy=distribution,
         backup=backup,
-        steps_per_worker=_common_steps(schema.records, batch_size, max_samples, workers) if workers > 1 else None,
+        steps_per_worker=common,
     )
     if backup is not None:
         backup.clear()  # done: a later run starts afresh
@@ -167,13 +163,13 @@ def finetune(
     if kept_given:  # training did not beat the model as it came on the validation data: it is kept as it was
         model = given
     if not chief:  # the chief writes the model; the other workers trained the same weights
-        return FinetuneJob(result, task.kind, "", "", before, None, "pruned", kept_given, strategy=strategy)
+        return FinetuneJob(result, task.kind, "", "", before, None, "pruned", kept_given, strategy=t.strategy)
     setting = models.compiled_setting(model_path) or (teacher_path and models.compiled_setting(teacher_path))
     like = dict(reader=models.reader_of(model_path), loss=setting or task.loss or loss)
     kind = models.save_model(model, out, force, **like)
     teacher = None if teacher_path is None else str(teacher_path)
     chosen = "pruned" if rewound is None or result.start == 1 else "rewound"
-    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given, strategy=strategy)
+    return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given, strategy=t.strategy)
 
 
 def training_inputs(model, data_spec, options: Options, validation, batch_size, max_samples, loss, teacher_path):
@@ -221,3 +217,67 @@ def rewound_start(pruned, original_path: Path, plan_path: Path):
     if shapes != [w.shape for w in pruned.get_weights()]:
         raise LstmpruneError(f"the workspace's plan {plan_path} does not describe this model; pass --start pruned")
     return start
+
+
+def run(
+    model: Path | None,
+    *,
+    workspace: Path,
+    data: str,
+    training: Training,
+    options: Options,
+    validation: str | None = None,
+    out: Path | None = None,
+    teacher: Path | None = None,
+    start: str = "auto",
+    backup_dir: Path | None = None,
+    force: bool = False,
+    display: Display = QUIET,
+) -> FinetuneJob:
+    """finetune as the CLI runs it: the workspace's pruned model, distilled from its original, rewound to the
+    plan's cut of it when that trains better; the notes for after success go in the record."""
+    from ...core.files import check_output
+    from ...core.workspace import Workspace
+    from .. import import_tensorflow
+
+    if not data:
+        raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    training.check()
+    ws = Workspace.open(workspace)
+    model = model or Path(ws.require("pruned"))
+    rewind = ws.rewind_of(model)
+    derived = ws.derived(model)
+    notes = []  # printed once the run succeeds: a failure is one line
+    if training.distill and teacher is None and ws.model and not derived:
+        notes.append(
+            f"{model} is not the workspace's pruned model, so its original is unknown: no teacher "
+            "(pass --teacher ORIGINAL to distil)"
+        )
+    teacher = (teacher or (Path(ws.model) if derived else None)) if training.distill else None
+    out = out or models.default_output(model, "finetuned")
+    check_output(out, force=force, models=[model, teacher], reads=[data, validation], workspace=ws.root)
+    if backup_dir is not None:
+        if backup_dir.exists() and not backup_dir.is_dir():
+            raise LstmpruneError(f"--backup-dir {backup_dir} is a file; expected a folder (created when missing)")
+        guard = dict(models=[model, teacher], reads=[data, validation], workspace=ws.root, flag="--backup-dir")
+        check_output(backup_dir, force=True, **guard)
+    import_tensorflow()
+    job = finetune(
+        model,
+        data,
+        out,
+        training=training,
+        options=options,
+        validation=validation,
+        teacher_path=teacher,
+        rewind=rewind,
+        start=start,
+        backup_dir=backup_dir,
+        force=force,
+        display=display,
+    )
+    if job.out:  # a worker other than the chief: the chief writes the model and the workspace
+        ws.finetuned_to(job.out)
+        ws.save()
+    job.notes, job.model = notes, str(model)
+    return job

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.plan import Plan, PlanSpec
 from ...core.schema import Options
 from ...core.statsfile import Statistics
+from ...core.training import Training
 from .. import models
 from ..models import costs
 from ..models.layers import sequence_length
 from ..surgery.groups import model_groups
+from ..train.learners import methods
+from .display import QUIET, Display
 
 
 @dataclass
@@ -24,6 +28,7 @@ class LearnJob:
     flops: tuple[dict, dict]
     record: dict = field(default_factory=dict)
     after: object | None = None  # train.Evaluation of the cut model on the validation data
+    plan_path: str = ""  # where `run` saved the plan
 
     def to_dict(self) -> dict:
         return {
@@ -44,6 +49,7 @@ def learn(
     *,
     method: str,
     theta: float | None,
+    training: Training = Training(epochs=5, schedule="cosine"),
     budget: str = "units",
     penalty: float | None = None,
     spec: PlanSpec | None = None,
@@ -51,32 +57,25 @@ def learn(
     options: Options | None = None,
     validation: str | None = None,
     teacher_path: Path | None = None,
-    epochs: int = 5,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    schedule: str = "cosine",
-    alpha: float = 0.5,
-    loss: str = "auto",
-    max_samples: int | None = None,
     min_units: int = 1,
     inputs: bool = False,
     every: int = 0,
-    seed: int = 0,
     force: bool = False,
-    wrap=lambda it, epoch: it,
-    on_epoch=None,
+    display: Display = QUIET,
 ) -> LearnJob:
     """Train the model at `model_path` with `method` toward theta of `budget`, cut it, write it to `out`."""
     import keras
 
-    from ..train.learners import learn as run
+    from ..train.learners import learn as run_learner
     from ..train.loop import check_training, evaluate
     from .finetune import training_inputs
 
+    t = training
     options = options or Options()
-    check_training(learning_rate=learning_rate, seed=seed)
+    check_training(learning_rate=t.learning_rate, seed=t.seed)
     refuse_existing(out, force)
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(t.seed)
+    loss = t.loss
     if loss == "auto":
         loss = models.compiled_loss(model_path) or "auto"
     model = models.load_model(model_path)
@@ -85,10 +84,10 @@ def learn(
     length = sequence_length(model)
     params, flops = model.count_params(), costs.flops(model, length)  # before training changes it in place
     task, schema, train, val, teacher = training_inputs(
-        model, data_spec, options, validation, batch_size, max_samples, loss, teacher_path
+        model, data_spec, options, validation, t.batch_size, t.max_samples, loss, teacher_path
     )
-    steps = -(-min(schema.records, max_samples or schema.records) // batch_size)
-    found = run(
+    steps = -(-min(schema.records, t.max_samples or schema.records) // t.batch_size)
+    found = run_learner(
         model,
         method,
         train,
@@ -102,14 +101,14 @@ def learn(
         statistics=statistics,
         every=every,
         steps_per_epoch=steps,
-        seed=seed,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        schedule=schedule,
+        seed=t.seed,
+        epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        schedule=t.schedule,
         teacher=teacher,
-        alpha=alpha,
-        on_epoch=on_epoch,  # no validation while the structure moves: the cut model is evaluated at the end
-        wrap=wrap,
+        alpha=t.alpha,
+        on_epoch=display.epoch,  # no validation while the structure moves: the cut model is evaluated at the end
+        wrap=display.epochs(),
     )
     small = found.model
     like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path) or task.loss or loss)
@@ -124,3 +123,80 @@ def learn(
         record=found.record,
         after=after,
     )
+
+
+def run(
+    *,
+    workspace: Path,
+    method: str,
+    data: str | None,
+    training: Training,
+    options: Options,
+    theta: float | None = None,
+    penalty: float | None = None,
+    budget: str = "units",
+    criterion: str | None = None,
+    allocate: str | None = None,
+    model: Path | None = None,
+    validation: str | None = None,
+    out: Path | None = None,
+    min_units: int = 1,
+    inputs: bool = False,
+    every: int = 0,
+    force: bool = False,
+    display: Display = QUIET,
+) -> LearnJob:
+    """learn as the CLI runs it on a workspace: the analyzed model, its plan and cut model recorded there."""
+    from ...core import checks
+    from ...core.files import check_output
+    from ...core.recipe import Recipe
+    from ...core.workspace import Workspace
+    from .. import import_tensorflow
+    from ..train.learners import check_method
+
+    checks.choice(method, methods(), "method")
+    if not data:
+        raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
+    training.check()
+    if theta is not None:
+        checks.theta(theta)
+    checks.penalty(penalty)
+    checks.at_least(every, "every", 0)
+    checks.at_least(min_units, "min_units", 1)
+    entry = check_method(method, theta=theta, penalty=penalty, cut_flags=criterion is not None or allocate is not None)
+    ws = Workspace.open(workspace)
+    model = model or Path(ws.require("model"))
+    ws.check_model(model)
+    spec, statistics = None, None
+    if entry.statistics:  # the paper's rates and criterion unless the flags name others; no compensation
+        recipe = Recipe.of(allocate=allocate or "energy", criterion=criterion or "gm", compensate="none")
+        spec = recipe.spec(theta, min_units=min_units, seed=training.seed, budget=budget)
+        statistics = Statistics.load(Path(ws.require("stats")))
+    out = out or models.default_output(model, method)
+    check_output(out, force=force, models=[model], reads=[data, validation], workspace=ws.root)
+    import_tensorflow()
+    job = learn(
+        model,
+        data,
+        out,
+        method=method,
+        theta=theta,
+        training=training,
+        budget=budget,
+        penalty=penalty,
+        spec=spec,
+        statistics=statistics,
+        options=options,
+        validation=validation,
+        teacher_path=model if training.distill else None,
+        min_units=min_units,
+        inputs=inputs,
+        every=every,
+        force=force,
+        display=display,
+    )
+    job.plan.save(ws.plan_path)
+    job.plan_path = str(ws.plan_path)
+    ws.pruned_to(model, job.out)
+    ws.save()
+    return job

@@ -1,4 +1,4 @@
-"""prune: make the plan of a spec (or replay a plan file), cut the model, refit, write it, and costs."""
+"""prune: make the plan of a spec (or replay a plan file), cut the model, refit, write it, and measure both."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.plan import Plan, PlanSpec
+from ...core.recipe import Recipe
 from ...core.schema import Options
 from ...core.statsfile import Statistics
-from .. import models
+from ...core.summary import group_rows
+from ...core.workspace import Workspace
+from .. import import_tensorflow, models
 from ..data.calibration import lazy_calibration
 from ..models import costs
 from ..models.layers import sequence_length
@@ -95,3 +98,88 @@ def prune(
         result.kind = models.save_model(pruned, out, force, **like)
         result.out = str(out)
     return result
+
+
+def calibration_options(ws: Workspace, data: str | None) -> Options | None:
+    """The options analyze read its data with, when a cut reads that same data."""
+    return Options.from_file(ws.schema_path) if data is None and ws.schema_path.exists() else None
+
+
+def cut_recipe(ws: Workspace, data: str | None, **flags) -> tuple[Recipe, list[str]]:
+    """The recipe of prune's and sweep's flags (paper, allocate, target, criterion, compensate), and notes to print
+    once the run succeeds: the default refits only when calibration data is at hand, else it compensates by the
+    means."""
+    recipe = Recipe.of(**flags)
+    if ws.calibration_known(data):
+        return recipe, []
+    return recipe.without_calibration(flags.get("compensate") is not None)
+
+
+@dataclass
+class Pruned:
+    """What `run` did: the cut, each group's row, where the plan went, and notes for after success."""
+
+    result: PruneResult
+    groups: list[dict]
+    plan_path: Path
+    replayed: bool
+    notes: list[str]
+
+    def to_dict(self) -> dict:
+        return {**self.result.to_dict(), "groups": self.groups}
+
+
+def run(
+    *,
+    workspace: Path,
+    theta: float | None,
+    out: Path | None = None,
+    model: Path | None = None,
+    stats: Path | None = None,
+    plan: Path | None = None,
+    dry_run: bool = False,
+    data: str | None = None,
+    refit_samples: int = REFIT_SAMPLES,
+    latency: bool = True,
+    min_units: int = 1,
+    budget: str = "units",
+    seed: int = 0,
+    force: bool = False,
+    **flags,
+) -> Pruned:
+    """prune as the CLI runs it on a workspace; flags: paper, allocate, target, criterion, compensate."""
+    from ...core.files import check_output
+
+    ws = Workspace.open(workspace)
+    recipe, notes = cut_recipe(ws, data, **flags)
+    spec = None if plan is not None else recipe.spec(theta, min_units=min_units, seed=seed, budget=budget)
+    model = model or Path(ws.require("model"))
+    if out is None and not dry_run:
+        out = models.default_output(model)
+    if out is not None and not dry_run:
+        reads = [stats or ws.stats, plan, data or ws.data]
+        check_output(out, force=force, models=[model], reads=reads, workspace=ws.root)
+    statistics = None
+    if plan is None:
+        statistics = Statistics.load(stats or Path(ws.require("stats")))
+    elif stats is not None or (ws.stats and Path(ws.stats).exists()):
+        statistics = Statistics.load(stats or Path(ws.stats))  # only to show the energy columns
+    import_tensorflow()
+    result = prune(
+        model,
+        statistics,
+        None if dry_run else out,
+        spec,
+        plan_file=plan,
+        force=force,
+        latency=latency,
+        data=ws.calibration(data),
+        options=calibration_options(ws, data),
+        samples=refit_samples,
+    )
+    if statistics is not None and statistics.fingerprint != result.plan.fingerprint:
+        statistics = None
+    result.plan.save(ws.plan_path)
+    ws.pruned_to(model, result.out)
+    ws.save()
+    return Pruned(result, group_rows(statistics, result.plan), ws.plan_path, plan is not None, notes)

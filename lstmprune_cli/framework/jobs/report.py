@@ -98,11 +98,11 @@ def report(
 ) -> ReportJob:
     """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
     from ...core.summary import group_rows
-    from ..train.loop import LOSSES, evaluate
+    from ..train.loop import evaluate
+    from ..train.tasks import losses
     from .plots import energy_plot, sensitivity_plot
 
-
-    checks.choice(loss, LOSSES, "loss")
+    checks.choice(loss, losses(), "loss")
 
     loaded, records = model_costs(paths, None, tflite=tflite)
     if "original" in loaded:
@@ -149,3 +149,57 @@ def unrelated(original, other) -> str | None:
     if [tuple(o.shape) for o in other.outputs] != [tuple(o.shape) for o in original.outputs]:
         return "another output shape"
     return None
+
+
+def run(
+    *,
+    workspace: Path,
+    eval_data: str | None = None,
+    original: Path | None = None,
+    pruned: Path | None = None,
+    finetuned: Path | None = None,
+    markdown: Path | None = None,
+    tflite: bool = False,
+    batch_size: int = 64,
+    max_samples: int | None = None,
+    loss: str = "auto",
+    vocab: Path | None = None,
+    force: bool = False,
+) -> ReportJob:
+    """report as the CLI runs it: the workspace's models, statistics and plan (each only when it describes the
+    models given); the plots beside `markdown`, else in the workspace."""
+    from ...core.files import check_output
+    from ...core.workspace import Workspace
+    from .. import import_tensorflow
+
+    ws = Workspace.open(workspace)
+    paths = {"original": original or Path(ws.require("model")), "pruned": pruned or Path(ws.require("pruned"))}
+    if finetuned or ws.finetuned:
+        paths["finetuned"] = finetuned or Path(ws.finetuned)
+    plot_dir = markdown.with_name(markdown.stem + "_files") if markdown else ws.root / "plots"
+    if markdown is not None:
+        models = list(paths.values())
+        check_output(markdown, force=force, models=models, reads=[eval_data], workspace=ws.root, flag="--markdown")
+        check_output(plot_dir, force=True, models=models, reads=[eval_data], workspace=ws.root, flag="--markdown")
+    stats_ok = ws.owns(original, "model") and ws.stats and Path(ws.stats).exists()
+    plan_ok = ws.owns(pruned, "pruned") and ws.plan and Path(ws.plan).exists()
+    statistics = Statistics.load(Path(ws.stats)) if stats_ok else None
+    plan = Plan.load(Path(ws.plan)) if plan_ok else None
+    notes = []  # printed once the report is made: a failure is one line
+    if not ws.owns(pruned, "pruned") and ws.plan:
+        notes.append("--pruned is not the workspace's pruned model; its plan is not shown")
+    import_tensorflow()
+    job = report(
+        paths,
+        statistics,
+        plan,
+        eval_spec=eval_data,
+        options=Options(vocab=None if vocab is None else str(vocab)),
+        batch_size=batch_size,
+        max_samples=max_samples,
+        loss=loss,
+        tflite=tflite,
+        plot_dir=plot_dir,
+    )
+    job.notes[:0] = notes
+    return job

@@ -10,11 +10,13 @@ from ...core.errors import LstmpruneError
 from ...core.plan import Plan, PlanSpec
 from ...core.schema import Options
 from ...core.statsfile import Statistics
+from ...core.training import Training
 from .. import models
 from ..data.calibration import lazy_calibration
 from ..models import costs
 from ..models.layers import sequence_length
 from ..prune.planner import REFIT_SAMPLES, Planner, cut, cut_and_refit, plan_of
+from .display import QUIET, Display
 from .finetune import training_start, training_streams
 
 
@@ -53,24 +55,23 @@ def sweep(
     *,
     eval_spec: str | None = None,
     train_spec: str | None = None,
-    epochs: int = 0,
+    training: Training = Training(epochs=0),
     options: Options | None = None,
-    batch_size: int = 64,
-    max_samples: int | None = None,
-    loss: str = "auto",
     latency_batch: int = 64,
     data_spec: str | None = None,
     data_options: Options | None = None,
     samples: int = REFIT_SAMPLES,
-    on_point=None,
+    display: Display = QUIET,
 ) -> SweepResult:
     """Prune by every spec as `prune` does (fine-tune briefly when asked, as `finetune` does without --val),
     evaluate, and time all models side by side. data_spec: the calibration data of refits and measured
     allocations."""
-    from ..train.loop import LOSSES, evaluate
+    from ..train.loop import evaluate
     from ..train.loop import finetune as run
+    from ..train.tasks import losses
 
-    checks.choice(loss, LOSSES, "loss")
+    epochs, batch_size, max_samples, loss = training.epochs, training.batch_size, training.max_samples, training.loss
+    checks.choice(loss, losses(), "loss")
     if epochs < 0:
         raise LstmpruneError(f"epochs must be at least 0; received {epochs}", option="epochs")
     options = options or Options()
@@ -104,10 +105,64 @@ def sweep(
 
         points.append(point)
         pruned_models.append(pruned)
-        if on_point:
-            on_point(point)
+        if display.point:
+            display.point(point)
     times = costs.latency([model, *pruned_models], length, batch=latency_batch)
     base.latency_ms = times[0]
     for p, t in zip(points, times[1:]):
         p.latency_ms = t
     return SweepResult(base, points, latency_batch)
+
+
+def run(
+    *,
+    workspace: Path,
+    thetas: list[float],
+    training: Training,
+    eval_data: str | None = None,
+    train_data: str | None = None,
+    model: Path | None = None,
+    min_units: int = 1,
+    budget: str = "units",
+    data: str | None = None,
+    refit_samples: int = REFIT_SAMPLES,
+    plot: Path | None = None,
+    vocab: Path | None = None,
+    force: bool = False,
+    display: Display = QUIET,
+    **flags,
+) -> tuple[SweepResult, Path, list[str]]:
+    """sweep as the CLI runs it on a workspace: (the result, its plot, notes for after success); flags: paper,
+    allocate, target, criterion, compensate, as prune takes them."""
+    from ...core.files import check_output
+    from ...core.workspace import Workspace
+    from .. import import_tensorflow
+    from .plots import sweep_plot
+    from .prune import calibration_options, cut_recipe
+
+    training.check(fewest_epochs=0)
+    ws = Workspace.open(workspace)
+    recipe, notes = cut_recipe(ws, data, **flags)
+    specs = [recipe.spec(t, min_units=min_units, budget=budget) for t in thetas]
+    model = model or Path(ws.require("model"))
+    statistics = Statistics.load(Path(ws.require("stats")))
+    plot = plot or ws.root / "sweep.png"
+    calibration = ws.calibration(data)
+    reads = [eval_data, train_data, ws.stats, calibration]
+    check_output(plot, force=force or plot == ws.root / "sweep.png", models=[model], reads=reads, flag="--plot")
+    import_tensorflow()
+    result = sweep(
+        model,
+        statistics,
+        specs,
+        eval_spec=eval_data,
+        train_spec=train_data,
+        training=training,
+        options=Options(vocab=None if vocab is None else str(vocab)),
+        data_spec=calibration,
+        data_options=calibration_options(ws, data),
+        samples=refit_samples,
+        display=display,
+    )
+    sweep_plot(result, plot)
+    return result, plot, notes

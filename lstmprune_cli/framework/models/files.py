@@ -14,6 +14,7 @@ import numpy as np
 
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing, regular_file, staged
+from ...core.workspace import beside
 from . import keras2, safety
 
 EMBEDDED = Path("assets.extra") / "model.keras"
@@ -260,17 +261,18 @@ def _keras2(model, path: Path, loss):
 
 
 def default_output(path: Path, tag: str = "pruned") -> Path:
-    """Where an output goes when no --out is given: beside the input, in the format its content is (an HDF5
-    file named .keras gives an .h5), so the Keras that reads the input reads it."""
+    """Where an output goes when no --out is given (`workspace.beside`): in the format the input's content is (an
+    HDF5 file named .keras gives an .h5), so the Keras that reads the input reads it."""
     path = Path(path)
+    if not path.exists():  # refused where it is read, with its own line
+        return beside(path, tag, path.suffix or None)
     kind = model_kind(path)
     if kind in ("keras", "h5"):
-        suffix = path.suffix if path.suffix in SUFFIXES[kind] else SUFFIXES[kind][0]
-        return path.with_name(f"{path.stem}-{tag}{suffix}")
-    return path.with_name(f"{path.name}-{tag}")
+        return beside(path, tag, path.suffix if path.suffix in SUFFIXES[kind] else SUFFIXES[kind][0])
+    return beside(path, tag, None)
 
 
-LOSS_NAMES = {  # a compile setting's name (letters only, lower case) -> the task's loss (train.LOSSES)
+LOSS_NAMES = {  # a compile setting's name (letters only, lower case) -> the task's loss (train.tasks.losses())
     "binarycrossentropy": "binary",
     "categoricalcrossentropy": "categorical",
     "sparsecategoricalcrossentropy": "sparse",
@@ -285,7 +287,7 @@ LOSS_NAMES = {  # a compile setting's name (letters only, lower case) -> the tas
 
 
 def compiled_loss(path: Path) -> str | None:
-    """The task's loss (train.LOSSES: 'binary', 'sparse', 'mse', ...) from a model file's compile settings."""
+    """The task's loss (train.tasks.losses(): 'binary', 'sparse', 'mse', ...) from a model file's compile settings."""
     return LOSS_NAMES.get("".join(c for c in (compiled_setting(path) or "").lower() if c.isalpha()))
 
 
@@ -325,7 +327,7 @@ TASK_LOSSES |= {"sparse": "sparse_categorical_crossentropy"}
 
 
 def compile_like(model, loss: str | None) -> None:
-    """Record `loss` (a Keras loss name, or a task loss of train.LOSSES) in the model's compile settings, so the
+    """Record `loss` (a Keras loss name, or a task loss of train.tasks.losses()) in the model's compile settings, so the
     output keeps its input's, and build the optimizer so that loading the file warns of nothing."""
     if not loss or loss == "auto":
         return

@@ -62,7 +62,7 @@ class RefitReport:
         return asdict(self)
 
 
-def _kernels(layer, original, plan: Plan, recurrent: bool) -> list[Kernel]:
+def input_kernels(layer, original, plan: Plan, recurrent: bool) -> list[Kernel]:
     """The input kernels of `layer` (pruned), matched with the original's columns they keep."""
     class_name, config = type(layer).__name__, layer.get_config()
     weights = layer.get_weights()
@@ -117,16 +117,16 @@ def _taps(model, layer, kernels: list[Kernel]) -> list:
     """What the fits of `layer` read: its data input, and for each recurrent fit the cell's states over
     the sequence (processing order, zeros where masked) and the valid steps."""
     from ..models.layers import cells
-    from ..stats.probe import _clone, _take_state_layer
+    from ..stats.probe import clone_recurrent, state_layer_class
 
-    _, Valid = _take_state_layer()
-    x = _data_input(layer)
+    _, Valid = state_layer_class()
+    x = data_input(layer)
     mask = layer._inbound_nodes[0].arguments.kwargs.get("mask")
     taps = [x]
     subs = {d: sub for d, _, sub in cells(layer)}
     for k in kernels:
         if k.recurrent is not None:
-            seq = _clone(subs[k.direction], x, mask, True)  # (B, T, H)
+            seq = clone_recurrent(subs[k.direction], x, mask, True)  # (B, T, H)
             taps += [seq, Valid()(seq, mask)]
     return taps
 
@@ -141,12 +141,12 @@ def _steps(x, states, valid, backwards: bool):
     return x[valid].astype(np.float64), previous[valid].astype(np.float64)
 
 
-def _data_input(layer):
+def data_input(layer):
     """The tensor a layer reads as data (a recurrent layer called with a mask lists both)."""
     return layer._inbound_nodes[0].arguments.args[0]
 
 
-def _bias(weights: list, k: Kernel) -> np.ndarray | None:
+def kernel_bias(weights: list, k: Kernel) -> np.ndarray | None:
     if k.bias is None:
         return None
     b = weights[k.bias]
@@ -172,7 +172,7 @@ def refit(
     report = RefitReport(damping, 0.0, 0)
     for name in consumers(original, pruned, recurrent):
         theirs, ours = original.get_layer(name), pruned.get_layer(name)
-        kernels = _kernels(ours, theirs, plan, recurrent)
+        kernels = input_kernels(ours, theirs, plan, recurrent)
         for _ in range(rounds if any(k.recurrent is not None for k in kernels) else 1):
             _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report)
     report.seconds = time.perf_counter() - start
@@ -196,7 +196,7 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
         theirs_out, ours_out = outs[:half], outs[half:]
         tap = 1
         for k, fit in zip(kernels, fits):
-            b = _bias(old, k)
+            b = kernel_bias(old, k)
             shift = 0 if b is None else b[k.columns]
             if k.recurrent is None:
                 h_orig = theirs_out[0].reshape(-1, theirs_out[0].shape[-1]).astype(np.float64)  # (N, F)
@@ -209,7 +209,7 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
             fit.add(np.concatenate([x_p, prev_p], axis=1), z)
     report.passes += 1
     for k, fit in zip(kernels, fits):
-        current = (_stacked(new, k), _bias(new, k))
+        current = (_stacked(new, k), kernel_bias(new, k))
         solved = fit.solve(damping)
         before, after = fit.residual(*current), fit.residual(*solved)
         if after <= before:

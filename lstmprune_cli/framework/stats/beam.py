@@ -117,13 +117,13 @@ class Probe(beam.DoFn):
 
         from .. import models
         from ..data.stream import Stream
-        from ..data.tfrecords import _parser
+        from ..data.tfrecords import record_parser
         from ..surgery.groups import model_groups
         from .probe import build_probe
 
         model = models.load_model(Path(self.model_path))
         self.probe = build_probe(model, model_groups(model), self.every_step)
-        self.parse = _parser(self.schema, self.length)
+        self.parse = record_parser(self.schema, self.length)
         frame = [self.length] if self.schema.tokens else [self.length, self.schema.dim]
         self.shapes = (frame, [], [], [0])  # x, steps, finite, labels: as the in-process pass pads them
         self.stream = Stream(self.schema, self.length, 1)

@@ -17,7 +17,7 @@ from ...core.stats import GroupStats
 from ..models.layers import sub_layer
 
 
-def _take_state_layer():
+def state_layer_class():
     import keras
     from keras import ops
 
@@ -91,7 +91,7 @@ class Probe:
                 yield g, np.asarray(z)  # (B, H)
 
 
-def _clone(sub, x, mask, return_sequences: bool):
+def clone_recurrent(sub, x, mask, return_sequences: bool):
     """Call a copy of recurrent layer `sub` (same weights) with another return_sequences."""
     config = {**sub.get_config(), "return_sequences": return_sequences, "zero_output_for_mask": return_sequences}
     clone = type(sub).from_config({**config, "name": sub.name + "_probe"})
@@ -105,7 +105,7 @@ def build_probe(model, groups: list[UnitGroup], every_step: bool = False) -> Pro
     import keras
     from keras import ops
 
-    TakeState, Valid = _take_state_layer()
+    TakeState, Valid = state_layer_class()
     outputs = []
     for g in groups:
         layer = model.get_layer(g.layer)
@@ -121,10 +121,10 @@ def build_probe(model, groups: list[UnitGroup], every_step: bool = False) -> Pro
             if sub.return_sequences or not every_step:
                 seq = y
             else:
-                seq = _clone(sub, x, mask, True)
+                seq = clone_recurrent(sub, x, mask, True)
                 seq = ops.flip(seq, axis=1) if sub.go_backwards else seq  # input order
         else:
-            seq = _clone(sub, x, mask, every_step)
+            seq = clone_recurrent(sub, x, mask, every_step)
             if every_step and sub.go_backwards:
                 seq = ops.flip(seq, axis=1)
         if every_step:

@@ -35,7 +35,7 @@ class _Union:
 
 def unit_groups(model) -> list[UnitGroup]:
     """The unit groups of `model` with their ties; a group whose units reach a model output is not prunable."""
-    return _walk(model)[0]
+    return walk(model)[0]
 
 
 def consumer_rows(model, groups: list[UnitGroup]) -> dict[str, np.ndarray]:
@@ -44,7 +44,7 @@ def consumer_rows(model, groups: list[UnitGroup]) -> dict[str, np.ndarray]:
     A unit's rows are its weight in every consumer (a Dense, a recurrent layer's input kernel, each
     direction of a Bidirectional; every step after Flatten). Groups merged element-wise share their rows.
     """
-    _, flow, graph = _walk(model)
+    _, flow, graph = walk(model)
     parts: dict[str, list[np.ndarray]] = {g.name: [] for g in groups}
     for node in graph:
         rule = rule_for(node.class_name, node.config)
@@ -69,7 +69,7 @@ def consumer_rows(model, groups: list[UnitGroup]) -> dict[str, np.ndarray]:
     return rows
 
 
-def _walk(model) -> tuple[list[UnitGroup], dict[str, Segments], list[Node]]:
+def walk(model) -> tuple[list[UnitGroup], dict[str, Segments], list[Node]]:
     """The groups, the segments of every layer's output, and the graph."""
     config = model.get_config()
     class_name = type(model).__name__

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.groups import UnitGroup
-from .groups import _walk
+from .groups import walk
 from .rules import rule_for
 
 
@@ -56,7 +56,7 @@ class UnitSet:
 def unit_sets(model, inputs: bool = False) -> list[UnitSet]:
     """The prunable unit sets of `model`, each with every slot of its units' weights; with `inputs`, also the
     input features of each recurrent layer that reads none of a group's units (rows of its kernels)."""
-    groups, flow, graph = _walk(model)
+    groups, flow, graph = walk(model)
     sets: dict[str, UnitSet] = {}
     owner: dict[str, str] = {}
     for g in groups:

@@ -125,7 +125,7 @@ class Gates(Learner):
         u = self.rng.uniform(self.v.shape, 1e-6, 1 - 1e-6)
         s = tf.sigmoid((tf.math.log(u) - tf.math.log(1 - u) + self._log_alpha()) / learned.BETA)
         z = tf.clip_by_value(s * (learned.ZETA - learned.GAMMA) + learned.GAMMA, 0.0, 1.0)  # (N,)
-        return _scaled_call(model, x, self.rows, z)
+        return scaled_call(model, x, self.rows, z)
 
     def penalty(self):
         if self.fixed is not None:
@@ -268,7 +268,7 @@ def _row_gathers(model, sets: list[UnitSet]) -> list[tuple[object, np.ndarray]]:
     return list(index.values())
 
 
-def _scaled_call(model, x, rows, z, training: bool = True):
+def scaled_call(model, x, rows, z, training: bool = True):
     """The model with each kernel row that reads unit j multiplied by z_j (stateless: the variables stay)."""
     import keras
     import tensorflow as tf
@@ -352,17 +352,43 @@ def _soft(model, s: Setting) -> Learner:
         raise LstmpruneError("soft-gm meets a budget (theta); it takes no penalty", option="penalty")
     if s.statistics is None:
         raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
-    spec = s.spec or PlanSpec(s.theta, "units", "gm", s.min_units)  # the paper's rates and ranking
+    spec = s.spec or PlanSpec.paper(s.theta, min_units=s.min_units)  # the paper's rates and ranking
     counts, _, _ = allocate(s.statistics.groups, eigenvalues=s.statistics.eigenvalues(), spec=spec)
     return SoftPruning(model, s.sets, counts=counts, spec=spec, every=s.every)
 
 
-LEARNERS: dict[str, Callable[[object, Setting], Learner]] = {
-    "l0": _gates,  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
-    "group-lasso": _group_lasso,  # ISS-GL: proximal group soft-threshold on every weight of a unit
-    "soft-gm": _soft,  # ISS-GM as the paper trained it: soft pruning, regrowth, a hard cut at the end
+@dataclass(frozen=True)
+class Method:
+    """One entry of LEARNERS: how to make its learner, and what it takes."""
+
+    make: Callable[[object, Setting], Learner]
+    penalty: bool = True  # a fixed penalty (--penalty) may stand for the budget (theta)
+    statistics: bool = False  # its rates come from analyze's statistics, its cut from --allocate and --criterion
+
+
+LEARNERS: dict[str, Method] = {
+    "l0": Method(_gates),  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
+    "group-lasso": Method(_group_lasso),  # ISS-GL: proximal group soft-threshold on every weight of a unit
+    "soft-gm": Method(_soft, penalty=False, statistics=True),  # ISS-GM as the paper trained it: soft pruning
 }
-METHODS = tuple(LEARNERS)
+
+
+def methods() -> list[str]:
+    """The names `learn --method` takes: every registered learner."""
+    return list(LEARNERS)
+
+
+def check_method(method: str, *, theta: float | None, penalty: float | None, cut_flags: bool = False) -> Method:
+    """The registered learner `method`, refused with one line when its budget is not given as it takes it."""
+    checks.choice(method, methods(), "method")
+    entry = LEARNERS[method]
+    if entry.penalty and (theta is None) == (penalty is None):
+        raise LstmpruneError(f"learn --method {method} takes --theta or --penalty, one of them")
+    if not entry.penalty and (theta is None or penalty is not None):
+        raise LstmpruneError(f"learn --method {method} takes --theta (its rates' target), not --penalty")
+    if cut_flags and not entry.statistics:
+        raise LstmpruneError(f"--criterion and --allocate choose soft-gm's cut; {method} learns its own")
+    return entry
 
 
 def learn(
@@ -393,7 +419,7 @@ def learn(
     """
     from .loop import finetune
 
-    checks.choice(method, METHODS, "method")
+    checks.choice(method, methods(), "method")
     checks.choice(budget, BUDGETS, "budget")
     if penalty is None and theta is None:
         raise LstmpruneError("give a budget (theta) or a fixed penalty", option="theta")
@@ -424,12 +450,12 @@ def learn(
         statistics=statistics,
     )
     start = time.perf_counter()
-    learner = LEARNERS[method](model, setting)
+    learner = LEARNERS[method].make(model, setting)
     result = finetune(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
     scores = learner.scores(model)
     kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
     seconds = time.perf_counter() - start
-    plan = _plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
+    plan = learned_plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
     small = prune_model(model, plan.kept(), inputs=plan.inputs())
     exact = _exact(sets, kept, model)
     plan.extra.update(
@@ -455,7 +481,7 @@ def _exact(sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
     return {"removed_alive": lost, "exact": lost == 0}
 
 
-def _plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, seed) -> Plan:
+def learned_plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, seed) -> Plan:
     """The plan of the learned cut; groups outside the sets (they reach an output) keep every unit."""
     from ...core.plan import group_plan
 

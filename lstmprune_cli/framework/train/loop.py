@@ -12,73 +12,12 @@ import numpy as np
 from ...core import checks, metrics
 from ...core.errors import LstmpruneError
 from .distribute import distributed, replica_copy
-
-REGRESSION = ("mse", "mae", "huber", "log_cosh")  # regression losses, by the names Keras gives them
-LOSSES = ("auto", "binary", "categorical", "sparse", *REGRESSION)
-
-
-@dataclass
-class Task:
-    """What the model predicts: 'multilabel' (sigmoid), 'classes' (softmax, one label), 'lm' (next token) or
-    'regression' (real targets, trained and distilled by `loss`)."""
-
-    kind: str
-    classes: int  # outputs per sequence (classes, or regression targets)
-    loss: str = ""  # regression: one of REGRESSION
+from .tasks import TASKS, Task
 
 
 def check_training(*, learning_rate: float, seed: int) -> None:
     """Refuse training settings that cannot work, before any data is read (batches: Stream; loss: task_of)."""
     checks.training(epochs=1, batch_size=1, learning_rate=learning_rate, seed=seed)
-
-
-def task_of(model, text: bool, loss: str = "auto") -> Task:
-    """The task from the loss asked for, else from the output layer's activation and shape."""
-    shape = tuple(model.outputs[0].shape)
-    classes = int(shape[-1])
-    if loss not in LOSSES:
-        raise LstmpruneError(f"loss must be one of {', '.join(LOSSES)}; received {loss!r}", option="loss")
-    if text or len(shape) == 3:
-        return Task("lm", classes)
-    if loss == "binary":
-        return Task("multilabel", classes)
-    if loss in ("categorical", "sparse"):  # sparse: integer class labels; both are one class per sequence
-        return Task("classes", classes)
-    if loss in REGRESSION:
-        return Task("regression", classes, loss)
-    last = model.get_layer(model.outputs[0]._keras_history[0].name)
-    activation = getattr(last, "activation", None)
-    name = getattr(activation, "__name__", "")
-    if name == "softmax":
-        return Task("classes", classes)
-    if name == "sigmoid":
-        return Task("multilabel", classes)
-    if name in ("linear", "relu", "tanh", ""):  # real-valued outputs, and no compile settings saying otherwise
-        return Task("regression", classes, "mse")
-    raise LstmpruneError(
-        f"cannot tell the loss from the output layer '{last.name}' (activation {name}); "
-        f"pass loss binary, categorical, sparse or one of {', '.join(REGRESSION)}",
-        option="loss",
-    )
-
-
-def _losses(task: Task):
-    """(the task's loss, the loss against the teacher's outputs): a regressor is distilled by its own loss."""
-    import keras
-
-    if task.kind == "regression":
-        made = {
-            "mse": keras.losses.MeanSquaredError,
-            "mae": keras.losses.MeanAbsoluteError,
-            "huber": keras.losses.Huber,
-            "log_cosh": keras.losses.LogCosh,
-        }[task.loss]
-        return made(), made()
-    if task.kind == "multilabel":
-        return keras.losses.BinaryCrossentropy(), keras.losses.BinaryCrossentropy()
-    if task.kind == "classes":
-        return keras.losses.CategoricalCrossentropy(), keras.losses.CategoricalCrossentropy()
-    return keras.losses.SparseCategoricalCrossentropy(), keras.losses.CategoricalCrossentropy()
 
 
 @dataclass
@@ -97,14 +36,15 @@ def evaluate(model, batches: Iterable, task: Task) -> Evaluation:
     import keras
     import tensorflow as tf
 
-    loss_fn, _ = _losses(task)
+    entry = TASKS[task.kind]
+    loss_fn, _ = entry.criterion(task)
     call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     total, n, tokens = 0.0, 0, 0
     scores, labels = [], []
     for x, y in batches:
         p = call(x)
         b = int(len(y))
-        if task.kind == "lm":
+        if entry.text:
             nll = keras.losses.sparse_categorical_crossentropy(y, p)  # (B, T)
             total += float(tf.reduce_sum(nll))
             tokens += int(np.prod(nll.shape))
@@ -115,18 +55,9 @@ def evaluate(model, batches: Iterable, task: Task) -> Evaluation:
         n += b
     if n == 0:
         raise LstmpruneError("the evaluation data gave no sequences")
-    if task.kind == "lm":
+    if entry.text:
         return Evaluation(total / tokens, {"perplexity": metrics.perplexity(total, tokens)}, n)
-    s, y = np.concatenate(scores), np.concatenate(labels)
-    if task.kind == "multilabel" and task.classes == 1:  # one sigmoid: a binary classifier
-        found = {"accuracy": float(np.mean((s > 0.5) == (y > 0.5))), "map": metrics.mean_average_precision(s, y)}
-    elif task.kind == "multilabel":
-        found = {"gap@20": metrics.gap(s, y, 20), "map": metrics.mean_average_precision(s, y)}
-    elif task.kind == "regression":
-        found = metrics.regression(s, y)
-    else:
-        target = np.argmax(y, axis=1)
-        found = {"top1": metrics.top_k_accuracy(s, target, 1), "top5": metrics.top_k_accuracy(s, target, 5)}
+    found = entry.metrics(np.concatenate(scores), np.concatenate(labels), task)
     return Evaluation(total / n, found, n)
 
 
@@ -227,7 +158,7 @@ def finetune(
         opt = makers[optimizer](learning_rate=lr)
         trained = work.trainable_variables + (list(learner.variables) if learner else [])
         opt.build(trained)
-    task_loss, distill_loss = _losses(task)
+    task_loss, distill_loss = TASKS[task.kind].criterion(task)
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:

@@ -1,0 +1,49 @@
+"""lstmprune export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import render
+from ..options import WS_DEFAULT, Force, Json, Workspace
+
+
+def export(
+    model: Annotated[Optional[Path], typer.Argument(help="Model to export (default: the last pruned one).")] = None,
+    to: Annotated[str, typer.Option("--to", help="One of: {formats}.")] = "tflite",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file or directory.")] = None,
+    quantize: Annotated[
+        Optional[str], typer.Option(help="dynamic: int8 weights (TFLite dynamic-range quantization).")
+    ] = None,
+    route: Annotated[
+        str, typer.Option(help="TFLite path: auto (fused LSTM op where it converts), fused or keras3.")
+    ] = "auto",
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Write a model as TFLite (batch 1, checked against Keras), .keras, .h5 or a SavedModel directory.
+
+    Example:  lstmprune export --to tflite --quantize dynamic --out small.tflite
+    """
+    from ...framework.jobs.export import run
+
+    result = run(model, workspace=workspace, to=to, out=out, quantize=quantize, route=route, force=force)
+    if to != "tflite":
+        record = {"out": str(out), "format": result}
+        render.emit_json(record) if json else render.err.print(f"model -> {out} ({result})")
+        return
+    if json:
+        render.emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        render.err.print(f"note: {note}")
+    op = "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if result.route == "fused" else "Keras 3 WHILE loops"
+    render.out.print(
+        f"TFLite -> {result.path}: {result.size_bytes / 1e6:.2f} MB, {op}, "
+        f"{'int8 weights' if result.quantize else 'float32'}, batch 1, max |TFLite - Keras| {result.max_abs_diff:.1e} "
+        f"on {result.checked} sequences of {result.checked_on}"
+    )

@@ -1,0 +1,109 @@
+"""lstmprune learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ...core.schema import Options
+from ...core.training import Training
+from .. import render
+from ..options import DATA, WS_DEFAULT, Force, Json, Workspace, data_options, shared
+
+TRAINING = ("epochs", "batch_size", "learning_rate", "schedule", "distill", "alpha", "loss", "max_samples", "seed")
+
+
+@shared("criterion", "allocate", "budget", "min_units")
+@shared(*DATA, record="options", make=data_options)
+@shared(*TRAINING, record="training", make=Training, epochs=5, schedule="cosine")
+def learn(
+    options: Options,
+    training: Training,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="l0: a hard-concrete gate on every unit, an expected-L0 penalty held to the budget (ISS-L0); "
+            "group-lasso: a proximal group soft-threshold on all of a unit's weights (ISS-GL); soft-gm: the "
+            "paper's soft pruning, the units its rates and criterion remove zeroed every epoch, free to regrow. "
+            "Registered: {methods}."
+        ),
+    ],
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Training data.")] = None,
+    theta: Annotated[Optional[float], typer.Option(help="Share of the budget's measure to remove, in (0, 1).")] = None,
+    penalty: Annotated[
+        Optional[float],
+        typer.Option(help="l0, group-lasso: a fixed penalty weight instead of theta; the plan removes what it closed."),
+    ] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model to train (default: the analyzed one).")] = None,
+    validation: Annotated[
+        Optional[str], typer.Option("--val", help="Validation data: metrics each epoch and of the cut model.")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Output (default: beside MODEL, '-METHOD', same format).")
+    ] = None,
+    inputs: Annotated[
+        bool,
+        typer.Option(
+            "--inputs",
+            help="l0: gate the input neurons of the first recurrent layers too (an Embedding's dimensions, or raw "
+            "features through a fixed selection layer; the model keeps its input signature).",
+        ),
+    ] = False,
+    every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: once per epoch).")] = 0,
+    criterion: Optional[str] = None,
+    allocate: Optional[str] = None,
+    budget: str = "units",
+    min_units: int = 1,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Learn which units to drop while training (ISS-L0, ISS-GL, soft GM), then cut them like prune does.
+
+    Writes the plan to the workspace and the smaller model, so report, export and sweep read them as usual.
+
+    Example:  lstmprune learn --method l0 --theta 0.7 --data dbs/train/ --val dbs/valid/ --epochs 5
+
+    Example:  lstmprune learn --method soft-gm --theta 0.7 --data dbs/train/   # the paper's rates, after analyze
+    """
+    from ...core.summary import group_rows
+    from ...framework.jobs.learn import run
+
+    job = run(
+        workspace=workspace,
+        method=method,
+        data=data,
+        training=training,
+        options=options,
+        theta=theta,
+        penalty=penalty,
+        budget=budget,
+        criterion=criterion,
+        allocate=allocate,
+        model=model,
+        validation=validation,
+        out=out,
+        min_units=min_units,
+        inputs=inputs,
+        every=every,
+        force=force,
+        display=render.display(json),
+    )
+    if json:
+        render.emit_json(job.to_dict())
+        return
+    achieved = job.plan.achieved()["units"]
+    title = f"{method}: {100 * achieved:.1f}% of units removed" + (f" (theta {theta} of {budget})" if theta else "")
+    render.out.print(render.groups_table(group_rows(None, job.plan), title))
+    before, after = job.params
+    render.out.print(f"parameters {before:,} -> {after:,} ({100 * (1 - after / before):.1f}% removed)")
+    if not job.record.get("exact"):
+        render.err.print(
+            f"note: {job.record['removed_alive']} removed units still carried weight when training ended; "
+            "the cut model differs from the trained one by them (more epochs close them)"
+        )
+    if job.after is not None:
+        render.out.print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in job.after.to_dict().items()))
+    render.err.print(f"plan -> {job.plan_path}   model -> {job.out} ({job.kind})")

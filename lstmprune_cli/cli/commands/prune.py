@@ -1,0 +1,87 @@
+"""lstmprune prune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import render
+from ..options import CUT, WS_DEFAULT, Force, Json, Workspace, shared
+
+
+@shared(*CUT, record="cut", make=dict)
+def prune(
+    cut: dict,
+    theta: Annotated[
+        Optional[float], typer.Option(help="Target pruning rate in (0, 1): the share of units removed.")
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="x.keras, x.h5, or a directory for a SavedModel (default: beside the input, same format).",
+        ),
+    ] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model to prune (default: the analyzed one).")] = None,
+    stats: Annotated[Optional[Path], typer.Option(help="Statistics file (default: the workspace's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
+    plan: Annotated[Optional[Path], typer.Option(help="Replay this plan file instead of making one.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the plan and the costs; write no model.")] = False,
+    latency: Annotated[
+        bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")
+    ] = True,
+    workspace: Workspace = WS_DEFAULT,
+    force: Force = False,
+    json: Json = False,
+):
+    """Decide how many units each group keeps and which ones, and physically remove the others.
+
+    Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM)
+    """
+    from ...framework.jobs.prune import run
+
+    done = run(
+        workspace=workspace,
+        theta=theta,
+        out=out,
+        model=model,
+        stats=stats,
+        plan=plan,
+        dry_run=dry_run,
+        latency=latency,
+        seed=seed,
+        force=force,
+        **cut,
+    )
+    for note in done.notes:
+        render.err.print(f"note: {note}")
+    if json:
+        render.emit_json(done.to_dict())
+        return
+    result, p = done.result, done.result.plan
+    title = (
+        "plan (replayed)"
+        if done.replayed
+        else (
+            f"theta {p.theta} of {p.extra.get('budget', 'units')}, allocation {p.target}, criterion {p.criterion}, "
+            f"compensate {p.extra.get('compensate')}"
+        )
+    )
+    render.out.print(render.groups_table(done.groups, title))
+    a = p.achieved()
+    render.out.print(
+        f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%"
+        + "".join(f", {100 * v:.1f}% of {k}" for k, v in p.extra.get("removed", {}).items() if k != "units")
+    )
+    refit = p.extra.get("refit")
+    if refit:
+        fits = ", ".join(f"{c['layer']} {c['before']:.3g} -> {c['after']:.3g}" for c in refit["consumers"])
+        render.out.print(f"refit in {refit['seconds']:.1f} s, {refit['passes']} passes; pre-activation MSE: {fits}")
+    render.out.print(render.cost_table(result))
+    render.err.print(
+        f"plan -> {done.plan_path}"
+        + (f"   model -> {result.out} ({result.kind})" if result.out else "   (dry run: no model written)")
+    )
