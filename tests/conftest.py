@@ -22,10 +22,31 @@ def tf():
 
 @pytest.fixture(scope="session")
 def audioset() -> Path:
-    path = SHARED_DATA / "audioset"
+    return shared("audioset")
+
+
+def shared(name: str) -> Path:
+    """A folder of the real data beside the repository (../shared/data); its tests are skipped, with the reason,
+    on a machine without it."""
+    path = SHARED_DATA / name
     if not path.is_dir():
-        pytest.fail(f"the shared data is missing: {path}")
+        pytest.skip(f"the shared data is missing: {path} (clone the project beside ../shared to run this test)")
     return path
+
+
+def invoke(*args, ws: Path | None = None):
+    """The command line in process (typer's CliRunner); the workspace option last when `ws` is given."""
+    from typer.testing import CliRunner
+
+    from lstmprune_cli.cli.app import app
+
+    return CliRunner().invoke(app, [*map(str, args), *(["--workspace", str(ws)] if ws else [])])
+
+
+@pytest.fixture
+def cli():
+    """The shared CLI invoker: cli("prune", "--theta", 0.5, ws=tmp_path)."""
+    return invoke
 
 
 def one_error_line(result, pattern: str) -> None:

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, one_error_line
+from conftest import invoke as run
 from records import single_feature_file
 from typer.testing import CliRunner
 
 from lstmprune_cli.cli.app import app
 
 runner = CliRunner()
-COMMANDS = ["analyze", "prune", "finetune", "learn", "report", "sweep", "export", "merge", "inspect"]
+COMMANDS = [c.name or c.callback.__name__ for c in app.registered_commands]  # every verb the app has
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,6 @@ def project(tf, tmp_path_factory):
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run(*args, ws):
-    return runner.invoke(app, [*map(str, args), "--workspace", str(ws)])
 
 
 def test_analyze_then_prune_writes_a_smaller_model_and_a_replayable_plan(project, tmp_path):

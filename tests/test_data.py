@@ -38,20 +38,29 @@ def test_youtube8m_layout_is_detected_and_dequantized(tf, tmp_path):
 
 
 def test_audioset_records_stream_with_max_samples(tf, audioset):
-    schema = resolve(audioset / "eval-00000-of-00004.tfrecord", length=10, dim=128)
+    path = audioset / "eval-00000-of-00004.tfrecord"
+    schema = resolve(path, length=10, dim=128)
     assert schema.preset == "audioset" and schema.dim == 128
     s = stream(schema, 10, 64, max_samples=100)
-    shapes = [x.shape for x in s]
-    assert sum(n[0] for n in shapes) == 100 == s.seen and all(n[1:] == (10, 128) for n in shapes)
+    batches = [x.numpy() for x in s]
+    assert sum(len(x) for x in batches) == 100 == s.seen and all(x.shape[1:] == (10, 128) for x in batches)
+    raw = tf.train.SequenceExample.FromString(next(iter(tf.data.TFRecordDataset(str(path)))).numpy())
+    frames = raw.feature_lists.feature_list["audio_embedding"].feature[:10]
+    want = np.stack([np.frombuffer(f.bytes_list.value[0], np.uint8) for f in frames]).astype(np.float64)
+    np.testing.assert_allclose(batches[0][0, : len(frames)], want * 4 / 255 - 2 + 4 / 512, atol=1e-6)
 
 
 def test_gzip_files_are_read(tf, tmp_path):
-    path = single_feature_file(tmp_path / "a.tfrecord", 8, count=4)
-    (tmp_path / "b.tfrecord.gz").write_bytes(gzip.compress(path.read_bytes()))
-    path.unlink()
-    schema = resolve(tmp_path, dim=8)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "gz").mkdir()
+    path = single_feature_file(tmp_path / "plain" / "a.tfrecord", 8, count=4)
+    (tmp_path / "gz" / "b.tfrecord.gz").write_bytes(gzip.compress(path.read_bytes()))
+    schema = resolve(tmp_path / "gz", dim=8)
     assert schema.compression == "GZIP" and schema.records == 4
-    assert next(iter(stream(schema, None, 4))).shape == (4, 6, 8)
+    x = next(iter(stream(schema, None, 4))).numpy()  # (4, 6, 8)
+    np.testing.assert_array_equal(x, next(iter(stream(resolve(tmp_path / "plain", dim=8), None, 4))).numpy())
+    first = np.random.default_rng(0).integers(0, 256, (6, 8))  # the first record single_feature_file wrote
+    np.testing.assert_allclose(x[0], first * 4 / 255 - 2 + 4 / 512, atol=1e-6)
 
 
 def test_schema_options_choose_features_scale_normalise_and_sample(tf, tmp_path):
@@ -69,20 +78,22 @@ def test_schema_options_choose_features_scale_normalise_and_sample(tf, tmp_path)
 
 def test_example_records_npy_arrays_and_text_corpora(tf, tmp_path):
     rng = np.random.default_rng(0)
+    values = rng.normal(size=(5, 24)).astype(np.float32)
     examples = [
         tf.train.Example(
             features=tf.train.Features(
                 feature={
-                    "x": tf.train.Feature(float_list=tf.train.FloatList(value=rng.normal(size=24))),
+                    "x": tf.train.Feature(float_list=tf.train.FloatList(value=v)),
                     "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
                 }
             )
         ).SerializeToString()
-        for _ in range(5)
+        for v in values
     ]
     write_records(tmp_path / "ex.tfrecord", examples)
     schema = resolve(tmp_path / "ex.tfrecord", length=6, dim=4)
-    assert schema.source == "example" and next(iter(stream(schema))).shape == (5, 6, 4)
+    assert schema.source == "example"
+    np.testing.assert_array_equal(next(iter(stream(schema))).numpy(), values.reshape(5, 6, 4))  # row-major frames
 
     np.save(tmp_path / "x.npy", rng.normal(size=(10, 9, 4)).astype(np.float32))
     x = np.concatenate(list(stream(resolve(tmp_path / "x.npy", dim=4), 6, 4)))

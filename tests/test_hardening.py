@@ -8,17 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_error_line
+from conftest import invoke, one_error_line
 from typer.testing import CliRunner
-
-from lstmprune_cli.cli.app import app
 
 runner = CliRunner()
 T, F, C = 5, 4, 3
-
-
-def invoke(*args, ws: Path | None = None):
-    return runner.invoke(app, [*map(str, args), *(["--workspace", str(ws)] if ws else [])])
 
 
 def sequence_records(path: Path, frames: list[int], dim: int = F, compress: bool = False) -> Path:
@@ -185,6 +179,17 @@ def test_free_length_language_model_is_analyzed(tf, tmp_path):
             assert r.exit_code == 0, r.stderr
             (tmp_path / "long.txt").write_text("\n".join(["<unk>", "<eos>"] + [f"w{k}" for k in range(20)]))
     one_error_line(r, "vocabulary .* has 22 tokens; the model's Embedding takes 12")
+    # the statistics are those of the final states over the corpus's 35-token windows (ids: w_k -> k + 2, <eos> 1)
+    from lstmprune_cli.core.statsfile import Statistics
+
+    ids = np.array([t for j in range(30) for t in [(k * j) % 10 + 2 for k in range(9)] + [1]])
+    windows = ids[: (len(ids) - 1) // 35 * 35].reshape(-1, 35)  # (8, 35): the last token is only a target
+    model = keras.models.load_model(tmp_path / "lm.keras")
+    states = keras.Model(model.inputs, model.layers[2].output)(windows).numpy()[:, -1]  # (8, 6)
+    found = Statistics.load(tmp_path / "ws" / "stats.npz").stats["lstm"]
+    assert found.count == len(windows) == 8
+    np.testing.assert_allclose(found.mean, states.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(found.covariance(), np.cov(states, rowvar=False, bias=True), atol=1e-6)
 
 
 def test_bad_input_write_errors_are_one_line(project, ws, tmp_path, monkeypatch):

@@ -7,17 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_error_line
+from conftest import invoke, one_error_line
 from typer.testing import CliRunner
-
-from lstmprune_cli.cli.app import app
 
 runner = CliRunner()
 T, F, C = 5, 4, 3
-
-
-def invoke(*args, ws: Path | None = None):
-    return runner.invoke(app, [*map(str, args), *(["--workspace", str(ws)] if ws else [])])
 
 
 def digest(*paths: Path) -> dict:

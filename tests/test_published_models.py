@@ -9,17 +9,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import one_error_line
+from conftest import invoke, one_error_line
 from typer.testing import CliRunner
 
 from lstmprune_cli.cli.app import app
 
 runner = CliRunner()
 T, V = 8, 30
-
-
-def invoke(*args, ws: Path):
-    return runner.invoke(app, [*map(str, args), "--workspace", str(ws)])
 
 
 def ok(r):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import invoke as cli
 from records import sequence_example, write_records
 from typer.testing import CliRunner
 
@@ -47,9 +48,16 @@ def tagged(tf, tmp_path_factory):
 
 
 def invoke(*args):
-    r = runner.invoke(app, [str(a) for a in args])
+    r = cli(*args)
     assert r.exit_code == 0, r.stderr
     return r
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) in pixels, from the PNG's header chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def test_finetune_report_and_sweep_chain(tagged, tmp_path):
@@ -83,10 +91,18 @@ def test_finetune_report_and_sweep_chain(tagged, tmp_path):
     assert pruned["params"] < original["params"] and pruned["flops_per_step"] < original["flops_per_step"]
     assert set(original["latency_ms"]) == {"tf batch 1", "tf batch 64"}
     assert 0 <= original["metrics"]["gap@20"] <= 1 and "map" in pruned["metrics"]
-    assert [g["num_kept"] for g in report["groups"]][:2] == [report["groups"][0]["num_kept"]] * 2
+    # the pruned file on the validation data, as finetune measured it before training; the finetuned one, its best epoch
+    assert pruned["metrics"]["gap@20"] == pytest.approx(record["before"]["gap@20"], abs=1e-6)
+    best = record["before"] if record["kept_given"] else record["epochs"][record["best_epoch"] - 1]["validation"]
+    assert report["models"]["finetuned"]["metrics"]["gap@20"] == pytest.approx(best["gap@20"], abs=1e-6)
+    kept = [g["num_kept"] for g in report["groups"]]
+    assert kept[:2] == [kept[0]] * 2 and sum(kept) == (12 + 12 + 16) // 2  # bi ties its directions; theta 0.5
     plot = Path(report["plots"][0])
-    assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "energy per group" in md.read_text() and "| original | pruned | finetuned |" in md.read_text()
+    assert png_size(plot) == (768, 480)  # 6.4 x 4 inches at 120 dpi
+    text = md.read_text()
+    assert "energy per group" in text and "| original | pruned | finetuned |" in text
+    for g in report["groups"]:
+        assert f"| {g['group']} | {g['units']} | {g['num_kept']} |" in text
 
     r = invoke(
         "sweep", "--theta", "0.3,0.6", "--eval", tagged / "valid.tfrecord", "--plot", tmp_path / "s.png", "--json", *ws
@@ -94,7 +110,10 @@ def test_finetune_report_and_sweep_chain(tagged, tmp_path):
     sweep = json.loads(r.stdout)
     assert [p["theta"] for p in sweep["points"]] == [0.3, 0.6]
     assert sweep["points"][0]["params"] > sweep["points"][1]["params"]
-    assert "gap@20" in sweep["points"][1]["metrics"] and (tmp_path / "s.png").stat().st_size > 0
+    assert "gap@20" in sweep["points"][1]["metrics"] and png_size(tmp_path / "s.png") == (1080, 432)
+    assert sweep["original"]["metrics"]["gap@20"] == pytest.approx(original["metrics"]["gap@20"], abs=1e-6)
+    uniform = [2 * round((1 - theta) * 12) + round((1 - theta) * 16) for theta in (0.3, 0.6)]  # every group at theta
+    assert [sum(p["kept"].values()) for p in sweep["points"]] == uniform
 
 
 def test_finetune_rewinds_a_refitted_cut_to_the_kept_units_own_weights(tagged, tmp_path):
