@@ -128,10 +128,14 @@ def prune_wall_time(tmp: Path) -> dict:
     times = {}
     for theta in (0.5, 0.7):
         start = time.perf_counter()
-        r = jobs.prune.prune(path, stats, tmp / f"pruned-{theta}.keras", PlanSpec.paper(theta), latency=False, force=True)
+        r = jobs.prune.prune(
+            path, stats, tmp / f"pruned-{theta}.keras", PlanSpec.paper(theta), latency=False, force=True
+        )
         times[theta] = {"seconds": time.perf_counter() - start, "kept": {g.name: g.num_kept for g in r.plan.groups}}
     start = time.perf_counter()
-    jobs.prune.prune(path, stats, tmp / "pruned-obs.keras", PlanSpec.paper(0.7, criterion="obs"), latency=False, force=True)
+    jobs.prune.prune(
+        path, stats, tmp / "pruned-obs.keras", PlanSpec.paper(0.7, criterion="obs"), latency=False, force=True
+    )
     obs = time.perf_counter() - start
     return {
         "params": model.count_params(),
