@@ -57,9 +57,9 @@ def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple
     bal_train validated on the rest of eval-00000, GAP@20 and mAP on eval-00001..3; rows and clip counts."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.prune import REFIT_SAMPLES
     from lstmprune_cli.framework.train.loop import evaluate
-    from lstmprune_cli.framework.train.tasks import Task
 
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
     stats = jobs.analyze.analyze(path, str(calibration), batch_size=64, max_samples=size["stats"]).statistics

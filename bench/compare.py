@@ -57,9 +57,9 @@ def run(
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework import models
     from lstmprune_cli.framework.jobs.finetune import training_start
+    from lstmprune_cli.framework.models.tasks import task_of
     from lstmprune_cli.framework.prune.planner import Planner, cut
-    from lstmprune_cli.framework.train.loop import finetune
-    from lstmprune_cli.framework.train.tasks import task_of
+    from lstmprune_cli.framework.train.loop import fit
 
     base = models.load_model(model_path)
     planner = Planner(base, statistics)
@@ -71,9 +71,7 @@ def run(
     def tune(model, seed: int, starts=()) -> tuple[dict, float, int]:
         start = time.perf_counter()
         teacher = base if recipe.get("alpha") else None  # distilled from the original, as `finetune` does
-        found = finetune(
-            model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **recipe
-        )
+        found = fit(model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **recipe)
         return score(model), time.perf_counter() - start, found.start
 
     rows = []

@@ -52,7 +52,7 @@ def finetune_throughput(clips: int) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import models
     from lstmprune_cli.framework.jobs.finetune import training_streams
-    from lstmprune_cli.framework.train.loop import finetune
+    from lstmprune_cli.framework.train.loop import fit
 
     data = str(AUDIOSET / "bal_train-00000-of-00004.tfrecord")
     teacher = models.load_model(SAMPLE / "audioset_lstm.keras")
@@ -65,7 +65,7 @@ def finetune_throughput(clips: int) -> dict:
             model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
             model.fit(((x, y) for x, y in stream()), epochs=1, verbose=0)
         else:
-            finetune(model, stream, task, epochs=1, teacher=teacher if "teacher" in name else None)
+            fit(model, stream, task, epochs=1, teacher=teacher if "teacher" in name else None)
         rate = clips / (time.perf_counter() - start)
         rates[name.strip()] = max(rates.get(name.strip(), 0.0), rate)  # best of two rounds
     return rates

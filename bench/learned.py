@@ -22,9 +22,9 @@ SIZES = {
 
 def part(mode: Mode) -> dict:
     from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.train.learners import learn
-    from lstmprune_cli.framework.train.loop import evaluate, finetune
-    from lstmprune_cli.framework.train.tasks import Task
+    from lstmprune_cli.framework.train.loop import evaluate, fit
 
     size = SIZES[mode.name]
     assert LEARN + TUNE == audioset.RECIPE["epochs"], "the learned rows get part 1's budget"
@@ -64,7 +64,7 @@ def part(mode: Mode) -> dict:
                 learned = time.perf_counter() - start
                 cut = score(found.model)
                 start = time.perf_counter()
-                finetune(
+                fit(
                     found.model,
                     lambda s=seed: shuffled(*budget, s),
                     task,
@@ -99,9 +99,9 @@ def on_ptb(mode: Mode) -> dict:
     all of it learning (soft-gm silences twice: half-way and at the end); perplexity on valid and test."""
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.train.learners import learn
     from lstmprune_cli.framework.train.loop import evaluate
-    from lstmprune_cli.framework.train.tasks import Task
 
     from . import ptb
 

@@ -97,8 +97,8 @@ def part(mode: Mode) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.train.loop import evaluate
-    from lstmprune_cli.framework.train.tasks import Task
 
     size = SIZES[mode.name]
     path = base(mode)

@@ -41,10 +41,10 @@ def part(mode: Mode) -> dict:
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
     from lstmprune_cli.framework.jobs.finetune import training_start
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.prune import REFIT_SAMPLES, cut_and_refit
     from lstmprune_cli.framework.prune.planner import Planner, cut
-    from lstmprune_cli.framework.train.loop import evaluate, finetune
-    from lstmprune_cli.framework.train.tasks import Task
+    from lstmprune_cli.framework.train.loop import evaluate, fit
 
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
     held = clips("eval-0000[1-3]-*", 2000 if mode.quick else None)
@@ -78,7 +78,7 @@ def part(mode: Mode) -> dict:
                 if theta:  # finetune --start auto --val: the rewound start, the refitted one tried too
                     model, starts = training_start(pruned, cut(base, plan), "auto", judged=True)
                 start = time.perf_counter()
-                found = finetune(
+                found = fit(
                     model,
                     lambda s=seed, t=train: shuffled(*t, s),
                     task,

@@ -26,9 +26,9 @@ def registered() -> dict[str, str]:
     from ..core.recipe import allocations, criterion_names
     from ..framework.jobs.analyze import RUNNERS
     from ..framework.jobs.export import FORMATS
+    from ..framework.models.tasks import losses
     from ..framework.train.distribute import STRATEGIES
     from ..framework.train.learners import methods
-    from ..framework.train.tasks import losses
 
     names = dict(allocations=allocations(), criteria=criterion_names(), methods=methods(), losses=losses())
     names |= dict(strategies=STRATEGIES, formats=FORMATS, runners=list(RUNNERS))

@@ -59,7 +59,7 @@ class FinetuneJob:
 
 def training_streams(model, data_spec: str, options: Options, batch_size: int, max_samples: int | None, loss: str):
     """The task of `model` and a factory of (x, y) batches over `data_spec`."""
-    from ..train.tasks import task_of
+    from ..models.tasks import task_of
 
     spec = data.InputSpec.of(model)
     schema = data.resolve(data_spec, options, spec)
@@ -101,8 +101,7 @@ def finetune(
     import keras
 
     from ..train.distribute import Backup, strategy_of, worker
-    from ..train.loop import check_training, evaluate
-    from ..train.loop import finetune as run_loop
+    from ..train.loop import check_training, evaluate, fit
 
     t = training
     options = options or Options()
@@ -137,7 +136,7 @@ def finetune(
     before = evaluate(given, val(), task) if val else None
     steps = -(-min(schema.records, t.max_samples or schema.records) // t.batch_size)
     common = _common_steps(schema.records, t.batch_size, t.max_samples, workers) if workers > 1 else None
-    result = run_loop(
+    result = fit(
         model,
         train,
         task,

@@ -15,7 +15,7 @@ from .. import models
 from ..models import costs
 from ..models.layers import sequence_length
 from ..surgery.groups import model_groups
-from ..train.learners import methods
+from ..train.learners import LEARNERS, check_method
 from .display import QUIET, Display
 
 
@@ -152,9 +152,8 @@ def run(
     from ...core.recipe import Recipe
     from ...core.workspace import Workspace
     from .. import import_tensorflow
-    from ..train.learners import check_method
 
-    checks.choice(method, methods(), "method")
+    check_method(method, theta=theta, penalty=penalty, cut_flags=criterion is not None or allocate is not None)
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
     training.check()
@@ -163,7 +162,7 @@ def run(
     checks.penalty(penalty)
     checks.at_least(every, "every", 0)
     checks.at_least(min_units, "min_units", 1)
-    entry = check_method(method, theta=theta, penalty=penalty, cut_flags=criterion is not None or allocate is not None)
+    entry = LEARNERS[method]
     ws = Workspace.open(workspace)
     model = model or Path(ws.require("model"))
     ws.check_model(model)

@@ -98,8 +98,8 @@ def report(
 ) -> ReportJob:
     """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
     from ...core.summary import group_rows
+    from ..models.tasks import losses
     from ..train.loop import evaluate
-    from ..train.tasks import losses
     from .plots import energy_plot, sensitivity_plot
 
     checks.choice(loss, losses(), "loss")

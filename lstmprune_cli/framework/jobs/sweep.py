@@ -66,9 +66,8 @@ def sweep(
     """Prune by every spec as `prune` does (fine-tune briefly when asked, as `finetune` does without --val),
     evaluate, and time all models side by side. data_spec: the calibration data of refits and measured
     allocations."""
-    from ..train.loop import evaluate
-    from ..train.loop import finetune as run
-    from ..train.tasks import losses
+    from ..models.tasks import losses
+    from ..train.loop import evaluate, fit
 
     epochs, batch_size, max_samples, loss = training.epochs, training.batch_size, training.max_samples, training.loss
     checks.choice(loss, losses(), "loss")
@@ -100,7 +99,7 @@ def sweep(
             rewound = cut(model, plan) if plan.extra.get("compensate") == "refit" else None
             pruned, starts = training_start(pruned, rewound, "auto", judged=False)
             task, _, train = training_streams(pruned, train_spec, options, batch_size, max_samples, loss)
-            run(pruned, train, task, epochs=epochs, teacher=model, starts=starts)
+            fit(pruned, train, task, epochs=epochs, teacher=model, starts=starts)
         point = scored(measure_point(spec.theta, pruned, plan), pruned)
 
         points.append(point)

@@ -20,6 +20,7 @@ from .. import models
 from ..data.calibration import first_sequences
 from ..models import costs
 from ..models.layers import sub_layer
+from ..models.tasks import output_distance
 from ..surgery.cut import prune_model
 from ..surgery.groups import consumer_rows, model_groups
 from .refit import refit
@@ -98,7 +99,8 @@ class Planner:
 
     def output_loss(self, spec: PlanSpec, held_out, fit=None) -> Callable[[dict[str, int]], float]:
         """A `measure` for allocators: kept counts -> how far the cut model's outputs move from the original's
-        on `held_out` inputs (KL for softmax, Bernoulli KL for sigmoid, MSE otherwise). The units are chosen
+        on `held_out` inputs, by the task's distance (models.tasks: KL of softmax outputs, Bernoulli KL of sigmoid
+        ones, squared error otherwise). The units are chosen
         by `spec`'s criterion; with `compensate="refit"` the consumers are refitted on the `fit` inputs."""
         want = np.asarray(self.model(held_out, training=False), dtype=np.float64)
         distance = output_distance(self.model)
@@ -113,25 +115,6 @@ class Planner:
             return distance(want, np.asarray(small(held_out, training=False), dtype=np.float64))
 
         return loss
-
-
-def output_distance(model) -> Callable[[np.ndarray, np.ndarray], float]:
-    """How far outputs `got` are from `want`, by the model's output activation."""
-    last = model.layers[-1]
-    inner = getattr(last, "layer", last)  # TimeDistributed(Dense)
-    activation = getattr(getattr(inner, "activation", None), "__name__", "")
-    eps = 1e-7
-    if activation == "softmax":
-        return lambda want, got: float(np.mean(np.sum(want * (np.log(want + eps) - np.log(got + eps)), axis=-1)))
-    if activation == "sigmoid":
-
-        def bernoulli(want: np.ndarray, got: np.ndarray) -> float:
-            got = np.clip(got, eps, 1 - eps)
-            w = np.clip(want, eps, 1 - eps)
-            return float(np.mean(w * np.log(w / got) + (1 - w) * np.log((1 - w) / (1 - got))))
-
-        return bernoulli
-    return lambda want, got: float(np.mean((want - got) ** 2))
 
 
 BISECTIONS = 12  # searches of the allocator's rate for a params or FLOPs budget

@@ -1,2 +1,2 @@
-"""Stage 6, training: the task a model solves (`tasks`, a registry), the training loop with distillation and
-evaluation (`loop`), tf.distribute and backups (`distribute`), and the learned structures (`learners`)."""
+"""Stage 6, training: the training loop with distillation and evaluation (`loop`), tf.distribute and backups
+(`distribute`), and the structures learned while training (`learners`, a registry)."""

@@ -1,7 +1,7 @@
 """Fine-tuning beyond one device: tf.distribute strategies, the batches they take, and epoch backups.
 
     strategy = strategy_of("multi-worker")        # reads TF_CONFIG
-    finetune(model, batches, task, strategy=strategy, backup=Backup(path))
+    fit(model, batches, task, strategy=strategy, backup=Backup(path))
 
 Gradients are averaged across replicas (Keras 3 under a MirroredStrategy); each replica takes its own batches
 (the batch size is per replica) and each worker reads its own shard of the records (`worker()` gives it), so

@@ -1,6 +1,6 @@
 """Structure learned while training: ISS-L0 gates, ISS-GL group lasso and the paper's soft GM pruning.
 
-Each learner rides `train.finetune` (its forward pass, its penalty, what it does after a step) and ends
+Each learner rides `train.loop.fit` (its forward pass, its penalty, what it does after a step) and ends
 in kept units per unit set; the trained model is then cut like any other, so the result is an ordinary
 plan and a physically smaller model.
 
@@ -41,7 +41,7 @@ class Learned:
 
 
 class Learner:
-    """The hooks `train.finetune` calls; the default trains the plain model."""
+    """The hooks `train.loop.fit` calls; the default trains the plain model."""
 
     variables: list = []
 
@@ -348,8 +348,6 @@ def _group_lasso(model, s: Setting) -> Learner:
 
 
 def _soft(model, s: Setting) -> Learner:
-    if s.penalty is not None:
-        raise LstmpruneError("soft-gm meets a budget (theta); it takes no penalty", option="penalty")
     if s.statistics is None:
         raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
     spec = s.spec or PlanSpec.paper(s.theta, min_units=s.min_units)  # the paper's rates and ranking
@@ -417,12 +415,10 @@ def learn(
     on the input features of the first recurrent layers too (Embedding dimensions, or raw features), counted in
     the budget like units.
     """
-    from .loop import finetune
+    from .loop import fit
 
-    checks.choice(method, methods(), "method")
+    check_method(method, theta=theta, penalty=penalty)
     checks.choice(budget, BUDGETS, "budget")
-    if penalty is None and theta is None:
-        raise LstmpruneError("give a budget (theta) or a fixed penalty", option="theta")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
         raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
     if inputs and method != "l0":
@@ -451,7 +447,7 @@ def learn(
     )
     start = time.perf_counter()
     learner = LEARNERS[method].make(model, setting)
-    result = finetune(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
+    result = fit(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
     scores = learner.scores(model)
     kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
     seconds = time.perf_counter() - start

@@ -11,8 +11,8 @@ import numpy as np
 
 from ...core import checks, metrics
 from ...core.errors import LstmpruneError
+from ..models.tasks import TASKS, Task
 from .distribute import distributed, replica_copy
-from .tasks import TASKS, Task
 
 
 def check_training(*, learning_rate: float, seed: int) -> None:
@@ -97,7 +97,7 @@ class FinetuneResult:
     resumed_from: int = 0  # the epoch a backup held when training resumed (0: a fresh start)
 
 
-def finetune(
+def fit(
     model,
     train: Callable[[], Iterable],
     task: Task,

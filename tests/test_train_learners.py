@@ -22,8 +22,8 @@ def _copy(model):
 
 
 def _learn(model, method, **kw):
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.train.learners import learn
-    from lstmprune_cli.framework.train.tasks import Task
 
     x, y = _data()
     settings = dict(epochs=4, steps_per_epoch=4, learning_rate=0.05) | kw
@@ -95,10 +95,10 @@ def test_group_lasso_zeroes_whole_units_and_the_plan_slices_exactly_those(tf, ar
 
 
 def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
+    from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.surgery.units import squared_norms, unit_sets
     from lstmprune_cli.framework.train.learners import SoftPruning, learn
-    from lstmprune_cli.framework.train.loop import finetune
-    from lstmprune_cli.framework.train.tasks import Task
+    from lstmprune_cli.framework.train.loop import fit
 
     model = golden.build("stacked")
     x, y = _data()
@@ -110,11 +110,11 @@ def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
     trained = _copy(model)
     sets = unit_sets(trained)
     soft = SoftPruning(trained, sets, counts=counts, spec=spec, every=3)
-    finetune(trained, lambda: [(x, y)] * 3, Task("multilabel", 3), epochs=1, learning_rate=0.05, learner=soft)
+    fit(trained, lambda: [(x, y)] * 3, Task("multilabel", 3), epochs=1, learning_rate=0.05, learner=soft)
     zeroed = soft.zeroed[0][sets[0].name]
     assert len(zeroed) == sets[0].units - counts[sets[0].groups[0].name]
     assert np.all(squared_norms(trained, sets[0], "incoming")[zeroed] == 0)  # silenced at the last step
-    finetune(trained, lambda: [(x, y)] * 2, Task("multilabel", 3), epochs=1, learning_rate=0.05)  # no pruning
+    fit(trained, lambda: [(x, y)] * 2, Task("multilabel", 3), epochs=1, learning_rate=0.05)  # no pruning
     assert np.all(squared_norms(trained, sets[0], "incoming")[zeroed] > 0)  # they grow back
 
     found = learn(

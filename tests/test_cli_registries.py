@@ -75,7 +75,7 @@ def test_a_learner_from_outside_is_taken_by_learn(project, cli, monkeypatch, tmp
 def test_a_task_from_outside_is_taken_by_finetune(project, cli, monkeypatch, tmp_path):
     import keras
 
-    from lstmprune_cli.framework.train.tasks import TASKS, TaskType
+    from lstmprune_cli.framework.models.tasks import TASKS, TaskType
 
     entry = TaskType(
         criterion=lambda task: (keras.losses.SquaredHinge(), keras.losses.SquaredHinge()),
