@@ -651,7 +651,8 @@ def scale_section(r: dict) -> list[str]:
             ),
             "",
             "Two workers on one 2-core machine share the cores and add an all-reduce per step; the speed-up belongs to",
-            "workers on separate machines. The result is the one worker's (tests/test_train_distribute.py, within 1e-4).",
+            "workers on separate machines. The result is the one worker's "
+            "(tests/test_train_distribute.py, within 1e-4).",
             "",
         ]
     return lines

@@ -1,6 +1,6 @@
 """Stage 2, models: model files (read by content, checked in safe mode, Keras 2 repaired, written for the Keras
-that reads them), the layer graph read from a model's config, the task it solves (a registry), costs (FLOPs, latency) and
-TFLite."""
+that reads them), the layer graph read from a model's config, the task it solves (a registry), costs (FLOPs,
+latency) and TFLite."""
 
 from .files import (
     compile_like,
