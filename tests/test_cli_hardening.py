@@ -189,7 +189,7 @@ def test_free_length_language_model_is_analyzed(tf, tmp_path):
     found = Statistics.load(tmp_path / "ws" / "stats.npz").stats["lstm"]
     assert found.count == len(windows) == 8
     np.testing.assert_allclose(found.mean, states.mean(axis=0), atol=1e-6)
-    np.testing.assert_allclose(found.covariance(), np.cov(states, rowvar=False, bias=True), atol=1e-6)
+    np.testing.assert_allclose(found.covariance, np.cov(states, rowvar=False, bias=True), atol=1e-6)
 
 
 def test_bad_input_write_errors_are_one_line(project, ws, tmp_path, monkeypatch):

@@ -207,3 +207,44 @@ def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
     after = {"params": found.model.count_params(), "flops": costs.flops(found.model, golden.T)["per_step"]}
     assert 1 - after[budget] / before[budget] >= 0.5 - 1e-9
     assert found.plan.extra["budget"] == budget
+
+
+@pytest.mark.parametrize("method", ["l0", "group-lasso"])
+def test_a_budgeted_learner_ends_exact_with_the_budget_removed(tf, method):
+    """Learn, then the removed units fade to exactly zero (closed gates, zero weights): the cut is exact."""
+    model = golden.build("bidirectional")
+    found = _learn(model, method, theta=0.5, epochs=6)  # 24 steps: 14 learn, 7 close, 3 train
+    assert found.record["exact"] and found.record["removed_alive"] == 0
+    assert found.plan.achieved()["units"] >= 0.5 - 1e-9
+    x, _ = _data()
+    assert _max_diff(model, found.model, x) <= 1e-5  # the trained model, with its removed units silent
+
+
+def test_a_learned_cut_with_mean_compensation_equals_the_masked_model_with_its_means_folded(tf):
+    """Golden: the compensated cut of a learned plan is the trained model with the removed units masked and
+    each one's mean output on the calibration data folded into the next layer's bias."""
+    import keras
+
+    from lstmprune_cli.framework.surgery.groups import unit_groups
+    from lstmprune_cli.framework.surgery.units import unit_sets
+    from lstmprune_cli.framework.train.learners import compensated_cut, learned_plan
+
+    model = golden.build("single")
+    x, _ = _data()
+    groups, sets = unit_groups(model), unit_sets(model)
+    kept = [np.array([0, 2, 3]) for _ in sets]
+    plan = learned_plan("f", groups, sets, kept, [np.zeros(s.units) for s in sets], 0.5, "l0", 1, 0)
+    small = compensated_cut(model, plan, "mean", lambda: [x])
+
+    first = groups[0]
+    states = keras.Model(model.inputs, model.get_layer(first.layer).output)(x).numpy()  # (B, H): final states
+    reference = golden.masked_model(model, plan.kept())
+    consumer = next(layer for layer in reference.layers if layer.name != first.layer and layer.get_weights())
+    removed = np.setdiff1d(np.arange(first.units), kept[0])
+    weights = consumer.get_weights()
+    weights[-1] = weights[-1] + states.mean(axis=0)[removed] @ weights[0][removed]
+    consumer.set_weights(weights)
+    assert _max_diff(small, reference, x) <= 1e-5
+    assert plan.extra["compensate"] == "mean"
+    refitted = compensated_cut(model, plan, "refit", lambda: [x])
+    assert plan.extra["refit"]["consumers"] and refitted.count_params() == small.count_params()

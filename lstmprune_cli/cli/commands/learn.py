@@ -15,7 +15,7 @@ from ..options import DATA, WS_DEFAULT, Force, Json, Workspace, data_options, sh
 TRAINING = ("epochs", "batch_size", "learning_rate", "schedule", "distill", "alpha", "loss", "max_samples", "seed")
 
 
-@shared("criterion", "allocate", "budget", "min_units")
+@shared("criterion", "allocate", "budget", "min_units", "compensate")
 @shared(*DATA, record="options", make=data_options)
 @shared(*TRAINING, record="training", make=Training, epochs=5, schedule="cosine")
 def learn(
@@ -56,6 +56,7 @@ def learn(
     allocate: Optional[str] = None,
     budget: str = "units",
     min_units: int = 1,
+    compensate: Optional[str] = None,
     workspace: Workspace = WS_DEFAULT,
     force: Force = False,
     json: Json = False,
@@ -88,6 +89,7 @@ def learn(
         min_units=min_units,
         inputs=inputs,
         every=every,
+        compensate=compensate,
         force=force,
         display=render.display(json),
     )

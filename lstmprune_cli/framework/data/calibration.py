@@ -41,3 +41,18 @@ def lazy_calibration(model, data_spec: str | None, options: Options | None, samp
         return stream()
 
     return batches
+
+
+def inputs_of(batches, samples: int):
+    """A factory of the model inputs of (x, y) batches, at most `samples` sequences: calibration batches read
+    from training data."""
+
+    def make():
+        seen = 0
+        for x, _ in batches():
+            yield x[: samples - seen]
+            seen += len(x)
+            if seen >= samples:
+                return
+
+    return make

@@ -12,8 +12,10 @@ from ...core.schema import Options
 from ...core.statsfile import Statistics
 from ...core.training import Training
 from .. import models
+from ..data.calibration import inputs_of
 from ..models import costs
 from ..models.layers import sequence_length
+from ..prune.planner import REFIT_SAMPLES
 from ..surgery.groups import model_groups
 from ..train.learners import LEARNERS, check_method
 from .display import QUIET, Display
@@ -60,10 +62,12 @@ def learn(
     min_units: int = 1,
     inputs: bool = False,
     every: int = 0,
+    compensate: str = "refit",
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
-    """Train the model at `model_path` with `method` toward theta of `budget`, cut it, write it to `out`."""
+    """Train the model at `model_path` with `method` toward theta of `budget`, cut it, compensate the cut as
+    `prune` does (the first training sequences are its calibration data), write it to `out`."""
     import keras
 
     from ..train.learners import learn as run_learner
@@ -100,6 +104,8 @@ def learn(
         spec=spec,
         statistics=statistics,
         every=every,
+        compensate=compensate,
+        calibration=inputs_of(train, REFIT_SAMPLES),
         steps_per_epoch=steps,
         seed=t.seed,
         epochs=t.epochs,
@@ -143,6 +149,7 @@ def run(
     min_units: int = 1,
     inputs: bool = False,
     every: int = 0,
+    compensate: str | None = None,
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
@@ -191,6 +198,7 @@ def run(
         min_units=min_units,
         inputs=inputs,
         every=every,
+        compensate=compensate or Recipe().compensate,
         force=force,
         display=display,
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...core import checks, learned
 from ...core.errors import LstmpruneError
-from ...core.plan import BUDGETS, Plan, PlanSpec, allocate, rank
+from ...core.plan import BUDGETS, COMPENSATIONS, Plan, PlanSpec, allocate, rank
 from .. import models
 from ..surgery.cut import prune_model
 from ..surgery.groups import unit_groups
@@ -26,8 +26,11 @@ from ..surgery.units import UnitSet, entries, fold_means, scale_units, squared_n
 GATE_TRAVEL = 16.0  # log_alpha = speed * v, the speed such that Adam's steps could move a gate this far in all
 GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
 GATE_GAIN = 10.0  # the L0 penalty's weight per unit of excess expected share (proportional control)
-GL_GAIN = 0.002  # threshold per step per unit of excess share; chosen on validation clips (0.5 .. 0.002)
-WARMUP = 0.8  # share of the steps over which the kept share's target falls from 1 to 1 - theta
+GL_START = 1e-4  # group lasso's first threshold per step, in units of a set's median unit norm at the start
+GL_RISE = 1.05  # the threshold's growth per step while more units are alive than the target (its fall: 1 / RISE)
+LEARN = 0.6  # share of the steps that learn the structure; the kept share's target falls from 1 to 1 - theta
+CLOSE = 0.3  # then the units the budget removes fade to exactly zero; the last steps train the kept network
+CLOSED = -10.0  # log_alpha of a closed gate: deterministic value 0, P(open) 3e-4
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
 
 
@@ -73,27 +76,73 @@ class Learner:
 
 
 class _Budget:
-    """The kept share's target along the steps."""
+    """The kept share's target along the steps, and the phases of a budgeted run: learn (the target falls
+    from 1 to the budget's share), close (the units the budget removes fade to exactly zero), train the rest."""
 
     def __init__(self, share: float, steps: int):
         self.share, self.steps, self.step = share, max(1, steps), 0
+        self.learn = max(1, round(LEARN * self.steps))
+        self.close = max(1, round(CLOSE * self.steps))
 
     def target(self) -> float:
-        ramp = min(1.0, self.step / max(1.0, WARMUP * self.steps))
+        ramp = min(1.0, self.step / self.learn)
         return 1 - ramp * (1 - self.share)
 
+    def phase(self) -> str:
+        return "learn" if self.step < self.learn else "close" if self.step < self.learn + self.close else "train"
 
-class Gates(Learner):
+    def closing(self) -> float:
+        """How far the removed units have faded: 0 when closing starts, 1 at its end and after."""
+        return min(1.0, (self.step - self.learn + 1) / self.close)
+
+
+class _Closing:
+    """What a budgeted learner shares: once the learning phase ends, the units the budget removes are chosen
+    (the highest scores that meet it) and fade out; `kept` then returns that choice."""
+
+    chosen: list[np.ndarray] | None = None
+
+    def choose(self, model, setting) -> list[np.ndarray]:
+        shapes = set_shapes(setting.sets, setting.min_units)
+        self.chosen = learned.select(shapes, self.current(model), setting.removed, setting.theta)
+        return self.chosen
+
+    def removed_masks(self) -> list[np.ndarray]:
+        out = []
+        for s, k in zip(self.sets, self.chosen):
+            mask = np.ones(s.units, bool)
+            mask[k] = False
+            out.append(mask)
+        return out
+
+    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+        if self.chosen is not None:
+            return self.chosen
+        return Learner.kept(self, shapes, scores, removed, theta, penalty)
+
+
+class Gates(_Closing, Learner):
     """ISS-L0 (seed 003): a hard-concrete gate on every unit, scaling the rows that read it.
 
-    `penalty` fixed: its weight times the expected share of open gates. Otherwise the expected share s is
-    held to a target t that falls from 1 to the budget's share over the first 80% of the steps: the penalty
-    lambda (s - t) has lambda = GATE_GAIN (s - t) after every step (proportional control; the dual ascent of
-    CoFi oscillated between 0.15 and 0.9 of the units on the AudioSet sample within five epochs).
+    `penalty` fixed: its weight times the expected share of open gates; the plan removes the gates it closed.
+    Otherwise the expected share s is held to a target t that falls from 1 to the budget's share over the
+    learning phase: the penalty lambda (s - t) has lambda = GATE_GAIN (s - t) after every step (proportional
+    control; the dual ascent of CoFi oscillated between 0.15 and 0.9 of the units on the AudioSet sample within
+    five epochs). Then the gates the budget removes close linearly to CLOSED, and the last steps train the kept
+    network with them closed: every removed unit's gate is closed when training ends.
     """
 
     def __init__(
-        self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, seed: int, lr: float
+        self,
+        model,
+        sets: list[UnitSet],
+        *,
+        share: float,
+        steps: int,
+        penalty: float | None,
+        seed: int,
+        lr: float,
+        setting=None,
     ):
         import tensorflow as tf
 
@@ -109,6 +158,7 @@ class Gates(Learner):
         self.rng = tf.random.Generator.from_seed(seed)
         self.rows = _row_gathers(model, sets)
         self.trace: list[list[float]] = []  # every 10 steps: step, expected kept share, its target, lambda
+        self.setting, self.opened = setting, None  # opened: log_alpha of the removed gates when closing began
 
     def _log_alpha(self):
         return self.v * self.speed
@@ -136,11 +186,29 @@ class Gates(Learner):
         if self.fixed is not None:
             return
         self.budget.step += 1
-        gap = float(self._share()) - self.budget.target()
-        self.lam.assign(GATE_GAIN * gap)  # negative below the target: it reopens gates
+        if self.budget.phase() == "learn":
+            gap = float(self._share()) - self.budget.target()
+            self.lam.assign(GATE_GAIN * gap)  # negative below the target: it reopens gates
+        else:
+            self._close(model)
         if self.budget.step % 10 == 0:
             self.trace.append([self.budget.step, float(self._share()), self.budget.target(), float(self.lam)])
         self.target.assign(self.budget.target())
+
+    def current(self, model) -> list[np.ndarray]:
+        la = self.v.numpy().astype(np.float64) * self.speed
+        return list(np.split(la, np.cumsum([s.units for s in self.sets])[:-1]))
+
+    def _close(self, model) -> None:
+        """The removed gates' log_alpha moves linearly from where it was to CLOSED; the penalty is off."""
+        if self.chosen is None:
+            self.choose(model, self.setting)
+            self.opened = np.concatenate(self.current(model))
+            self.lam.assign(0.0)
+        removed = np.concatenate(self.removed_masks())
+        la = np.concatenate(self.current(model))
+        la[removed] = self.opened[removed] + (CLOSED - self.opened[removed]) * self.budget.closing()
+        self.v.assign((la / self.speed).astype("float32"))
 
     def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         return [learned.deterministic_gate(v) > 0 for v in scores]
@@ -157,34 +225,58 @@ class Gates(Learner):
         return out
 
 
-class GroupLasso(Learner):
-    """ISS-GL (Wen et al.): after every step a proximal group soft-threshold on each unit's weights (all of
-    its slots), so whole units reach exact zero. A unit's strength is its norm relative to its set's median
-    unit at the start (layers differ in scale). `penalty` fixed: the threshold per step in those units;
-    otherwise the threshold follows the excess of non-zero units over the target (proportional control)."""
+class GroupLasso(_Closing, Learner):
+    """ISS-GL (Wen et al.): after every step the proximal operator of lambda * sum of group norms,
+    w_g <- w_g * max(0, 1 - tau / ||w_g||), on all of a unit's weights (every slot), so whole units reach exact
+    zero. Norms are measured in units of the set's median unit norm at the start (layers differ in scale).
 
-    def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None):
-        self.sets, self.fixed = sets, penalty
+    `penalty` fixed: tau per step, and the plan removes the units at zero. With a budget, tau starts at
+    GL_START and rises by GL_RISE per step while more units are alive than the target (falls while fewer) over
+    the learning phase; then the units the budget removes (the smallest norms) shrink linearly to exactly zero
+    while the others train unpenalized, and the last steps train the kept network with them at zero.
+    """
+
+    def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, setting=None):
+        self.sets, self.fixed, self.setting = sets, penalty, setting
         self.sizes = [np.sqrt(entries(s, model)) for s in sets]
         self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]  # median: 1
-        self.lam = 0.0 if penalty is None else float(penalty)
+        self.lam = GL_START if penalty is None else float(penalty)
         self.budget = _Budget(share, steps)
         self.weight = np.array([s.members * s.units for s in sets], float)
+        self.trace: list[list[float]] = []  # every 10 steps: step, share of units alive, its target, tau
 
     def _strengths(self, model) -> list[np.ndarray]:
         return [np.sqrt(squared_norms(model, s)) / size for s, size in zip(self.sets, self.sizes)]
 
+    def current(self, model) -> list[np.ndarray]:
+        return self._strengths(model)
+
     def after_step(self, model, x) -> None:
+        if self.fixed is None:
+            self.budget.step += 1
+            if self.budget.phase() != "learn":
+                return self._close(model)
         strengths = self._strengths(model)
-        tau = self.lam  # in units of each set's median strength at the start
+        tau = self.lam
         for s, v in zip(self.sets, strengths):
             factors = np.where(v > tau, 1 - tau / np.maximum(v, 1e-30), 0.0)
             scale_units(model, s, factors)
         if self.fixed is None:
-            self.budget.step += 1
-            alive = sum(np.sum(v > tau) * s.members for s, v in zip(self.sets, strengths))
-            gap = alive / self.weight.sum() - self.budget.target()
-            self.lam = max(0.0, GL_GAIN * gap)
+            alive = sum(np.sum(v > tau) * s.members for s, v in zip(self.sets, strengths)) / self.weight.sum()
+            target = self.budget.target()
+            self.lam = tau * GL_RISE if alive > target else max(GL_START, tau / GL_RISE)
+            if self.budget.step % 10 == 0:
+                self.trace.append([self.budget.step, float(alive), target, float(tau)])
+
+    def _close(self, model) -> None:
+        """The removed units shrink so that they reach zero when closing ends; then they are held there."""
+        if self.chosen is None:
+            self.choose(model, self.setting)
+        left = 1 - self.budget.closing()  # of the way still to go, after this step
+        before = left + 1 / self.budget.close
+        factor = 0.0 if left <= 0 else left / min(1.0, before)
+        for s, removed in zip(self.sets, self.removed_masks()):
+            scale_units(model, s, np.where(removed, factor, 1.0))
 
     def scores(self, model) -> list[np.ndarray]:
         return self._strengths(model)
@@ -337,14 +429,16 @@ class Setting:
     every: int
     spec: PlanSpec | None
     statistics: object
+    removed: Callable[[list[int]], float] | None = None  # kept counts per set -> share of the budget removed
 
 
 def _gates(model, s: Setting) -> Learner:
-    return Gates(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty, seed=s.seed, lr=s.learning_rate)
+    settings = dict(share=s.share, steps=s.steps, penalty=s.penalty, seed=s.seed, lr=s.learning_rate)
+    return Gates(model, s.sets, **settings, setting=s)
 
 
 def _group_lasso(model, s: Setting) -> Learner:
-    return GroupLasso(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty)
+    return GroupLasso(model, s.sets, share=s.share, steps=s.steps, penalty=s.penalty, setting=s)
 
 
 def _soft(model, s: Setting) -> Learner:
@@ -405,6 +499,8 @@ def learn(
     steps_per_epoch: int | None = None,
     seed: int = 0,
     inputs: bool = False,
+    compensate: str = "none",
+    calibration: Callable[[], Iterable] | None = None,
     **training,
 ) -> Learned:
     """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
@@ -444,6 +540,7 @@ def learn(
         every=every or steps_per_epoch or 100,
         spec=spec,
         statistics=statistics,
+        removed=removed,
     )
     start = time.perf_counter()
     learner = LEARNERS[method].make(model, setting)
@@ -452,8 +549,8 @@ def learn(
     kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
     seconds = time.perf_counter() - start
     plan = learned_plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
-    small = prune_model(model, plan.kept(), inputs=plan.inputs())
     exact = _exact(sets, kept, model)
+    small = compensated_cut(model, plan, compensate, calibration)
     plan.extra.update(
         budget=budget,
         learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": len(result.epochs), **exact},
@@ -462,6 +559,36 @@ def learn(
     if getattr(learner, "trace", None):
         record["trace"] = learner.trace
     return Learned(plan, small, record)
+
+
+def compensated_cut(model, plan: Plan, compensate: str, calibration: Callable[[], Iterable] | None = None):
+    """The cut of the trained model, compensated as `prune` compensates a one-shot cut: each removed unit's mean
+    output on the calibration batches (model inputs) folded into the biases of the layers that read it (mean;
+    refit starts there), then those layers refitted on the cut model's own states (refit). A unit training
+    silenced contributes nothing either way."""
+    from ..prune.planner import cut
+
+    checks.choice(compensate, COMPENSATIONS, "compensate")
+    if compensate == "refit" and plan.inputs():  # the cut adds an input selection the refit cannot match
+        compensate = "mean"
+        plan.extra["refit_skipped"] = "the plan selects input features; the means are folded instead"
+    plan.extra["compensate"] = compensate
+    if compensate == "none":
+        return cut(model, plan)
+    if calibration is None:
+        raise LstmpruneError(f"compensate {compensate} reads calibration data; none was given", option="compensate")
+    from ..stats.probe import accumulate, build_probe
+
+    stats = accumulate(build_probe(model, unit_groups(model)), calibration())
+    for g in plan.groups:
+        if g.num_kept < g.units:
+            g.fill = [float(v) for v in stats[g.name].mean]
+    small = cut(model, plan)
+    if compensate == "refit":
+        from ..prune.refit import refit
+
+        plan.extra["refit"] = refit(model, small, plan, calibration).to_dict()
+    return small
 
 
 def _exact(sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
