@@ -69,9 +69,13 @@ def run(
     log("unpruned", original)
 
     def tune(model, seed: int, starts=()) -> tuple[dict, float, int]:
+        """Fine-tune within the budget: the trial epoch of another start counts against it, so every row trains
+        `recipe["epochs"]` epochs in all; with no epoch to spare the trial is skipped (the unjudged start)."""
         start = time.perf_counter()
         teacher = base if recipe.get("alpha") else None  # distilled from the original, as `finetune` does
-        found = fit(model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **recipe)
+        starts = list(starts) if recipe["epochs"] > len(starts) else []
+        budget = {**recipe, "epochs": recipe["epochs"] - len(starts)}
+        found = fit(model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **budget)
         return score(model), time.perf_counter() - start, found.start
 
     rows = []
