@@ -30,7 +30,8 @@ def registered() -> dict[str, str]:
     from ..framework.train.distribute import STRATEGIES
     from ..framework.train.learners import methods
 
-    names = dict(allocations=allocations(), criteria=criterion_names(), methods=methods(), losses=losses())
+    names = dict(allocations=allocations(), criteria=criterion_names(), methods=methods())
+    names |= dict(losses=[name for name in losses() if name != "auto"])
     names |= dict(strategies=STRATEGIES, formats=FORMATS, runners=list(RUNNERS))
     return {key: ", ".join(values) for key, values in names.items()}
 
@@ -148,8 +149,8 @@ OPTIONS: dict[str, tuple[object, object]] = {  # name -> (annotation, default)
         Annotated[
             str,
             typer.Option(
-                help="{strategies}: none; mirrored (every device of this machine); multi-worker (the cluster in "
-                "TF_CONFIG; each worker reads its own shard of the records, the chief writes the model)."
+                help="One of {strategies}. none: this process; mirrored: every device of this machine; multi-worker: "
+                "the cluster in TF_CONFIG (each worker reads its own shard of the records, the chief writes the model)."
             ),
         ],
         "none",

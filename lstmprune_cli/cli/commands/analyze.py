@@ -25,7 +25,7 @@ def analyze(
     stats: Annotated[Optional[Path], typer.Option(help="Also write the statistics to this file (.npz).")] = None,
     runner: Annotated[
         str,
-        typer.Option(help="{runners}: in-process, or beam: an Apache Beam pipeline (pip install 'lstmprune[beam]')."),
+        typer.Option(help="One of {runners}. beam: an Apache Beam pipeline (pip install 'lstmprune\\[beam]')."),
     ] = "in-process",
     beam_options: Annotated[
         str,
