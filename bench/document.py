@@ -24,7 +24,8 @@ def _taught(recipe: dict) -> str:
 
 def _pm(cell: tuple[float, float], scale: float = 1.0, digits: int = 2) -> str:
     mean, spread = cell
-    return f"{mean * scale:.{digits}f} ± {spread * scale:.{digits}f}" if spread else f"{mean * scale:.{digits}f}"
+    shown = f"{spread * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {shown}" if float(shown) else f"{mean * scale:.{digits}f}"  # no "± 0.00"
 
 
 def _kept(kept: dict) -> str:

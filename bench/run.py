@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import audioset, common, cost, cuts, document, learned, ptb, recipe, scale, speed, wide, zoo
+from . import audioset, common, cost, cuts, document, learned, ptb, readme, recipe, scale, speed, wide, zoo
 
 PARTS = {  # name -> the function that runs it and saves its results
     "audioset": audioset.part,
@@ -48,7 +48,10 @@ def main() -> None:
         common.log(f"part {name} ({mode.name})")
         PARTS[name](mode)
         common.log(f"part {name} done in {time.perf_counter() - start:.0f} s")
-    print(document.write(mode))
+    path = document.write(mode)
+    if not mode.quick:  # the README's results come from the full document only
+        readme.write(common.ROOT / "README.md", path)
+    print(path)
 
 
 if __name__ == "__main__":
