@@ -161,7 +161,7 @@ def test_free_length_language_model_is_analyzed(tf, tmp_path):
     import keras
 
     i = keras.Input((None,), dtype="int32")
-    h = keras.layers.LSTM(6, return_sequences=True)(keras.layers.Embedding(12, 4)(i))
+    h = keras.layers.LSTM(6, return_sequences=True, name="lstm")(keras.layers.Embedding(12, 4)(i))
     keras.Model(i, keras.layers.Dense(12, activation="softmax")(h)).save(tmp_path / "lm.keras")
     (tmp_path / "vocab.txt").write_text("\n".join(["<unk>", "<eos>"] + [f"w{k}" for k in range(10)]))
     (tmp_path / "corpus.txt").write_text("\n".join(" ".join(f"w{(k * j) % 10}" for k in range(9)) for j in range(30)))
