@@ -382,7 +382,7 @@ def cuts_section(r: dict) -> list[str]:
 def write(mode: Mode) -> Path:
     """Assemble the document of `mode` from whatever parts have results; returns its path."""
     mode.out.mkdir(parents=True, exist_ok=True)
-    names = ("audioset", "learned", "ptb", "wide", "recipe", "speed", "cost", "cuts", "scale", "zoo")
+    names = ("audioset", "learned", "learned_search", "ptb", "wide", "recipe", "speed", "cost", "cuts", "scale", "zoo")
     parts = {name: load(mode, name) for name in names}
     command = "make bench" if mode.name == "full" else "make bench-quick"
     lines = [
@@ -404,6 +404,8 @@ def write(mode: Mode) -> Path:
         body += learned_section(parts["learned"], parts["audioset"])
         if parts["learned"].get("ptb"):
             body += learned_ptb_section(parts["learned"]["ptb"], parts["ptb"])
+    if parts["learned_search"]:
+        body += learned_search_section(parts["learned_search"])
     if parts["ptb"]:
         section, outcomes["Penn Treebank"] = ptb_section(parts["ptb"], mode.out)
         body += section
@@ -699,3 +701,26 @@ def zoo_section(r: dict) -> list[str]:
         "",
     ]
     return lines
+
+
+def learned_search_section(r: dict) -> list[str]:
+    """The phase shares of the learned methods, every value tried and its validation score."""
+    lines = [
+        "### The learned methods' phases, chosen on validation clips",
+        "",
+        "`python -m bench.learned_search`. Theta "
+        f"{r['theta']}, {r['epochs']} epochs over {r['clips']:,} `bal_train` clips, the cut refitted; GAP@20 (%) on "
+        "the validation clips of `eval-00000` (never the test clips). LEARN: share of the steps that learn the "
+        "structure; CLOSE: share over which the removed units fade to zero; the rest trains the kept network.",
+        "",
+        "| method | LEARN | CLOSE | validation GAP@20 | exact | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        chosen = r["chosen"][row["method"]] == row
+        cell = f"{100 * row['validation_gap@20']:.2f}"
+        lines.append(
+            f"| {row['method']} | {row['learn']} | {row['close']} | {f'**{cell}**' if chosen else cell} | "
+            f"{'yes' if row['exact'] else 'no'} | {row['seconds']:.0f} |"
+        )
+    return lines + ["", "Bold: the value chosen for each method.", ""]
