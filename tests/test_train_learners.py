@@ -213,7 +213,7 @@ def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
 def test_a_budgeted_learner_ends_exact_with_the_budget_removed(tf, method):
     """Learn, then the removed units fade to exactly zero (closed gates, zero weights): the cut is exact."""
     model = golden.build("bidirectional")
-    found = _learn(model, method, theta=0.5, epochs=6)  # 24 steps: 14 learn, 7 close, 3 train
+    found = _learn(model, method, theta=0.5, epochs=6)  # 24 steps: learn, close, then train the kept network
     assert found.record["exact"] and found.record["removed_alive"] == 0
     assert found.plan.achieved()["units"] >= 0.5 - 1e-9
     x, _ = _data()

@@ -28,8 +28,11 @@ GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
 GATE_GAIN = 10.0  # the L0 penalty's weight per unit of excess expected share (proportional control)
 GL_START = 1e-4  # group lasso's first threshold per step, in units of a set's median unit norm at the start
 GL_RISE = 1.05  # the threshold's growth per step while more units are alive than the target (its fall: 1 / RISE)
-LEARN = 0.6  # share of the steps that learn the structure; the kept share's target falls from 1 to 1 - theta
-CLOSE = 0.3  # then the units the budget removes fade to exactly zero; the last steps train the kept network
+# Share of the steps that learn the structure (the kept share's target falls from 1 to 1 - theta), then over which
+# the units the budget removes fade to exactly zero; the last steps train the kept network. Chosen on validation
+# clips by `python -m bench.learned_search` (docs/results/learned_search.json): the shortest learning won.
+LEARN = 0.05
+CLOSE = 0.7
 CLOSED = -10.0  # log_alpha of a closed gate: deterministic value 0, P(open) 3e-4
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
 
