@@ -35,7 +35,11 @@ class SetShape:
 
 def counts_for(shapes: list[SetShape], scores: list[np.ndarray], threshold: float) -> list[int]:
     """Kept counts when every unit scoring above `threshold` stays; floors, then tied sets at their maximum."""
-    counts = [max(s.floor, int(np.sum(v > threshold))) for s, v in zip(shapes, scores)]
+    return _floored(shapes, [int(np.sum(v > threshold)) for v in scores])
+
+
+def _floored(shapes: list[SetShape], counts: list[int]) -> list[int]:
+    counts = [max(s.floor, c) for s, c in zip(shapes, counts)]
     top: dict[str, int] = {}
     for s, c in zip(shapes, counts):
         top[s.tie] = max(top.get(s.tie, 0), c)
@@ -51,19 +55,25 @@ def select(
     """The kept indices of each set: the highest scores, as many as the budget allows.
 
     `removed(counts)` is the share of the budget's measure that the counts remove (units, parameters or
-    FLOPs); the largest kept set (one global threshold on the scores) that removes at least theta wins.
+    FLOPs). Units are ranked over all sets by score (equal scores by their rank within their set, so a tie
+    is split at the same rate in every set), and the longest head of that ranking whose per-set counts remove at
+    least theta is kept.
     """
-    candidates = np.concatenate([[-np.inf], np.unique(np.concatenate(scores))])  # fewer kept further on
-    low, high = -1, len(candidates) - 1  # the last keeps the floors only: the most any budget can ask
-    while high - low > 1:
-        mid = (low + high) // 2
-        if removed(counts_for(shapes, scores, candidates[mid])) >= theta - 1e-9:
-            high = mid
-        else:
-            low = mid
-    threshold = candidates[high]
-    counts = counts_for(shapes, scores, threshold)
-    return [np.sort(np.argsort(-v, kind="stable")[:k]) for v, k in zip(scores, counts)]
+    flat = np.concatenate(scores)  # (N,) over all sets
+    owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(scores)])
+    place = np.concatenate([(np.argsort(np.argsort(-v, kind="stable")) + 0.5) / len(v) for v in scores])
+    ranked = owner[np.lexsort((place, -flat))]  # the set of each unit, best first; equal scores spread evenly
+
+    def counts(k: int) -> list[int]:
+        return _floored(shapes, list(np.bincount(ranked[:k], minlength=len(scores))))
+
+    low, high = 0, len(flat)  # the head kept: removed(counts(low)) >= theta > removed(counts(high)), all kept
+    if removed(counts(0)) >= theta - 1e-9:
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if removed(counts(mid)) >= theta - 1e-9 else (low, mid)
+    high = low  # when even the floors alone remove less, they are the most any budget can ask
+    return [np.sort(np.argsort(-v, kind="stable")[:k]) for v, k in zip(scores, counts(high))]
 
 
 def units_removed(shapes: list[SetShape]) -> Callable[[list[int]], float]:
