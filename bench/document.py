@@ -547,10 +547,9 @@ def learned_section(r: dict, one_shot: dict | None) -> list[str]:
         "`python -m bench.run --only learned`. `lstmprune learn --method l0|group-lasso|soft-gm` trains the sample",
         f"for {learn} epochs while it learns which units go, cuts them, and the cut is fine-tuned for {tune} more",
         f"epochs as in part 1: {learn + tune} epochs in all, the budget of part 1's one-shot rows (shown beside them,",
-        "from part 1's run), with the same clips, teacher, validation and schedule. `l0`: hard-concrete gates on",
-        "the rows that read each unit, the expected share of open gates held to a target that falls to 1 - theta",
-        "over the first 80% of the steps; `group-lasso`: a proximal group soft-threshold over every weight of a unit,",
-        "the threshold following the excess of non-zero units; `soft-gm`: the paper's rates and geometric-median",
+        "from part 1's run), with the same clips, teacher, validation and schedule.",
+        *_learners_described(r.get("phases")),
+        "`soft-gm`: the paper's rates and geometric-median",
         "ranking, units silenced once per epoch (their means folded into the next biases) and free to regrow.",
         "GAP@20 (%) on eval-00001..3, mean ± standard deviation over seeds; time per epoch on this machine.",
         "",
@@ -724,3 +723,21 @@ def learned_search_section(r: dict) -> list[str]:
             f"{'yes' if row['exact'] else 'no'} | {row['seconds']:.0f} |"
         )
     return lines + ["", "Bold: the value chosen for each method.", ""]
+
+
+def _learners_described(phases: dict | None) -> list[str]:
+    """How `l0` and `group-lasso` ran, from what the part recorded (runs before the phases did not record any)."""
+    if phases is None:
+        return [
+            "`l0`: hard-concrete gates on the rows that read each unit, the expected share of open gates held to a",
+            "target that falls to 1 - theta over the first 80% of the steps; `group-lasso`: a proximal group",
+            "soft-threshold over every weight of a unit, the threshold following the excess of non-zero units; the",
+            "learned cuts not compensated (these rows predate the phased learners and `learn --compensate`: rerun",
+            "`python -m bench.run --only learned`).",
+        ]
+    learn, close = phases["learn"], phases["close"]
+    return [
+        f"`l0` (hard-concrete gates) and `group-lasso` (a proximal group soft-threshold) learn the structure over "
+        f"{learn:.0%} of the steps, the removed units fade to exactly zero over {close:.0%}, the kept network "
+        f"trains over the rest; the cut is compensated (`--compensate {phases['compensate']}`).",
+    ]

@@ -22,7 +22,10 @@ SIZES = {
 
 def part(mode: Mode) -> dict:
     from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
+    from lstmprune_cli.framework.prune.planner import REFIT_SAMPLES
+    from lstmprune_cli.framework.train import learners
     from lstmprune_cli.framework.train.learners import learn
     from lstmprune_cli.framework.train.loop import evaluate, fit
 
@@ -59,6 +62,8 @@ def part(mode: Mode) -> dict:
                     epochs=LEARN,
                     steps_per_epoch=steps,
                     seed=seed,
+                    compensate="refit",  # as `lstmprune learn` does by default, on the first training clips
+                    calibration=inputs_of(lambda s=seed: shuffled(*budget, s), REFIT_SAMPLES),
                     **common,
                 )
                 learned = time.perf_counter() - start
@@ -89,7 +94,9 @@ def part(mode: Mode) -> dict:
                 }
                 rows.append(row)
                 log(method, theta, seed, row["kept"], cut, tuned, f"{learned:.0f} s learning")
-    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "rows": rows, "ptb": on_ptb(mode)}
+    phases = {"learn": learners.LEARN, "close": learners.CLOSE, "compensate": "refit"}  # how the learners ran
+    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": phases, "rows": rows}
+    result["ptb"] = on_ptb(mode)
     save(mode, "learned", result)
     return result
 
