@@ -80,11 +80,15 @@ class Recipe:
         """The PlanSpec of this recipe at `theta`; settings: min_units, seed, budget."""
         return PlanSpec(theta, target=self.target, criterion=self.criterion, compensate=self.compensate, **settings)
 
-    def without_calibration(self, compensate_given: bool) -> tuple[Recipe, list[str]]:
-        """The recipe when no calibration data is at hand: a default refit becomes the means, with a note."""
-        if compensate_given or self.compensate != "refit":
-            return self, []
-        return Recipe(self.target, self.criterion, "mean"), [NO_CALIBRATION]
+
+def for_cut(flags: dict, calibration_known: bool) -> tuple[Recipe, list[str]]:
+    """The recipe of prune's and sweep's flags (paper, allocate, target, criterion, compensate), and notes to print
+    once the run succeeds: the default refits only when calibration data is at hand, else it compensates by the
+    means."""
+    recipe = Recipe.of(**flags)
+    if calibration_known or flags.get("compensate") is not None or recipe.compensate != "refit":
+        return recipe, []
+    return Recipe(recipe.target, recipe.criterion, "mean"), [NO_CALIBRATION]
 
 
 def allocator(allocate: str, target: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import LstmpruneError
 from .files import read_json, write_atomic
+from .schema import Options
 
 DEFAULT = Path(".lstmprune")
 KEYS = ("model", "stats", "plan", "pruned", "finetuned", "data")
@@ -148,6 +149,10 @@ class Workspace:
     def calibration(self, data: str | None) -> str | None:
         """The calibration data a cut reads: the one given, else the one analyze read."""
         return data or self.data
+
+    def calibration_options(self, data: str | None) -> Options | None:
+        """The options analyze read its data with, when a cut reads that same data (no --data given)."""
+        return Options.from_file(self.schema_path) if data is None and self.schema_path.exists() else None
 
     def calibration_known(self, data: str | None) -> bool:
         """Whether that data is at hand (a glob is taken on trust; a path must exist)."""

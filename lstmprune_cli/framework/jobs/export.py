@@ -33,7 +33,7 @@ def export(
     if quantize is not None and to != "tflite":
         raise LstmpruneError(f"quantize applies to tflite output only; received {to!r}", option="quantize")
     if route not in ROUTES:
-        raise LstmpruneError(f"route must be auto, fused or keras3; received {route!r}", option="route")
+        raise LstmpruneError(f"route must be one of {', '.join(ROUTES)}; received {route!r}", option="route")
     out = Path(out)
     if to in ("keras", "h5") and out.suffix != f".{to}":
         raise LstmpruneError(f"a {to} model is written to a .{to} file; received out {out}", option="out")
@@ -66,7 +66,6 @@ def run(
     workspace's calibration data when it has some."""
     from ...core.files import check_output
     from ...core.workspace import Workspace
-    from .prune import calibration_options
 
     ws = Workspace.open(workspace)
     model = model or Path(ws.require("pruned"))
@@ -75,5 +74,5 @@ def run(
     check_output(out, force=force, models=[model], workspace=ws.root)
     import_tensorflow()
     data = ws.data if to == "tflite" and ws.data and ws.model else None  # the calibration data: real inputs
-    options = calibration_options(ws, None) if data else None
+    options = ws.calibration_options(None) if data else None
     return export(model, to=to, out=out, quantize=quantize, route=route, force=force, data=data, options=options)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.plan import Plan, PlanSpec
-from ...core.recipe import Recipe
+from ...core.recipe import for_cut
 from ...core.schema import Options
 from ...core.statsfile import Statistics
 from ...core.summary import group_rows
@@ -100,21 +100,6 @@ def prune(
     return result
 
 
-def calibration_options(ws: Workspace, data: str | None) -> Options | None:
-    """The options analyze read its data with, when a cut reads that same data."""
-    return Options.from_file(ws.schema_path) if data is None and ws.schema_path.exists() else None
-
-
-def cut_recipe(ws: Workspace, data: str | None, **flags) -> tuple[Recipe, list[str]]:
-    """The recipe of prune's and sweep's flags (paper, allocate, target, criterion, compensate), and notes to print
-    once the run succeeds: the default refits only when calibration data is at hand, else it compensates by the
-    means."""
-    recipe = Recipe.of(**flags)
-    if ws.calibration_known(data):
-        return recipe, []
-    return recipe.without_calibration(flags.get("compensate") is not None)
-
-
 @dataclass
 class Pruned:
     """What `run` did: the cut, each group's row, where the plan went, and notes for after success."""
@@ -151,7 +136,7 @@ def run(
     from ...core.files import check_output
 
     ws = Workspace.open(workspace)
-    recipe, notes = cut_recipe(ws, data, **flags)
+    recipe, notes = for_cut(flags, ws.calibration_known(data))
     spec = None if plan is not None else recipe.spec(theta, min_units=min_units, seed=seed, budget=budget)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
@@ -174,7 +159,7 @@ def run(
         force=force,
         latency=latency,
         data=ws.calibration(data),
-        options=calibration_options(ws, data),
+        options=ws.calibration_options(data),
         samples=refit_samples,
     )
     if statistics is not None and statistics.fingerprint != result.plan.fingerprint:

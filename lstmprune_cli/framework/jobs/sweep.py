@@ -134,14 +134,14 @@ def run(
     """sweep as the CLI runs it on a workspace: (the result, its plot, notes for after success); flags: paper,
     allocate, target, criterion, compensate, as prune takes them."""
     from ...core.files import check_output
+    from ...core.recipe import for_cut
     from ...core.workspace import Workspace
     from .. import import_tensorflow
     from .plots import sweep_plot
-    from .prune import calibration_options, cut_recipe
 
     training.check(fewest_epochs=0)
     ws = Workspace.open(workspace)
-    recipe, notes = cut_recipe(ws, data, **flags)
+    recipe, notes = for_cut(flags, ws.calibration_known(data))
     specs = [recipe.spec(t, min_units=min_units, budget=budget) for t in thetas]
     model = model or Path(ws.require("model"))
     statistics = Statistics.load(Path(ws.require("stats")))
@@ -159,7 +159,7 @@ def run(
         training=training,
         options=Options(vocab=None if vocab is None else str(vocab)),
         data_spec=calibration,
-        data_options=calibration_options(ws, data),
+        data_options=ws.calibration_options(data),
         samples=refit_samples,
         display=display,
     )

@@ -111,12 +111,7 @@ class _Closing:
         return self.chosen
 
     def removed_masks(self) -> list[np.ndarray]:
-        out = []
-        for s, k in zip(self.sets, self.chosen):
-            mask = np.ones(s.units, bool)
-            mask[k] = False
-            out.append(mask)
-        return out
+        return [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, self.chosen)]
 
     def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
         if self.chosen is not None:
@@ -218,14 +213,10 @@ class Gates(_Closing, Learner):
 
     def scores(self, model) -> list[np.ndarray]:
         """log_alpha of each set's gates; the deterministic gates are folded into the rows they scale."""
-        la = self.v.numpy().astype(np.float64) * self.speed
-        gate = learned.deterministic_gate(la)
-        out, at = [], 0
-        for s in self.sets:
-            scale_units(model, s, gate[at : at + s.units], slots="outgoing")
-            out.append(la[at : at + s.units])
-            at += s.units
-        return out
+        found = self.current(model)
+        for s, la in zip(self.sets, found):
+            scale_units(model, s, learned.deterministic_gate(la), slots="outgoing")
+        return found
 
 
 class GroupLasso(_Closing, Learner):
@@ -250,9 +241,6 @@ class GroupLasso(_Closing, Learner):
 
     def _strengths(self, model) -> list[np.ndarray]:
         return [np.sqrt(squared_norms(model, s)) / size for s, size in zip(self.sets, self.sizes)]
-
-    def current(self, model) -> list[np.ndarray]:
-        return self._strengths(model)
 
     def after_step(self, model, x) -> None:
         if self.fixed is None:
@@ -283,6 +271,8 @@ class GroupLasso(_Closing, Learner):
 
     def scores(self, model) -> list[np.ndarray]:
         return self._strengths(model)
+
+    current = scores  # what the budget's choice reads: the strengths themselves
 
     def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         return [v > 0 for v in scores]
