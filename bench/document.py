@@ -528,8 +528,91 @@ def speed_reading(rows: list[dict]) -> list[str]:
 LEARNED_REFERENCES = ("ISS-GM", "uniform rates", "default (uniform + OBS + refit)")
 
 
+TIE = 0.3  # GAP@20 points: a difference of one seed's rows under this is a tie (the 3-seed spreads reach 0.3)
+LEARNED = ("l0", "group-lasso", "soft-gm")
+
+
+def _verdict(a: tuple[float, float], b: tuple[float, float], seeds: int) -> str:
+    """'ahead' when a beats b beyond the spreads (several seeds) or by TIE points (one seed), 'behind' the
+    reverse, else 'tied'."""
+    margin = a[1] + b[1] if seeds > 1 else TIE / 100
+    return "ahead" if a[0] - b[0] > margin else "behind" if b[0] - a[0] > margin else "tied"
+
+
 def learned_section(r: dict, one_shot: dict | None) -> list[str]:
-    """Structures learned in training against part 1's one-shot cuts, at the same budget in epochs."""
+    """Structures learned in training beside the default one-shot cut at the same budget in epochs."""
+    if "long" not in r:  # saved before the part ran the default itself
+        return _learned_section_before(r, one_shot)
+    learn, tune = r["learn_epochs"], r["tune_epochs"]
+    cells = compare.summary(r["rows"], "gap@20")
+    names = list(cells[0]["kept"])
+    lines = [
+        "## 1b. Structures learned in training: ISS-L0, ISS-GL and soft GM pruning",
+        "",
+        "`python -m bench.run --only learned`. `lstmprune learn --method l0|group-lasso|soft-gm` trains the sample",
+        f"for {learn} epochs, then its cut is fine-tuned for {tune} more; the default one-shot cut and the unpruned",
+        f"model are fine-tuned for {learn + tune} epochs in the same run (the default's start trial counted), all on",
+        f"the same {r['size']['budget']:,} `bal_train` clips with the same teacher, validation and schedule.",
+        *_learners_described(r.get("phases")),
+        "`soft-gm`: the paper's rates and geometric-median ranking, units silenced once per epoch (their means folded",
+        "into the next biases) and free to regrow. GAP@20 (%) on eval-00001..3, mean ± standard deviation over",
+        "seeds (the seeds vary the order of the clips and the learners' draws).",
+        "",
+        f"| theta | method | kept {' / '.join(names)} | params | after `learn` / the cut | after fine-tuning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        cut = _pm(c["cut"], 100) if c["method"] in LEARNED else f"({_pm(c['cut'], 100)})"
+        lines.append(
+            f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
+            f"{_pm(c['tuned'], 100)} |"
+        )
+    lines += ["", "In parentheses: the default right after its cut, before any training.", ""]
+    by = {(c["theta"], c["method"]): c for c in cells}
+    for theta in sorted({c["theta"] for c in cells if c["method"] in LEARNED}):
+        default = by.get((theta, "default (uniform + OBS + refit)"))
+        if default is None:
+            continue
+        for method in LEARNED:
+            if (theta, method) not in by:
+                continue
+            c = by[(theta, method)]
+            after = _verdict(c["cut"], default["cut"], c["seeds"])
+            tuned = _verdict(c["tuned"], default["tuned"], c["seeds"])
+            lines.append(
+                f"- theta {theta}, {method}: after `learn` {100 * c['cut'][0]:.2f} against the default's untrained cut "
+                f"{100 * default['cut'][0]:.2f} ({after}); after the whole budget {100 * c['tuned'][0]:.2f} against "
+                f"{100 * default['tuned'][0]:.2f} ({tuned})."
+            )
+    return lines + [""] + _long_budget(r["long"], learn + tune)
+
+
+def _long_budget(long: dict, epochs: int) -> list[str]:
+    """The long-budget rows: one seed, ties under TIE points."""
+    if not long["rows"]:
+        return []
+    rows = sorted(long["rows"], key=lambda x: x["method"] not in LEARNED)
+    default = next((x for x in rows if x["method"] not in LEARNED), None)
+    lines = [
+        f"### The long budget: {long['factor']}x, {long['factor'] * epochs} epochs",
+        "",
+        f"Theta {rows[0]['theta']}, seed 0, the same clips; a difference under {TIE} GAP@20 points is a tie.",
+        "",
+        "| method | kept | after `learn` / the cut | after fine-tuning | against the default |",
+        "|---|---|---|---|---|",
+    ]
+    for x in rows:
+        cut = 100 * x["cut"]["gap@20"]
+        shown = f"{cut:.2f}" if x["method"] in LEARNED else f"({cut:.2f})"
+        verdict = ""
+        if default is not None and x is not default:
+            verdict = _verdict((x["tuned"]["gap@20"], 0), (default["tuned"]["gap@20"], 0), 1)
+        lines.append(f"| {x['method']} | {_kept(x['kept'])} | {shown} | {100 * x['tuned']['gap@20']:.2f} | {verdict} |")
+    return lines + [""]
+
+
+def _learned_section_before(r: dict, one_shot: dict | None) -> list[str]:
+    """Saved rows of the learned part from before it ran the default itself, beside part 1's one-shot cuts."""
     learn, tune = r["learn_epochs"], r["tune_epochs"]
     rows = list(r["rows"])
     thetas = sorted({x["theta"] for x in rows})
@@ -600,6 +683,14 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
         f"budget: one epoch over the same {r['budget_windows']:,} windows, all of it learning (soft-gm silences",
         "twice, half-way and at the end), labels only as in part 2. Test perplexity (lower is better), one seed;",
         "part 2's one-shot rows (one epoch of fine-tuning after the cut) beside them.",
+        *(
+            [
+                f"These rows are kept from the run of {r['kept_from']}, before the learners' current settings: "
+                "part 2's base model was not trained in the run that wrote the rows above."
+            ]
+            if r.get("kept_from")
+            else []
+        ),
         "",
         "| theta | method | kept | params | valid | test | s per epoch |",
         "|---|---|---|---|---|---|---|",
@@ -703,41 +794,47 @@ def zoo_section(r: dict) -> list[str]:
 
 
 def learned_search_section(r: dict) -> list[str]:
-    """The phase shares of the learned methods, every value tried and its validation score."""
+    """The settings of the learned methods, every value tried and its validation score."""
+    if "close" in r["rows"][0]:  # the search of the faded closing, before the learners cut and train the cut
+        return [
+            "### The learned methods' settings",
+            "",
+            "The saved search predates the learners that cut after learning: rerun `python -m bench.learned_search`.",
+            "",
+        ]
     lines = [
-        "### The learned methods' phases, chosen on validation clips",
+        "### The learned methods' settings, chosen on validation clips",
         "",
         "`python -m bench.learned_search`. Theta "
         f"{r['theta']}, {r['epochs']} epochs over {r['clips']:,} `bal_train` clips, the cut refitted; GAP@20 (%) on "
         "the validation clips of `eval-00000` (never the test clips). LEARN: share of the steps that learn the "
-        "structure; CLOSE: share over which the removed units fade to zero; the rest trains the kept network.",
+        "structure before the cut (the rest train the cut model); prior: the ranking learning starts from "
+        "(`learn --prior`); travel: how far `l0`'s gates can move in log-alpha over the learning steps.",
         "",
-        "| method | LEARN | CLOSE | validation GAP@20 | exact | seconds |",
+        "| method | LEARN | prior | travel | validation GAP@20 | seconds |",
         "|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
         chosen = r["chosen"][row["method"]] == row
         cell = f"{100 * row['validation_gap@20']:.2f}"
         lines.append(
-            f"| {row['method']} | {row['learn']} | {row['close']} | {f'**{cell}**' if chosen else cell} | "
-            f"{'yes' if row['exact'] else 'no'} | {row['seconds']:.0f} |"
+            f"| {row['method']} | {row['learn']} | {row['prior']} | {row.get('travel', '')} | "
+            f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
-    return lines + ["", "Bold: the value chosen for each method.", ""]
+    return lines + ["", "Bold: the setting chosen for each method.", ""]
 
 
 def _learners_described(phases: dict | None) -> list[str]:
-    """How `l0` and `group-lasso` ran, from what the part recorded (runs before the phases did not record any)."""
-    if phases is None:
+    """How `l0` and `group-lasso` ran, from what the part recorded (older runs recorded less)."""
+    if phases is None or "close" in phases:
         return [
-            "`l0`: hard-concrete gates on the rows that read each unit, the expected share of open gates held to a",
-            "target that falls to 1 - theta over the first 80% of the steps; `group-lasso`: a proximal group",
-            "soft-threshold over every weight of a unit, the threshold following the excess of non-zero units; the",
-            "learned cuts not compensated (these rows predate the phased learners and `learn --compensate`: rerun",
-            "`python -m bench.run --only learned`).",
+            "`l0`: hard-concrete gates on the rows that read each unit; `group-lasso`: a proximal group",
+            "soft-threshold over every weight of a unit. These rows predate the learners that learn over a share of",
+            "the steps, cut, and train the cut: rerun `python -m bench.run --only learned`.",
         ]
-    learn, close = phases["learn"], phases["close"]
+    prior = phases["prior"]
     return [
-        f"`l0` (hard-concrete gates) and `group-lasso` (a proximal group soft-threshold) learn the structure over "
-        f"{learn:.0%} of the steps, the removed units fade to exactly zero over {close:.0%}, the kept network "
-        f"trains over the rest; the cut is compensated (`--compensate {phases['compensate']}`).",
+        f"`l0` (hard-concrete gates, starting from the `{prior['l0']}` ranking) and `group-lasso` (a proximal group "
+        f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure over {phases['learn']:.0%} of "
+        f"their steps, are cut there (`--compensate {phases['compensate']}`), and the cut trains over the rest.",
     ]

@@ -1,104 +1,144 @@
-"""Part: structures learned while training (ISS-L0, ISS-GL, soft GM) on the AudioSet sample.
+"""Part: structures learned while training (ISS-L0, ISS-GL, soft GM) on the AudioSet sample, beside the default.
 
-Each method trains the shipped sample with `lstmprune learn` for LEARN epochs, is cut, then fine-tuned
-like every row of part 1 for TUNE more epochs: the same total budget in epochs as part 1's one-shot cuts
-(cut, then AudioSet RECIPE epochs), with the same data, validation, teacher and schedule.
+Each learned row trains the shipped sample with `lstmprune learn` for LEARN epochs (l0 and group-lasso learn over
+a share of those steps, are cut, and the cut trains over the rest), then is fine-tuned like a one-shot cut for
+TUNE more epochs. The default one-shot cut (uniform + OBS + refit) and the unpruned model are fine-tuned in the
+same run for LEARN + TUNE epochs (`compare.run`, its start trial counted), on the same clips, with the same
+teacher, validation and schedule. The long budget gives l0, group-lasso and the default FACTOR times as many.
 """
 
 from __future__ import annotations
 
 import time
 
-from . import audioset
-from .common import AUDIOSET, Mode, log, save, shuffled
+from . import audioset, ptb
+from .common import AUDIOSET, Mode, load, log, save, shuffled
 
-LEARN, TUNE = 2, 3  # epochs of learning the structure, then of fine-tuning the cut: part 1's 5 in all
+LEARN, TUNE = 2, 3  # epochs of `learn`, then of fine-tuning the cut: part 1's 5 in all
 METHODS = ("l0", "group-lasso", "soft-gm")
+DEFAULT = "default (uniform + OBS + refit)"
 SIZES = {
-    "quick": dict(budget=1000, evaluate=2000, thetas=(0.7,), seeds=(0,)),
-    "full": dict(budget=8000, evaluate=None, thetas=(0.5, 0.7), seeds=(0, 1, 2)),
+    "quick": dict(budget=1000, evaluate=2000, thetas=(0.7,), seeds=(0,), long=None),
+    "full": dict(budget=4000, evaluate=None, thetas=(0.5, 0.9), seeds=(0, 1, 2), long=dict(theta=0.9, factor=4)),
 }
 
 
 def part(mode: Mode) -> dict:
+    from lstmprune_cli.framework import jobs
+
+    size = SIZES[mode.name]
+    calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
+    stats = jobs.analyze.analyze(audioset.MODEL, str(calibration), batch_size=64).statistics  # rates and priors
+    budget = audioset.clips("bal_train-*", size["budget"])
+    held = audioset.clips("eval-0000[1-3]-*", size["evaluate"])
+    recipe = {**audioset.RECIPE, "epochs": LEARN + TUNE}
+    shape = dict(stats=None, budget=size["budget"], evaluate=size["evaluate"], thetas=size["thetas"])
+    rows, _ = audioset.compare_on_audioset(audioset.MODEL, shape, recipe, (DEFAULT,), size["seeds"])
+    for theta in size["thetas"]:
+        for method in METHODS:
+            for seed in size["seeds"]:
+                rows.append(_learned_row(method, theta, seed, stats, budget, held, LEARN, TUNE))
+    long = []
+    if size["long"]:
+        theta, factor = size["long"]["theta"], size["long"]["factor"]
+        shape = {**shape, "thetas": (theta,)}
+        found, _ = audioset.compare_on_audioset(
+            audioset.MODEL, shape, {**recipe, "epochs": factor * (LEARN + TUNE)}, (DEFAULT,), (0,)
+        )
+        long = [r for r in found if r["method"] == DEFAULT]
+        long += [_learned_row(m, theta, 0, stats, budget, held, factor * LEARN, factor * TUNE) for m in METHODS[:2]]
+    phases = _phases()
+    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": phases, "rows": rows}
+    result["long"] = {"factor": size["long"] and size["long"]["factor"], "rows": long}
+    result["ptb"] = on_ptb(mode) if ptb.base_path(mode).exists() or mode.quick else _kept_ptb(mode)
+    save(mode, "learned", result)
+    return result
+
+
+def _phases() -> dict:
+    """How the learners ran: their learning share, prior, gate travel and compensation."""
+    from lstmprune_cli.framework.train import learners
+
+    priors = {m: learners.LEARNERS[m].prior for m in METHODS[:2]}
+    return {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
+
+
+def _learned_row(method, theta, seed, stats, budget, held, learn_epochs, tune_epochs) -> dict:
+    """`learn` for learn_epochs (the prior from the statistics), then fine-tuning for tune_epochs: one row."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.prune.planner import REFIT_SAMPLES
-    from lstmprune_cli.framework.train import learners
-    from lstmprune_cli.framework.train.learners import learn
+    from lstmprune_cli.framework.train.learners import LEARNERS, learn
     from lstmprune_cli.framework.train.loop import evaluate, fit
 
-    size = SIZES[mode.name]
-    assert LEARN + TUNE == audioset.RECIPE["epochs"], "the learned rows get part 1's budget"
-    calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
-    stats = jobs.analyze.analyze(audioset.MODEL, str(calibration), batch_size=64).statistics  # soft-gm's rates
-    budget = audioset.clips("bal_train-*", size["budget"])
-    held = audioset.clips("eval-0000[1-3]-*", size["evaluate"])
-    picked = audioset.validation_clips()
     task = Task("multilabel", 527)
     steps = -(-len(budget[0]) // audioset.RECIPE["batch"])
     teacher = models.load_model(audioset.MODEL)
     common = dict(learning_rate=audioset.RECIPE["learning_rate"], schedule="cosine", teacher=teacher)
     common["alpha"] = audioset.RECIPE["alpha"]
+    picked = audioset.validation_clips()
 
     def score(model) -> dict:
         found = evaluate(model, shuffled(*held, 0, 512), task).metrics
         return {"gap@20": found["gap@20"], "map": found["map"]}
 
-    rows = []
-    for theta in size["thetas"]:
-        for method in METHODS:
-            for seed in size["seeds"]:
-                model = models.load_model(audioset.MODEL)
-                start = time.perf_counter()
-                found = learn(
-                    model,
-                    method,
-                    lambda s=seed: shuffled(*budget, s),
-                    task,
-                    theta=theta,
-                    statistics=stats,
-                    epochs=LEARN,
-                    steps_per_epoch=steps,
-                    seed=seed,
-                    compensate="refit",  # as `lstmprune learn` does by default, on the first training clips
-                    calibration=inputs_of(lambda s=seed: shuffled(*budget, s), REFIT_SAMPLES),
-                    **common,
-                )
-                learned = time.perf_counter() - start
-                cut = score(found.model)
-                start = time.perf_counter()
-                fit(
-                    found.model,
-                    lambda s=seed: shuffled(*budget, s),
-                    task,
-                    epochs=TUNE,
-                    steps_per_epoch=steps,
-                    validation=lambda: shuffled(*picked, 0, 512),
-                    **common,
-                )
-                tuned = score(found.model)
-                row = {
-                    "method": method,
-                    "theta": theta,
-                    "seed": seed,
-                    "kept": {g.name: g.num_kept for g in found.plan.groups},
-                    "params": found.model.count_params(),
-                    "cut": cut,
-                    "tuned": tuned,
-                    "seconds_per_learning_epoch": learned / LEARN,
-                    "seconds_per_tuning_epoch": (time.perf_counter() - start) / TUNE,
-                    "exact": found.record["exact"],
-                    "removed_alive": found.record["removed_alive"],
-                }
-                rows.append(row)
-                log(method, theta, seed, row["kept"], cut, tuned, f"{learned:.0f} s learning")
-    phases = {"learn": learners.LEARN, "close": learners.CLOSE, "compensate": "refit"}  # how the learners ran
-    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": phases, "rows": rows}
-    result["ptb"] = on_ptb(mode)
-    save(mode, "learned", result)
-    return result
+    model = models.load_model(audioset.MODEL)
+    prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
+    start = time.perf_counter()
+    found = learn(
+        model,
+        method,
+        lambda: shuffled(*budget, seed),
+        task,
+        theta=theta,
+        statistics=stats,
+        epochs=learn_epochs,
+        steps_per_epoch=steps,
+        seed=seed,
+        compensate="refit",  # as `lstmprune learn` does by default, on the first training clips
+        calibration=inputs_of(lambda: shuffled(*budget, seed), REFIT_SAMPLES),
+        prior=prior,
+        **common,
+    )
+    learned = time.perf_counter() - start
+    cut = score(found.model)
+    start = time.perf_counter()
+    fit(
+        found.model,
+        lambda: shuffled(*budget, seed),
+        task,
+        epochs=tune_epochs,
+        steps_per_epoch=steps,
+        validation=lambda: shuffled(*picked, 0, 512),
+        **common,
+    )
+    tuned = score(found.model)
+    row = {
+        "method": method,
+        "theta": theta,
+        "seed": seed,
+        "kept": {g.name: g.num_kept for g in found.plan.groups},
+        "params": found.model.count_params(),
+        "cut": cut,
+        "tuned": tuned,
+        "epochs": learn_epochs + tune_epochs,
+        "seconds_per_learning_epoch": learned / learn_epochs,
+        "seconds_per_tuning_epoch": (time.perf_counter() - start) / tune_epochs,
+        "exact": found.record["exact"],
+        "removed_alive": found.record["removed_alive"],
+    }
+    log(method, theta, seed, row["kept"], cut, tuned, f"{learned:.0f} s learning")
+    return row
+
+
+def _kept_ptb(mode: Mode) -> dict | None:
+    """The saved Penn Treebank rows, kept when part 2's base model is not trained yet (`--only ptb` trains it)."""
+    saved = load(mode, "learned")
+    if not saved or not saved.get("ptb"):
+        return None
+    log("learned: part 2's base model is not cached; the saved Penn Treebank rows are kept")
+    return {**saved["ptb"], "kept_from": saved.get("ptb", {}).get("kept_from") or saved["written"]}
 
 
 def on_ptb(mode: Mode) -> dict:
@@ -107,10 +147,8 @@ def on_ptb(mode: Mode) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.models.tasks import Task
-    from lstmprune_cli.framework.train.learners import learn
+    from lstmprune_cli.framework.train.learners import LEARNERS, learn
     from lstmprune_cli.framework.train.loop import evaluate
-
-    from . import ptb
 
     size = ptb.SIZES[mode.name]
     path = ptb.base(mode)
@@ -127,6 +165,7 @@ def on_ptb(mode: Mode) -> dict:
     for theta in size["thetas"]:
         for method in METHODS:
             model = models.load_model(path)
+            prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
             start = time.perf_counter()
             found = learn(
                 model,
@@ -139,6 +178,7 @@ def on_ptb(mode: Mode) -> dict:
                 steps_per_epoch=steps,
                 every=-(-steps // 2),
                 learning_rate=1e-3,
+                prior=prior,
             )
             seconds = time.perf_counter() - start
             scored = {

@@ -1,12 +1,13 @@
-"""The learned methods' phase shares, chosen on validation clips: every value tried and its score is recorded.
+"""The learned methods' settings, chosen on validation clips: every value tried and its score is recorded.
 
     python -m bench.learned_search      # writes docs/results/learned_search.json; the document shows the grid
 
-`l0` and `group-lasso` learn the structure over LEARN of the steps, close the removed units over CLOSE, and
-train the kept network over the rest (`framework/train/learners.py`). Each pair of shares below trains the
-sample at theta 0.5 for 2 epochs over 4,000 `bal_train` clips (distilled, cosine from Adam 1e-3), cuts with the
-refit, and scores GAP@20 on the validation clips of `eval-00000` (those beyond the refits' calibration clips),
-never on the test clips of `eval-00001..3`.
+With a budget, `l0` and `group-lasso` learn the structure over LEARN of the steps, starting from a prior ranking
+(`learn --prior`: the shipped cut's OBS scores, or none), are cut and compensated there, and train the cut model
+over the rest (`framework/train/learners.py`); `l0`'s gates may travel GATE_TRAVEL in log-alpha over the learning
+steps. Each setting below trains the sample at theta 0.5 for 2 epochs over 4,000 `bal_train` clips (distilled,
+cosine from Adam 1e-3), cuts with the refit, and scores GAP@20 on the validation clips of `eval-00000` (those
+beyond the 2,048 the prior's statistics read), never on the test clips of `eval-00001..3`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,29 @@ import time
 from . import audioset
 from .common import Mode, log, mode, save, shuffled
 
-GRID = ((0.6, 0.3), (0.3, 0.5), (0.15, 0.6), (0.05, 0.7))  # (LEARN, CLOSE); the last steps train the kept network
-METHODS = ("l0", "group-lasso")
+GRID = {  # per method: the settings tried (LEARN, the prior, and l0's GATE_TRAVEL)
+    "l0": [
+        {"learn": 0.05, "prior": "obs", "travel": 2.0},
+        {"learn": 0.05, "prior": "obs", "travel": 16.0},
+        {"learn": 0.2, "prior": "obs", "travel": 2.0},
+        {"learn": 0.2, "prior": "obs", "travel": 16.0},
+        {"learn": 0.2, "prior": "none", "travel": 16.0},
+        {"learn": 0.2, "prior": "obs", "travel": 0.5},
+        {"learn": 0.5, "prior": "obs", "travel": 2.0},
+        {"learn": 0.2, "prior": "none", "travel": 2.0},
+    ],
+    "group-lasso": [
+        {"learn": 0.05, "prior": "obs"},
+        {"learn": 0.2, "prior": "obs"},
+        {"learn": 0.5, "prior": "obs"},
+        {"learn": 0.2, "prior": "none"},
+    ],
+}
 THETA, EPOCHS, CLIPS = 0.5, 2, 4000
 
 
 def search(m: Mode) -> dict:
-    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.prune.planner import REFIT_SAMPLES
@@ -34,12 +51,15 @@ def search(m: Mode) -> dict:
     task = Task("multilabel", 527)
     steps = -(-len(budget[0]) // audioset.RECIPE["batch"])
     teacher = models.load_model(audioset.MODEL)
-    shares = (learners.LEARN, learners.CLOSE)
+    calibration = str(audioset.AUDIOSET / "eval-00000-of-00004.tfrecord")
+    stats = jobs.analyze.analyze(audioset.MODEL, calibration, batch_size=64, max_samples=REFIT_SAMPLES).statistics
+    saved = (learners.LEARN, learners.GATE_TRAVEL)
     rows = []
     try:
-        for method in METHODS:
-            for learn_share, close_share in GRID:
-                learners.LEARN, learners.CLOSE = learn_share, close_share
+        for method, settings in GRID.items():
+            for setting in settings:
+                learners.LEARN = setting["learn"]
+                learners.GATE_TRAVEL = setting.get("travel", saved[1])
                 model = models.load_model(audioset.MODEL)
                 start = time.perf_counter()
                 batches = lambda: shuffled(*budget, 0)  # noqa: E731
@@ -57,17 +77,17 @@ def search(m: Mode) -> dict:
                     alpha=audioset.RECIPE["alpha"],
                     compensate="refit",
                     calibration=inputs_of(batches, REFIT_SAMPLES),
+                    prior=jobs.learn.prior_scores(model, stats, setting["prior"]),
                 )
                 score = evaluate(found.model, shuffled(*picked, 0, 512), task).metrics["gap@20"]
-                row = {"method": method, "learn": learn_share, "close": close_share, "validation_gap@20": score}
+                row = {"method": method, **setting, "validation_gap@20": score}
                 row |= {"exact": found.record["exact"], "seconds": time.perf_counter() - start}
                 rows.append(row)
                 log("learned search", row)
     finally:
-        learners.LEARN, learners.CLOSE = shares
+        learners.LEARN, learners.GATE_TRAVEL = saved
     chosen = {
-        method: max((r for r in rows if r["method"] == method), key=lambda r: r["validation_gap@20"])
-        for method in METHODS
+        method: max((r for r in rows if r["method"] == method), key=lambda r: r["validation_gap@20"]) for method in GRID
     }
     result = {"theta": THETA, "epochs": EPOCHS, "clips": CLIPS, "grid": GRID, "rows": rows, "chosen": chosen}
     save(m, "learned_search", result)

@@ -68,13 +68,19 @@ def build(hidden: int, vocab: int = 10_000, softmax: bool = True):
     return keras.Model(inputs, words, name="ptb_lm")
 
 
+def base_path(mode: Mode) -> Path:
+    """Where the trained language model of this mode is cached (a new name when its recipe changes)."""
+    size = SIZES[mode.name]
+    recipe = hashlib.sha1((inspect.getsource(build) + inspect.getsource(base) + repr(size)).encode()).hexdigest()
+    return CACHE / f"ptb_lm_h{size['hidden']}_e{size['epochs']}_{mode.name}_{recipe[:8]}.keras"
+
+
 def base(mode: Mode) -> Path:
     """The trained language model of this mode, trained once and cached."""
     import keras
 
     size = SIZES[mode.name]
-    recipe = hashlib.sha1((inspect.getsource(build) + inspect.getsource(base) + repr(size)).encode()).hexdigest()
-    path = CACHE / f"ptb_lm_h{size['hidden']}_e{size['epochs']}_{mode.name}_{recipe[:8]}.keras"  # retrained on change
+    path = base_path(mode)
     if path.exists():
         return path
     keras.utils.set_random_seed(0)

@@ -223,3 +223,11 @@ def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_p
     assert bad.exit_code != 0 and "--theta or --penalty" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     bad = runner.invoke(app, ["learn", "--method", "prune-all", "--theta", "0.5", *map(str, train), *map(str, ws)])
     assert bad.exit_code != 0 and "l0, group-lasso, soft-gm" in bad.stderr
+    fresh = ["--model", str(tagged / "model.keras"), "-w", str(tmp_path / "fresh")]
+    for flags, said in (
+        (["--method", "soft-gm", "--prior", "obs", *map(str, ws)], "takes no --prior"),
+        (["--method", "l0", "--prior", "bogus", *map(str, ws)], "prior must be one of"),
+        (["--method", "l0", "--prior", "obs", *fresh], "has no stats; run lstmprune analyze"),
+    ):
+        bad = runner.invoke(app, ["learn", *flags, "--theta", "0.5", *map(str, train)])
+        assert bad.exit_code != 0 and said in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -210,14 +210,24 @@ def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
 
 
 @pytest.mark.parametrize("method", ["l0", "group-lasso"])
-def test_a_budgeted_learner_ends_exact_with_the_budget_removed(tf, method):
-    """Learn, then the removed units fade to exactly zero (closed gates, zero weights): the cut is exact."""
+def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_its_steps(tf, method):
+    """With a budget: learn over LEARN of the steps, cut (compensated) there, train the cut model over the rest;
+    the model written is the one trained last (exact), with the budget removed."""
+    from lstmprune_cli.framework.train.learners import LEARN
+
     model = golden.build("bidirectional")
-    found = _learn(model, method, theta=0.5, epochs=6)  # 24 steps: learn, close, then train the kept network
-    assert found.record["exact"] and found.record["removed_alive"] == 0
-    assert found.plan.achieved()["units"] >= 0.5 - 1e-9
-    x, _ = _data()
-    assert _max_diff(model, found.model, x) <= 1e-5  # the trained model, with its removed units silent
+    found = _learn(model, method, theta=0.5, epochs=10)  # 40 steps of 6 sequences, 4 per epoch
+    learn_steps = max(1, round(LEARN * 40))
+    assert found.record["learn_steps"] == learn_steps and found.record["train_steps"] == 40 - learn_steps
+    assert found.record["cut"]["step"] == learn_steps
+    phases = [e["phase"] for e in found.record["epochs"]]
+    assert phases == ["learn"] * -(-learn_steps // 4) + ["train"] * -(-(40 - learn_steps) // 4)  # epochs of 4
+    assert sum(e["samples"] for e in found.record["epochs"]) == 40 * 6
+    assert found.record["exact"] and found.plan.achieved()["units"] >= 0.5 - 1e-9
+    shapes = {g.name: g.num_kept for g in found.plan.groups}
+    from lstmprune_cli.framework.surgery.groups import unit_groups
+
+    assert {g.name: g.units for g in unit_groups(found.model)} == shapes
 
 
 def test_a_learned_cut_with_mean_compensation_equals_the_masked_model_with_its_means_folded(tf):
@@ -248,3 +258,41 @@ def test_a_learned_cut_with_mean_compensation_equals_the_masked_model_with_its_m
     assert plan.extra["compensate"] == "mean"
     refitted = compensated_cut(model, plan, "refit", lambda: [x])
     assert plan.extra["refit"]["consumers"] and refitted.count_params() == small.count_params()
+
+
+def test_percentiles_place_each_unit_in_its_set_with_ties_sharing_their_mean_place():
+    assert np.allclose(learned.percentiles(np.array([3.0, 1.0, 2.0, 2.0, 5.0])), [0.8, 0.2, 0.5, 0.5, 1.0])
+
+
+def test_a_prior_orders_the_starting_gates_and_thresholds_and_leaves_the_function_unchanged(tf):
+    """l0 starts with its gates' log_alpha in the prior's order, every gate still open (the model computes what
+    it did); group lasso's choice starts as the prior's percentiles."""
+    from lstmprune_cli.framework.surgery.units import unit_sets
+    from lstmprune_cli.framework.train.learners import Gates, GroupLasso, Setting, scaled_call
+
+    model = golden.build("stacked")
+    sets = unit_sets(model)
+    rng = np.random.default_rng(3)
+    prior = {s.groups[0].name: rng.permutation(s.units).astype(float) for s in sets}
+    setting = Setting(sets, 0.5, 40, 0.5, None, 1, 0, 1e-3, 10, None, None, prior=prior)
+    x, _ = _data()
+    gates = Gates(model, sets, share=0.5, steps=40, penalty=None, seed=0, lr=1e-3, setting=setting)
+    for s, la in zip(sets, gates.current(model)):
+        assert np.array_equal(np.argsort(la), np.argsort(prior[s.groups[0].name]))
+        assert np.all(learned.deterministic_gate(la) == 1.0)
+    z = tf.constant(np.concatenate([learned.deterministic_gate(la) for la in gates.current(model)]), tf.float32)
+    assert np.max(np.abs(scaled_call(model, x, gates.rows, z, training=False) - model(x))) <= 1e-6
+    lasso = GroupLasso(model, sets, share=0.5, steps=40, penalty=None, setting=setting)
+    for s, v in zip(sets, lasso.current(model)):
+        assert np.allclose(v, learned.percentiles(prior[s.groups[0].name]))
+
+
+def test_group_lasso_that_barely_trains_keeps_the_units_its_prior_ranks_first(tf):
+    model = golden.build("stacked")
+    from lstmprune_cli.framework.surgery.units import unit_sets
+
+    sets = unit_sets(model)
+    prior = {g.name: np.arange(g.units, dtype=float)[::-1] for s in sets for g in s.groups}  # lower index first
+    found = _learn(model, "group-lasso", theta=0.5, epochs=6, learning_rate=1e-7, prior=prior)
+    for g in found.plan.groups:
+        assert g.kept_units == list(range(g.num_kept))

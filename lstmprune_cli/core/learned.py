@@ -14,7 +14,16 @@ import numpy as np
 BETA, GAMMA, ZETA = 2 / 3, -0.1, 1.1
 
 
+FULL_OPEN = float(np.log((1 - GAMMA) / (ZETA - 1)))  # the least log_alpha whose deterministic gate is 1
 OPEN_SHIFT = BETA * float(np.log(-GAMMA / ZETA))  # P(z != 0) = sigmoid(log_alpha - OPEN_SHIFT)
+
+
+def percentiles(scores: np.ndarray) -> np.ndarray:
+    """Each unit's place in its set by `scores`, in (0, 1]: the best 1, the worst 1/H (equal scores share the
+    mean of their places)."""
+    _, inverse, counts = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True, return_counts=True)
+    places = np.cumsum(counts) - (counts - 1) / 2  # (distinct values,) ascending: the mean place of each
+    return places[inverse.ravel()] / len(inverse)
 
 
 def deterministic_gate(log_alpha: np.ndarray) -> np.ndarray:

@@ -52,6 +52,14 @@ def learn(
         ),
     ] = False,
     every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: once per epoch).")] = 0,
+    prior: Annotated[
+        Optional[str],
+        typer.Option(
+            help="l0, group-lasso: start from a criterion's ranking of the units on the analyzed statistics, or "
+            "none. Criteria: {criteria}. Default when the workspace analyzed this model: obs for l0, none for "
+            "group-lasso (chosen on validation data: docs/benchmarks.md); else none."
+        ),
+    ] = None,
     criterion: Optional[str] = None,
     allocate: Optional[str] = None,
     budget: str = "units",
@@ -90,6 +98,7 @@ def learn(
         inputs=inputs,
         every=every,
         compensate=compensate,
+        prior=prior,
         force=force,
         display=render.display(json),
     )

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ...core import checks
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.plan import Plan, PlanSpec
+from ...core.recipe import Recipe, criterion_names
 from ...core.schema import Options
 from ...core.statsfile import Statistics
 from ...core.training import Training
@@ -15,7 +19,7 @@ from .. import models
 from ..data.calibration import inputs_of
 from ..models import costs
 from ..models.layers import sequence_length
-from ..prune.planner import REFIT_SAMPLES
+from ..prune.planner import REFIT_SAMPLES, make_plan
 from ..surgery.groups import model_groups
 from ..train.learners import LEARNERS, check_method
 from .display import QUIET, Display
@@ -63,11 +67,13 @@ def learn(
     inputs: bool = False,
     every: int = 0,
     compensate: str = "refit",
+    prior: str = "none",
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
     """Train the model at `model_path` with `method` toward theta of `budget`, cut it, compensate the cut as
-    `prune` does (the first training sequences are its calibration data), write it to `out`."""
+    `prune` does (the first training sequences are its calibration data), write it to `out`. `prior` (a
+    criterion, or none): l0 and group-lasso start from its ranking of the units on `statistics`."""
     import keras
 
     from ..train.learners import learn as run_learner
@@ -85,6 +91,7 @@ def learn(
     model = models.load_model(model_path)
     if statistics is not None:
         statistics.check_model(models.fingerprint(model), model_groups(model))
+    scores = prior_scores(model, statistics, prior)
     length = sequence_length(model)
     params, flops = model.count_params(), costs.flops(model, length)  # before training changes it in place
     task, schema, train, val, teacher = training_inputs(
@@ -106,6 +113,7 @@ def learn(
         every=every,
         compensate=compensate,
         calibration=inputs_of(train, REFIT_SAMPLES),
+        prior=scores,
         steps_per_epoch=steps,
         seed=t.seed,
         epochs=t.epochs,
@@ -131,6 +139,17 @@ def learn(
     )
 
 
+def prior_scores(model, statistics: Statistics | None, prior: str) -> dict | None:
+    """The scores criterion `prior` gives every unit on the statistics, by group name (None for "none")."""
+    if prior == "none":
+        return None
+    if statistics is None:
+        raise LstmpruneError(f"--prior {prior} ranks the units on the analyzed statistics; run analyze first")
+    checks.choice(prior, [*criterion_names(), "none"], "prior")
+    plan = make_plan(model, statistics, PlanSpec(0.5, criterion=prior, compensate="none"))
+    return {g.name: np.asarray(g.scores) for g in plan.groups if g.scores is not None}
+
+
 def run(
     *,
     workspace: Path,
@@ -150,17 +169,20 @@ def run(
     inputs: bool = False,
     every: int = 0,
     compensate: str | None = None,
+    prior: str | None = None,
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
-    """learn as the CLI runs it on a workspace: the analyzed model, its plan and cut model recorded there."""
-    from ...core import checks
+    """learn as the CLI runs it on a workspace: the analyzed model, its plan and cut model recorded there. The
+    prior defaults to the learner's own (LEARNERS) when the workspace's statistics are of the model learned."""
     from ...core.files import check_output
-    from ...core.recipe import Recipe
     from ...core.workspace import Workspace
     from .. import import_tensorflow
 
-    check_method(method, theta=theta, penalty=penalty, cut_flags=criterion is not None or allocate is not None)
+    cut_flags = criterion is not None or allocate is not None
+    check_method(method, theta=theta, penalty=penalty, cut_flags=cut_flags, prior=prior not in (None, "none"))
+    if prior is not None:
+        checks.choice(prior, [*criterion_names(), "none"], "prior")
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
     training.check()
@@ -174,6 +196,11 @@ def run(
     model = model or Path(ws.require("model"))
     ws.check_model(model)
     spec, statistics = None, None
+    analyzed = ws.stats is not None and Path(model).resolve() == Path(ws.model or "").resolve()
+    if prior is None:
+        prior = entry.prior if entry.prior and analyzed else "none"
+    if prior != "none":
+        statistics = Statistics.load(Path(ws.require("stats")))
     if entry.statistics:  # the paper's rates and criterion unless the flags name others; no compensation
         recipe = Recipe.of(allocate=allocate or "energy", criterion=criterion or "gm", compensate="none")
         spec = recipe.spec(theta, min_units=min_units, seed=training.seed, budget=budget)
@@ -199,6 +226,7 @@ def run(
         inputs=inputs,
         every=every,
         compensate=compensate or Recipe().compensate,
+        prior=prior,
         force=force,
         display=display,
     )

@@ -23,17 +23,22 @@ from ..surgery.cut import prune_model
 from ..surgery.groups import unit_groups
 from ..surgery.units import UnitSet, entries, fold_means, scale_units, squared_norms, unit_sets, variable
 
-GATE_TRAVEL = 16.0  # log_alpha = speed * v, the speed such that Adam's steps could move a gate this far in all
+# log_alpha = speed * v, the speed such that Adam's steps could move a gate this far over the learning steps: with
+# a budget, little travel won (a prior's ranking spans 0.6), `python -m bench.learned_search`; a fixed penalty must
+# be able to close a gate (from GATE_START to below -FULL_OPEN) over all steps
+GATE_TRAVEL = 0.5
+FIXED_TRAVEL = 16.0
 GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
+# A prior ranking (the one-shot cut's criterion) spreads the initial log_alpha over [FULL_OPEN, GATE_START] by
+# percentile, every gate still open; group lasso weights each unit's threshold by 1 / percentile (adaptive).
 GATE_GAIN = 10.0  # the L0 penalty's weight per unit of excess expected share (proportional control)
 GL_START = 1e-4  # group lasso's first threshold per step, in units of a set's median unit norm at the start
 GL_RISE = 1.05  # the threshold's growth per step while more units are alive than the target (its fall: 1 / RISE)
-# Share of the steps that learn the structure (the kept share's target falls from 1 to 1 - theta), then over which
-# the units the budget removes fade to exactly zero; the last steps train the kept network. Chosen on validation
-# clips by `python -m bench.learned_search` (docs/results/learned_search.json): the shortest learning won.
-LEARN = 0.05
-CLOSE = 0.7
-CLOSED = -10.0  # log_alpha of a closed gate: deterministic value 0, P(open) 3e-4
+# With a budget, l0 and group-lasso learn the structure over this share of the steps (the kept share's target falls
+# from 1 to the budget's), the cut is made and compensated there as `prune` makes it, and the rest of the steps
+# train the cut model. Chosen on validation clips by `python -m bench.learned_search`
+# (docs/results/learned_search.json).
+LEARN = 0.2
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
 
 
@@ -79,55 +84,23 @@ class Learner:
 
 
 class _Budget:
-    """The kept share's target along the steps, and the phases of a budgeted run: learn (the target falls
-    from 1 to the budget's share), close (the units the budget removes fade to exactly zero), train the rest."""
+    """The kept share's target along the learning steps: it falls linearly from 1 to the budget's share."""
 
     def __init__(self, share: float, steps: int):
         self.share, self.steps, self.step = share, max(1, steps), 0
-        self.learn = max(1, round(LEARN * self.steps))
-        self.close = max(1, round(CLOSE * self.steps))
 
     def target(self) -> float:
-        ramp = min(1.0, self.step / self.learn)
-        return 1 - ramp * (1 - self.share)
-
-    def phase(self) -> str:
-        return "learn" if self.step < self.learn else "close" if self.step < self.learn + self.close else "train"
-
-    def closing(self) -> float:
-        """How far the removed units have faded: 0 when closing starts, 1 at its end and after."""
-        return min(1.0, (self.step - self.learn + 1) / self.close)
+        return 1 - min(1.0, self.step / self.steps) * (1 - self.share)
 
 
-class _Closing:
-    """What a budgeted learner shares: once the learning phase ends, the units the budget removes are chosen
-    (the highest scores that meet it) and fade out; `kept` then returns that choice."""
-
-    chosen: list[np.ndarray] | None = None
-
-    def choose(self, model, setting) -> list[np.ndarray]:
-        shapes = set_shapes(setting.sets, setting.min_units)
-        self.chosen = learned.select(shapes, self.current(model), setting.removed, setting.theta)
-        return self.chosen
-
-    def removed_masks(self) -> list[np.ndarray]:
-        return [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, self.chosen)]
-
-    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
-        if self.chosen is not None:
-            return self.chosen
-        return Learner.kept(self, shapes, scores, removed, theta, penalty)
-
-
-class Gates(_Closing, Learner):
+class Gates(Learner):
     """ISS-L0 (seed 003): a hard-concrete gate on every unit, scaling the rows that read it.
 
     `penalty` fixed: its weight times the expected share of open gates; the plan removes the gates it closed.
     Otherwise the expected share s is held to a target t that falls from 1 to the budget's share over the
     learning phase: the penalty lambda (s - t) has lambda = GATE_GAIN (s - t) after every step (proportional
     control; the dual ascent of CoFi oscillated between 0.15 and 0.9 of the units on the AudioSet sample within
-    five epochs). Then the gates the budget removes close linearly to CLOSED, and the last steps train the kept
-    network with them closed: every removed unit's gate is closed when training ends.
+    five epochs). The units with the lowest log_alpha that meet the budget are then cut.
     """
 
     def __init__(
@@ -145,9 +118,11 @@ class Gates(_Closing, Learner):
         import tensorflow as tf
 
         self.sets, self.fixed = sets, penalty
-        self.speed = GATE_TRAVEL / (lr * max(1, steps))  # (the weights' Adam steps are about lr each)
-        total = sum(s.units for s in sets)
-        self.v = tf.Variable(np.full(total, GATE_START / self.speed, "float32"), name="log_alpha")
+        travel = GATE_TRAVEL if penalty is None else FIXED_TRAVEL
+        self.speed = travel / (lr * max(1, steps))  # (the weights' Adam steps are about lr each)
+        p = np.concatenate(priors(sets, setting))  # (N,) in (0, 1]
+        start = GATE_START - (GATE_START - learned.FULL_OPEN) * (1 - p)
+        self.v = tf.Variable((start / self.speed).astype("float32"), name="log_alpha")
         self.variables = [self.v]
         self.weight = tf.constant(np.concatenate([np.full(s.units, s.members) for s in sets]), tf.float32)
         self.lam = tf.Variable(0.0 if penalty is None else float(penalty), trainable=False)
@@ -156,7 +131,6 @@ class Gates(_Closing, Learner):
         self.rng = tf.random.Generator.from_seed(seed)
         self.rows = _row_gathers(model, sets)
         self.trace: list[list[float]] = []  # every 10 steps: step, expected kept share, its target, lambda
-        self.setting, self.opened = setting, None  # opened: log_alpha of the removed gates when closing began
 
     def _log_alpha(self):
         return self.v * self.speed
@@ -184,11 +158,7 @@ class Gates(_Closing, Learner):
         if self.fixed is not None:
             return
         self.budget.step += 1
-        if self.budget.phase() == "learn":
-            gap = float(self._share()) - self.budget.target()
-            self.lam.assign(GATE_GAIN * gap)  # negative below the target: it reopens gates
-        else:
-            self._close(model)
+        self.lam.assign(GATE_GAIN * (float(self._share()) - self.budget.target()))  # < 0 below it: gates reopen
         if self.budget.step % 10 == 0:
             self.trace.append([self.budget.step, float(self._share()), self.budget.target(), float(self.lam)])
         self.target.assign(self.budget.target())
@@ -196,17 +166,6 @@ class Gates(_Closing, Learner):
     def current(self, model) -> list[np.ndarray]:
         la = self.v.numpy().astype(np.float64) * self.speed
         return list(np.split(la, np.cumsum([s.units for s in self.sets])[:-1]))
-
-    def _close(self, model) -> None:
-        """The removed gates' log_alpha moves linearly from where it was to CLOSED; the penalty is off."""
-        if self.chosen is None:
-            self.choose(model, self.setting)
-            self.opened = np.concatenate(self.current(model))
-            self.lam.assign(0.0)
-        removed = np.concatenate(self.removed_masks())
-        la = np.concatenate(self.current(model))
-        la[removed] = self.opened[removed] + (CLOSED - self.opened[removed]) * self.budget.closing()
-        self.v.assign((la / self.speed).astype("float32"))
 
     def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         return [learned.deterministic_gate(v) > 0 for v in scores]
@@ -219,21 +178,22 @@ class Gates(_Closing, Learner):
         return found
 
 
-class GroupLasso(_Closing, Learner):
+class GroupLasso(Learner):
     """ISS-GL (Wen et al.): after every step the proximal operator of lambda * sum of group norms,
     w_g <- w_g * max(0, 1 - tau / ||w_g||), on all of a unit's weights (every slot), so whole units reach exact
     zero. Norms are measured in units of the set's median unit norm at the start (layers differ in scale).
 
     `penalty` fixed: tau per step, and the plan removes the units at zero. With a budget, tau starts at
-    GL_START and rises by GL_RISE per step while more units are alive than the target (falls while fewer) over
-    the learning phase; then the units the budget removes (the smallest norms) shrink linearly to exactly zero
-    while the others train unpenalized, and the last steps train the kept network with them at zero.
+    GL_START and rises by GL_RISE per step while more units are alive than the target (falls while fewer); the
+    units with the smallest norms that meet the budget are then cut.
     """
 
     def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, setting=None):
         self.sets, self.fixed, self.setting = sets, penalty, setting
         self.sizes = [np.sqrt(entries(s, model)) for s in sets]
         self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]  # median: 1
+        self.prior = priors(sets, setting)
+        self.start = self._strengths(model) if setting is not None and setting.prior else None
         self.lam = GL_START if penalty is None else float(penalty)
         self.budget = _Budget(share, steps)
         self.weight = np.array([s.members * s.units for s in sets], float)
@@ -245,34 +205,27 @@ class GroupLasso(_Closing, Learner):
     def after_step(self, model, x) -> None:
         if self.fixed is None:
             self.budget.step += 1
-            if self.budget.phase() != "learn":
-                return self._close(model)
         strengths = self._strengths(model)
         tau = self.lam
-        for s, v in zip(self.sets, strengths):
-            factors = np.where(v > tau, 1 - tau / np.maximum(v, 1e-30), 0.0)
+        for s, v, p in zip(self.sets, strengths, self.prior):
+            factors = np.where(v > tau / p, 1 - tau / p / np.maximum(v, 1e-30), 0.0)
             scale_units(model, s, factors)
         if self.fixed is None:
-            alive = sum(np.sum(v > tau) * s.members for s, v in zip(self.sets, strengths)) / self.weight.sum()
+            alive = sum(np.sum(v > tau / p) * s.members for s, v, p in zip(self.sets, strengths, self.prior))
+            alive /= self.weight.sum()
             target = self.budget.target()
             self.lam = tau * GL_RISE if alive > target else max(GL_START, tau / GL_RISE)
             if self.budget.step % 10 == 0:
                 self.trace.append([self.budget.step, float(alive), target, float(tau)])
 
-    def _close(self, model) -> None:
-        """The removed units shrink so that they reach zero when closing ends; then they are held there."""
-        if self.chosen is None:
-            self.choose(model, self.setting)
-        left = 1 - self.budget.closing()  # of the way still to go, after this step
-        before = left + 1 / self.budget.close
-        factor = 0.0 if left <= 0 else left / min(1.0, before)
-        for s, removed in zip(self.sets, self.removed_masks()):
-            scale_units(model, s, np.where(removed, factor, 1.0))
-
     def scores(self, model) -> list[np.ndarray]:
-        return self._strengths(model)
+        """Each unit's strength; with a prior, the share of its starting strength left, times its percentile."""
+        found = self._strengths(model)
+        if self.start is None:
+            return found
+        return [p * v / np.maximum(v0, 1e-30) for p, v, v0 in zip(self.prior, found, self.start)]
 
-    current = scores  # what the budget's choice reads: the strengths themselves
+    current = scores
 
     def alive(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         return [v > 0 for v in scores]
@@ -393,6 +346,18 @@ def budget_removed(model, sets: list[UnitSet], budget: str) -> Callable[[list[in
     return removed
 
 
+def priors(sets: list[UnitSet], setting=None) -> list[np.ndarray]:
+    """Each set's units' percentiles by the setting's prior scores (by group name), in (0, 1]: all 1 without a
+    prior; a set the prior does not rank (input features) sits at the median, 0.5."""
+    found = (setting.prior if setting is not None else None) or {}
+    return [
+        learned.percentiles(found[s.groups[0].name])
+        if s.groups and s.groups[0].name in found
+        else np.full(s.units, 0.5 if found else 1.0)
+        for s in sets
+    ]
+
+
 def set_shapes(sets: list[UnitSet], floor: int = 1) -> list[learned.SetShape]:
     return [learned.SetShape(s.name, s.units, s.members, s.tie, min(floor, s.units)) for s in sets]
 
@@ -423,6 +388,7 @@ class Setting:
     spec: PlanSpec | None
     statistics: object
     removed: Callable[[list[int]], float] | None = None  # kept counts per set -> share of the budget removed
+    prior: dict[str, np.ndarray] | None = None  # scores of a one-shot criterion by group name: where learning starts
 
 
 def _gates(model, s: Setting) -> Learner:
@@ -448,13 +414,18 @@ class Method:
 
     make: Callable[[object, Setting], Learner]
     penalty: bool = True  # a fixed penalty (--penalty) may stand for the budget (theta)
+    prior: str | None = "obs"  # the ranking it starts from when the model was analyzed (--prior); None: takes none
+    phased: bool = True  # with a budget: learn over LEARN of the steps, cut, train the cut model over the rest
     statistics: bool = False  # its rates come from analyze's statistics, its cut from --allocate and --criterion
 
 
 LEARNERS: dict[str, Method] = {
     "l0": Method(_gates),  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
-    "group-lasso": Method(_group_lasso),  # ISS-GL: proximal group soft-threshold on every weight of a unit
-    "soft-gm": Method(_soft, penalty=False, statistics=True),  # ISS-GM as the paper trained it: soft pruning
+    "group-lasso": Method(
+        _group_lasso, prior="none"
+    ),  # ISS-GL: proximal group soft-threshold on every weight of a unit
+    # ISS-GM as the paper trained it: soft pruning with its rates, the hard cut at the end
+    "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, phased=False),
 }
 
 
@@ -463,8 +434,11 @@ def methods() -> list[str]:
     return list(LEARNERS)
 
 
-def check_method(method: str, *, theta: float | None, penalty: float | None, cut_flags: bool = False) -> Method:
-    """The registered learner `method`, refused with one line when its budget is not given as it takes it."""
+def check_method(
+    method: str, *, theta: float | None, penalty: float | None, cut_flags: bool = False, prior: bool = False
+) -> Method:
+    """The registered learner `method`, refused with one line when its budget or prior is not given as it takes
+    them."""
     checks.choice(method, methods(), "method")
     entry = LEARNERS[method]
     if entry.penalty and (theta is None) == (penalty is None):
@@ -473,6 +447,8 @@ def check_method(method: str, *, theta: float | None, penalty: float | None, cut
         raise LstmpruneError(f"learn --method {method} takes --theta (its rates' target), not --penalty")
     if cut_flags and not entry.statistics:
         raise LstmpruneError(f"--criterion and --allocate choose soft-gm's cut; {method} learns its own")
+    if prior and entry.prior is None:
+        raise LstmpruneError(f"learn --method {method} takes no --prior; its ranking is its criterion's")
     return entry
 
 
@@ -494,6 +470,7 @@ def learn(
     inputs: bool = False,
     compensate: str = "none",
     calibration: Callable[[], Iterable] | None = None,
+    prior: dict[str, np.ndarray] | None = None,
     **training,
 ) -> Learned:
     """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
@@ -502,11 +479,12 @@ def learn(
     plan then removes exactly the closed gates or the units at zero. soft-gm takes the allocation and the
     criterion from `spec` (the paper's by default) and needs the statistics for the rates. `inputs` (l0): gates
     on the input features of the first recurrent layers too (Embedding dimensions, or raw features), counted in
-    the budget like units.
+    the budget like units. `prior` (l0, group-lasso): a one-shot criterion's scores by group name, the ranking
+    the learner starts from.
     """
     from .loop import fit
 
-    check_method(method, theta=theta, penalty=penalty)
+    check_method(method, theta=theta, penalty=penalty, prior=bool(prior))
     checks.choice(budget, BUDGETS, "budget")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
         raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
@@ -521,37 +499,80 @@ def learn(
     epochs = int(training.get("epochs", 3))
     if method == "soft-gm" and steps_per_epoch is None and every == 0:
         raise LstmpruneError("soft-gm prunes once per epoch: give steps_per_epoch or every", option="every")
+    per = steps_per_epoch or sum(1 for _ in train())
+    total = epochs * per
+    phased = LEARNERS[method].phased and penalty is None
+    steps = max(1, min(total, round(LEARN * total))) if phased else total
     setting = Setting(
         sets=sets,
         share=share,
-        steps=epochs * (steps_per_epoch or 100),
+        steps=steps,
         theta=theta,
         penalty=penalty,
         min_units=min_units,
         seed=seed,
         learning_rate=float(training.get("learning_rate", 1e-3)),
-        every=every or steps_per_epoch or 100,
+        every=every or per,
         spec=spec,
         statistics=statistics,
         removed=removed,
+        prior=prior,
     )
     start = time.perf_counter()
+    stream = _Stream(train)
     learner = LEARNERS[method].make(model, setting)
-    result = fit(model, train, task, steps_per_epoch=steps_per_epoch, learner=learner, **training)
+    batches, count = stream.take(steps, per)
+    learning = {**training, "epochs": count} | ({"schedule": "constant"} if phased else {})
+    result = fit(model, batches, task, steps_per_epoch=per, learner=learner, **learning)
     scores = learner.scores(model)
     kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
-    seconds = time.perf_counter() - start
     plan = learned_plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
     exact = _exact(sets, kept, model)
     small = compensated_cut(model, plan, compensate, calibration)
+    history = [{"phase": "learn", **e.to_dict()} for e in result.epochs]
+    if phased:  # the cut model trains over the rest: it is the model written, so the cut loses nothing of it
+        exact = {"removed_alive": 0, "exact": True, "cut": {"step": steps, **exact}}
+        if total > steps:
+            batches, count = stream.take(total - steps, per)
+            tuned = fit(small, batches, task, steps_per_epoch=per, **{**training, "epochs": count})
+            history += [{"phase": "train", **e.to_dict()} for e in tuned.epochs]
+    seconds = time.perf_counter() - start
+    phases = {"learn_steps": steps, "train_steps": total - steps if phased else 0}
     plan.extra.update(
         budget=budget,
-        learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": len(result.epochs), **exact},
+        learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": epochs, **phases, **exact},
     )
-    record = {"epochs": [e.to_dict() for e in result.epochs], "seconds": seconds, **exact}
+    record = {"epochs": history, "seconds": seconds, **phases, **exact}
     if getattr(learner, "trace", None):
         record["trace"] = learner.trace
     return Learned(plan, small, record)
+
+
+class _Stream:
+    """The training batches as one stream over repeated passes; `take` hands the next of them to `fit`."""
+
+    def __init__(self, train: Callable[[], Iterable]):
+        self.train, self.batches = train, iter(())
+
+    def next(self):
+        for _ in range(2):
+            try:
+                return next(self.batches)
+            except StopIteration:
+                self.batches = iter(self.train())
+        raise LstmpruneError("the training data gave no sequences")
+
+    def take(self, count: int, per: int) -> tuple[Callable[[], Iterable], int]:
+        """A `train` for `fit` whose epochs give `per` batches each, `count` in all; and its number of epochs."""
+        left = [count]
+
+        def batches():
+            n = min(per, left[0])
+            left[0] -= n
+            for _ in range(n):
+                yield self.next()
+
+        return batches, -(-count // per)
 
 
 def compensated_cut(model, plan: Plan, compensate: str, calibration: Callable[[], Iterable] | None = None):
