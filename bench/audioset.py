@@ -23,7 +23,6 @@ SKIPPED = (  # in the cuts part right after the cut, or in earlier versions of d
     "random units",
     "inverted energy rule",
     "uniform + L2 units",
-    "ISS-GM + refit",
     "uniform + refit",
     "sensitivity + OBS + refit",  # these two choose uniform or near-uniform counts on this model (cuts part)
     "controller + OBS + refit",

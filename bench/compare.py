@@ -31,6 +31,8 @@ METHODS = {
     "uniform + refit": {**PAPER, "target": "uniform", "compensate": "refit"},
     "default (uniform + OBS + refit)": dict(DEFAULT),
     "default, tuned from the refit": {**DEFAULT, "start": "pruned"},
+    "uniform + OBS + mean": {**DEFAULT, "compensate": "mean"},  # with the two below: what OBS and the refit add
+    "uniform + GM + refit": {**DEFAULT, "criterion": "gm"},
     "default, FLOPs budget": {**DEFAULT, "budget": "flops"},
     "sensitivity + OBS + refit": {**DEFAULT, "target": "sensitivity"},
     "controller + OBS + refit": {**DEFAULT, "target": "controller"},

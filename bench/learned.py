@@ -31,7 +31,9 @@ def part(mode: Mode) -> dict:
     stats = jobs.analyze.analyze(audioset.MODEL, str(calibration), batch_size=64).statistics  # rates and priors
     budget = audioset.clips("bal_train-*", size["budget"])
     held = audioset.clips("eval-0000[1-3]-*", size["evaluate"])
-    recipe = {**audioset.RECIPE, "epochs": LEARN + TUNE}
+    steps = -(-len(budget[0]) // audioset.RECIPE["batch"])
+    recipe = dict(epochs=LEARN + TUNE, learning_rate=audioset.RECIPE["learning_rate"], schedule="cosine")
+    recipe |= dict(steps_per_epoch=steps, alpha=audioset.RECIPE["alpha"])  # as part 1 fine-tunes
     shape = dict(stats=None, budget=size["budget"], evaluate=size["evaluate"], thetas=size["thetas"])
     rows, _ = audioset.compare_on_audioset(audioset.MODEL, shape, recipe, (DEFAULT,), size["seeds"])
     for theta in size["thetas"]:

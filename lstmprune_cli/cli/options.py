@@ -114,7 +114,10 @@ OPTIONS: dict[str, tuple[object, object]] = {  # name -> (annotation, default)
     ),
     "batch_size": (Annotated[int, typer.Option(help="Sequences per batch, in training and evaluation.")], 64),
     "learning_rate": (
-        Annotated[float, typer.Option("--lr", help="Learning rate (learn: the gates move 20x faster).")],
+        Annotated[
+            float,
+            typer.Option("--lr", help="Learning rate (learn: l0's gates move a set distance over the learning steps)."),
+        ],
         1e-3,
     ),
     "optimizer": (Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")], "adam"),

@@ -62,3 +62,14 @@ def regression(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]
 def perplexity(nll_sum: float, tokens: int) -> float:
     """exp of the mean negative log-likelihood per token."""
     return float(np.exp(nll_sum / tokens)) if tokens else float("nan")
+
+
+LOWER_IS_BETTER = ("perplexity", "loss", "mse", "mae")
+
+
+def drop(name: str, before: float, after: float) -> float:
+    """How much worse metric `name` is `after` than `before`: in points (x100) for a share such as GAP@20,
+    accuracy or R²; in percent of `before` for a metric where lower is better (perplexity, a loss)."""
+    if name in LOWER_IS_BETTER:
+        return 100.0 * (after / before - 1.0)
+    return 100.0 * (before - after)

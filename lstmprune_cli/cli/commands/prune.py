@@ -33,6 +33,24 @@ def prune(
     latency: Annotated[
         bool, typer.Option(help="Measure CPU latency of both models side by side (skip for large models).")
     ] = True,
+    max_drop: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Instead of --theta: the largest cut whose headline metric on --eval drops at most this much (points "
+            "of GAP@20, accuracy, top-1 or R²; percent of perplexity), found by bisection over theta."
+        ),
+    ] = None,
+    max_params: Annotated[
+        Optional[int],
+        typer.Option(help="Instead of --theta: the smallest cut that leaves at most this many parameters."),
+    ] = None,
+    max_flops: Annotated[
+        Optional[int],
+        typer.Option(help="Instead of --theta: the smallest cut that leaves at most these FLOPs per step."),
+    ] = None,
+    eval_data: Annotated[
+        Optional[str], typer.Option("--eval", help="Held-out data --max-drop measures each cut on.")
+    ] = None,
     workspace: Workspace = WS_DEFAULT,
     force: Force = False,
     json: Json = False,
@@ -40,7 +58,10 @@ def prune(
     """Decide how many units each group keeps and which ones, and physically remove the others.
 
     Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM)
+
+    Example:  lstmprune prune --max-drop 1 --eval valid.tfrecord   # the smallest model within 1 point
     """
+    from ...core.budget import Goal
     from ...framework.jobs.prune import run
 
     done = run(
@@ -53,7 +74,10 @@ def prune(
         dry_run=dry_run,
         latency=latency,
         seed=seed,
+        goal=Goal.of(drop=max_drop, params=max_params, flops=max_flops),
+        eval_data=eval_data,
         force=force,
+        display=render.display(json, point=render.search_point),
         **cut,
     )
     for note in done.notes:
@@ -71,6 +95,9 @@ def prune(
         )
     )
     render.out.print(render.groups_table(done.groups, title))
+    if "search" in p.extra:
+        render.out.print(render.search_table(p.extra["search"]))
+        render.out.print(render.search_summary(p.extra["search"]))
     a = p.achieved()
     render.out.print(
         f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%"

@@ -57,6 +57,24 @@ def sensitivity_plot(plan: Plan, path: Path) -> Path:
     return _finish(fig, ax, path, *labels, "sensitivity per group (squares: the plan's choice)")
 
 
+def search_plot(search: dict, path: Path) -> Path:
+    """The cuts a budget's search tried: its measure against theta, the limit, the chosen theta marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted(search["points"], key=lambda p: p["theta"])
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot([p["theta"] for p in points], [p["value"] for p in points], "o-", ms=4, label="cuts tried")
+    ax.axhline(search["limit"], color="gray", ls=":", lw=1, label=f"limit {search['limit']:g}")
+    chosen = [p for p in points if p["theta"] == search["theta"]]
+    if chosen:
+        ax.plot([chosen[0]["theta"]], [chosen[0]["value"]], "s", ms=9, mfc="none", color="C3", label="chosen")
+    title = f"search: {len(points)} cuts in {search['seconds']:.0f} s, theta {search['theta']}"
+    return _finish(fig, ax, path, "theta", search["measure"], title)
+
+
 def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
     """Labels, grid and legend of a report plot, written atomically."""
     ax.set_xlabel(xlabel)
@@ -83,8 +101,8 @@ def save_figure(fig, path: Path) -> None:
     write_atomic(Path(path), buf.getvalue())
 
 
-def sweep_plot(result: SweepResult, path: Path) -> Path:
-    """Metric against theta and latency against theta, side by side."""
+def sweep_plot(result: SweepResult, path: Path, chosen: float | None = None) -> Path:
+    """Metric against theta and latency against theta, side by side; `chosen`: a budget's theta, marked."""
     base, points = result.base, result.points
     import matplotlib
 
@@ -106,6 +124,10 @@ def sweep_plot(result: SweepResult, path: Path) -> Path:
     axes[1].set_ylabel(f"CPU latency, batch {result.latency_batch} (ms)")
     for ax in axes:
         ax.grid(alpha=0.3)
+        if chosen is not None:
+            ax.axvline(chosen, color="C3", ls="--", lw=1, label=f"the budget's cut, theta {chosen:g}")
+    if chosen is not None:
+        axes[1].legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
     return path

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ...core import metrics
+from ...core.budget import GOALS, HIGH, UNITS, Goal, Search, border
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing
 from ...core.plan import Plan, PlanSpec
@@ -17,8 +20,9 @@ from .. import import_tensorflow, models
 from ..data.calibration import lazy_calibration
 from ..models import costs
 from ..models.layers import sequence_length
-from ..prune.planner import REFIT_SAMPLES, cut_and_refit, plan_of
+from ..prune.planner import REFIT_SAMPLES, cut, cut_and_refit, plan_of
 from ..surgery.groups import model_groups
+from .display import QUIET, Display
 
 
 @dataclass
@@ -61,13 +65,19 @@ def prune(
     data: str | None = None,
     options: Options | None = None,
     samples: int = REFIT_SAMPLES,
+    goal: Goal | None = None,
+    eval_spec: str | None = None,
+    display: Display = QUIET,
 ) -> PruneResult:
     """Make the plan of `spec` (or replay `plan_file`), cut the model, write it to `out` (None: nothing written).
 
-    data, options: calibration data for a refit plan (its first `samples` sequences).
+    data, options: calibration data for a refit plan (its first `samples` sequences). goal: a budget instead of
+    spec's theta, found by bisection (`search`); a drop is measured on `eval_spec`.
     """
     if plan_file is None and spec is None:
         raise LstmpruneError("no plan to make or replay; give a PlanSpec or a plan file")
+    if goal is not None and plan_file is not None:
+        raise LstmpruneError("--plan replays a cut; a budget (--max-drop, --max-params, --max-flops) searches for one")
     if out is not None:
         refuse_existing(out, force)
     model = models.load_model(model_path)
@@ -75,11 +85,13 @@ def prune(
     if plan_file is not None:
         plan = Plan.load(plan_file)
         plan.check_matches(models.fingerprint(model), model_groups(model))
+    elif statistics is None:
+        raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
+    if goal is not None:
+        plan, pruned = search(model, statistics, spec, goal, batches, samples, eval_spec, options, display)
     else:
-        if statistics is None:
-            raise LstmpruneError("no statistics to prune from; run lstmprune analyze first or replay a plan")
-        plan = plan_of(model, statistics, spec, batches, samples)
-    pruned = cut_and_refit(model, plan, batches, samples)
+        plan = plan if plan_file is not None else plan_of(model, statistics, spec, batches, samples)
+        pruned = cut_and_refit(model, plan, batches, samples)
 
     length = sequence_length(model)
     result = PruneResult(
@@ -98,6 +110,80 @@ def prune(
         result.kind = models.save_model(pruned, out, force, **like)
         result.out = str(out)
     return result
+
+
+def search(model, statistics, spec, goal: Goal, batches, samples, eval_spec, options, display=QUIET):
+    """(plan, cut model) of the theta at the border of `goal`: the largest whose drop of the headline metric on
+    `eval_spec` (each point cut and compensated as `prune` cuts) is at most the limit, or the smallest whose size
+    is. The points tried, their measures and the seconds go in the plan (extra.search)."""
+    start, cuts = time.perf_counter(), {}
+
+    def cut_at(theta: float, refit: bool):
+        plan = plan_of(model, statistics, replace(spec, theta=theta), batches, samples)
+        cuts[theta] = plan, cut_and_refit(model, plan, batches, samples) if refit else cut(model, plan), refit
+        return cuts[theta][1]
+
+    reference, name = None, goal.measure
+    if goal.measure == "drop":
+        if eval_spec is None:
+            raise LstmpruneError("--max-drop measures the cut on held-out data; pass --eval DATA")
+        score = scorer(model, eval_spec, options or Options())
+        before = score(model)
+        name = headline_of(model, before)
+        reference = before[name]
+        measure = lambda t: metrics.drop(name, reference, score(cut_at(t, True))[name])  # noqa: E731
+    else:
+        length = sequence_length(model)
+        size = {"params": lambda m: m.count_params(), "flops": lambda m: costs.flops(m, length)["per_step"]}
+        measure = lambda t: size[goal.measure](cut_at(t, False))  # noqa: E731
+
+    def shown(theta: float) -> float:
+        value = measure(theta)
+        if display.point:
+            display.point({"theta": theta, "measure": name, "value": value, "within": value <= goal.limit})
+        return value
+
+    found = border(shown, goal.limit, rising=GOALS[goal.measure], name=name)
+    found.reference, found.seconds = reference, time.perf_counter() - start
+    if found.theta is None:
+        raise LstmpruneError(_missed(found, goal))
+    plan, pruned, refitted = cuts[found.theta]
+    if not refitted:
+        pruned = cut_and_refit(model, plan, batches, samples)
+    plan.extra["search"] = found.to_dict()
+    return plan, pruned
+
+
+def _missed(found: Search, goal: Goal) -> str:
+    """The one line when no cut meets a budget."""
+    tried = ", ".join(f"theta {p.theta:g}: {p.value:.4g}" for p in found.points)
+    if goal.measure == "drop":
+        return (
+            f"no cut keeps the {found.measure} drop within {goal.limit:g} (tried {tried}); raise --max-drop or "
+            "prune with --theta"
+        )
+    return f"even theta {HIGH} leaves more than {goal.limit:g} {UNITS[goal.measure]} ({tried}); raise the limit"
+
+
+def scorer(model, eval_spec: str, options: Options):
+    """model -> its metrics on eval_spec (the task of the original model)."""
+    from ..train.loop import evaluate
+    from .finetune import training_streams
+
+    task, _, _ = training_streams(model, eval_spec, options, 64, None, "auto")
+
+    def score(m) -> dict:
+        _, _, stream = training_streams(m, eval_spec, options, 64, None, task.loss or "auto")
+        return evaluate(m, stream(), task).metrics
+
+    return score
+
+
+def headline_of(model, found: dict) -> str:
+    """The metric of an evaluation that a drop is measured on, for the task `model` solves."""
+    from ..models.tasks import headline, task_of
+
+    return headline(task_of(model, "perplexity" in found), found)
 
 
 @dataclass
@@ -129,20 +215,27 @@ def run(
     min_units: int = 1,
     budget: str = "units",
     seed: int = 0,
+    goal: Goal | None = None,
+    eval_data: str | None = None,
     force: bool = False,
+    display: Display = QUIET,
     **flags,
 ) -> Pruned:
-    """prune as the CLI runs it on a workspace; flags: paper, allocate, target, criterion, compensate."""
+    """prune as the CLI runs it on a workspace; flags: paper, allocate, target, criterion, compensate. goal: a
+    budget instead of theta (the two exclude each other)."""
     from ...core.files import check_output
 
+    if goal is not None and theta is not None:
+        raise LstmpruneError(f"--theta and --max-{goal.measure} both choose the cut; give one of them")
     ws = Workspace.open(workspace)
     recipe, notes = for_cut(flags, ws.calibration_known(data))
-    spec = None if plan is not None else recipe.spec(theta, min_units=min_units, seed=seed, budget=budget)
+    given = HIGH if goal is not None else theta  # a search replaces it
+    spec = None if plan is not None else recipe.spec(given, min_units=min_units, seed=seed, budget=budget)
     model = model or Path(ws.require("model"))
     if out is None and not dry_run:
         out = models.default_output(model)
     if out is not None and not dry_run:
-        reads = [stats or ws.stats, plan, data or ws.data]
+        reads = [stats or ws.stats, plan, data or ws.data, eval_data]
         check_output(out, force=force, models=[model], reads=reads, workspace=ws.root)
     statistics = None
     if plan is None:
@@ -161,6 +254,9 @@ def run(
         data=ws.calibration(data),
         options=ws.calibration_options(data),
         samples=refit_samples,
+        goal=goal,
+        eval_spec=eval_data,
+        display=display,
     )
     if statistics is not None and statistics.fingerprint != result.plan.fingerprint:
         statistics = None

@@ -100,7 +100,7 @@ def report(
     from ...core.summary import group_rows
     from ..models.tasks import losses
     from ..train.loop import evaluate
-    from .plots import energy_plot, sensitivity_plot
+    from .plots import energy_plot, search_plot, sensitivity_plot
 
     checks.choice(loss, losses(), "loss")
 
@@ -133,6 +133,9 @@ def report(
     if plan is not None and plot_dir is not None and "curves" in plan.extra.get("allocation", {}):
         plot_dir.mkdir(parents=True, exist_ok=True)
         plots.append(str(sensitivity_plot(plan, plot_dir / "sensitivity.png")))
+    if plan is not None and plot_dir is not None and "search" in plan.extra:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        plots.append(str(search_plot(plan.extra["search"], plot_dir / "search.png")))
     rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
     return ReportJob(records, rows, plan, plots, task, notes)
 

@@ -163,5 +163,6 @@ def run(
         samples=refit_samples,
         display=display,
     )
-    sweep_plot(result, plot)
+    searched = Plan.load(ws.plan_path).extra.get("search") if ws.plan and ws.plan_path.exists() else None
+    sweep_plot(result, plot, chosen=searched and searched["theta"])
     return result, plot, notes

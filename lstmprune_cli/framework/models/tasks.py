@@ -39,6 +39,7 @@ class TaskType:
     default_loss: str = ""  # the loss it takes when chosen by its activation
     text: bool = False  # a language model: targets are a text corpus's next tokens, scored per token
     distance: Callable[[np.ndarray, np.ndarray], float] | None = None  # (want, got) outputs -> >= 0; None: MSE
+    headline: tuple[str, ...] = ()  # the metric a budget's drop is measured on: the first of these it reports
 
 
 def _keras(name: str) -> Callable[[Task], tuple]:
@@ -106,6 +107,7 @@ TASKS: dict[str, TaskType] = {
         losses=("binary",),
         activations=("sigmoid",),
         distance=bernoulli_kl,
+        headline=("gap@20", "accuracy"),
     ),
     "classes": TaskType(  # softmax outputs, one label per sequence (sparse: integer ids): top-1 and top-5
         _keras("CategoricalCrossentropy"),
@@ -113,9 +115,10 @@ TASKS: dict[str, TaskType] = {
         losses=("categorical", "sparse"),
         activations=("softmax",),
         distance=categorical_kl,
+        headline=("top1",),
     ),
     "lm": TaskType(  # next-token prediction on a text corpus: perplexity
-        _language_model_losses, lambda s, y, t: {}, text=True, distance=categorical_kl
+        _language_model_losses, lambda s, y, t: {}, text=True, distance=categorical_kl, headline=("perplexity",)
     ),
     "regression": TaskType(  # real targets: MSE, MAE and R²
         _regression_losses,
@@ -124,6 +127,7 @@ TASKS: dict[str, TaskType] = {
         activations=("linear", "relu", "tanh", ""),
         default_loss="mse",
         distance=squared_error,
+        headline=("r2",),
     ),
 }
 
@@ -157,6 +161,14 @@ def task_of(model, text: bool, loss: str = "auto") -> Task:
         f"cannot tell the loss from the output layer '{last.name}' (activation {activation}); pass loss {named}",
         option="loss",
     )
+
+
+def headline(task: Task, found: dict[str, float]) -> str:
+    """The metric of `found` (an evaluation's metrics) that a budget's drop is measured on."""
+    for name in TASKS[task.kind].headline:
+        if name in found:
+            return name
+    return "loss"
 
 
 def output_distance(model) -> Callable[[np.ndarray, np.ndarray], float]:

@@ -1,0 +1,87 @@
+"""prune --max-drop / --max-params: the search finds the border a brute-force grid of cuts finds."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import invoke
+
+from lstmprune_cli.core.budget import RESOLUTION
+
+
+@pytest.fixture(scope="module")
+def regressor(tf, tmp_path_factory):
+    """A small LSTM regressor and data whose targets are its own outputs: R² 1 before any cut, lower after."""
+    import keras
+
+    root = tmp_path_factory.mktemp("budget")
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6, 4))
+    x = keras.layers.LSTM(16, return_sequences=True, name="low")(inputs)
+    x = keras.layers.LSTM(16, name="high")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+    model.compile("adam", "mse")
+    model.save(root / "model.keras")
+    rng = np.random.default_rng(0)
+    for name, count in (("calibration", 256), ("valid", 256)):
+        x = rng.normal(size=(count, 6, 4)).astype("float32")
+        np.savez(root / f"{name}.npz", x=x, y=model.predict(x, verbose=0))
+    return root
+
+
+def test_max_drop_finds_the_largest_cut_within_the_drop_that_a_grid_finds(regressor, tmp_path):
+    ws = ["-w", str(tmp_path / "ws")]
+    invoke("analyze", regressor / "model.keras", "--data", regressor / "calibration.npz", *ws)
+    valid = regressor / "valid.npz"
+    out = ["--out", tmp_path / "small.keras"]
+    r = invoke("prune", "--max-drop", 10, "--eval", valid, "--no-latency", "--json", *out, *ws)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    search = record["plan"]["extra"]["search"]
+    assert search["measure"] == "r2" and search["reference"] == pytest.approx(1.0, abs=1e-6)
+    theta = search["theta"]
+    chosen = next(p for p in search["points"] if p["theta"] == theta)
+    assert chosen["within"] and chosen["value"] <= 10 and record["plan"]["theta"] == theta
+    plots = json.loads(invoke("report", "--json", *ws).stdout)["plots"]
+    assert any(p.endswith("search.png") for p in plots)
+
+    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.core.statsfile import Statistics
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.data.calibration import lazy_calibration
+    from lstmprune_cli.framework.jobs.prune import scorer
+    from lstmprune_cli.framework.prune.planner import cut_and_refit, plan_of
+
+    stats = Statistics.load(tmp_path / "ws" / "stats.npz")
+    base = models.load_model(regressor / "model.keras")
+    batches = lazy_calibration(base, str(regressor / "calibration.npz"), Options(), 2048)
+    score = scorer(base, str(valid), Options())
+    shipped = score(models.load_model(tmp_path / "small.keras"))["r2"]
+    assert 100 * (1 - shipped) == pytest.approx(chosen["value"], abs=1e-6)  # the file written is the one measured
+
+    def drop(t: float) -> float:  # a cut as prune makes it, scored as the search scores it
+        return 100 * (1 - score(cut_and_refit(base, plan_of(base, stats, PlanSpec(t), batches), batches))["r2"])
+
+    grid = [round(t, 1) for t in np.arange(0.1, 0.91, 0.1)]
+    best = max(t for t in grid if drop(t) <= 10)  # brute force
+    assert best - RESOLUTION <= theta + 1e-9 and theta < best + 0.1  # the border: the grid's, to the search's step
+    assert search["seconds"] > 0 and len(search["points"]) <= 8
+
+
+def test_max_params_gives_the_smallest_cut_under_the_count(regressor, tmp_path):
+    ws = ["-w", str(tmp_path / "ws")]
+    invoke("analyze", regressor / "model.keras", "--data", regressor / "calibration.npz", *ws)
+    r = invoke("prune", "--max-params", 1000, "--no-latency", "--json", "--dry-run", *ws)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    search = record["plan"]["extra"]["search"]
+    assert record["params"]["pruned"] <= 1000 < record["params"]["original"]
+    over = [p for p in search["points"] if not p["within"]]
+    assert over and max(p["theta"] for p in over) >= search["theta"] - RESOLUTION - 1e-9
+    bad = invoke("prune", "--max-params", 10, "--max-drop", 1, "--dry-run", *ws)
+    assert bad.exit_code == 2 and "give one of them" in bad.stderr
+    bad = invoke("prune", "--max-drop", 1, "--dry-run", *ws)
+    assert bad.exit_code == 2 and "pass --eval DATA" in bad.stderr
+    bad = invoke("prune", "--max-params", 5, "--dry-run", "--json", *ws)
+    assert bad.exit_code == 2 and "raise the limit" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
