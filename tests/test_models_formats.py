@@ -92,6 +92,41 @@ def test_export_tflite_matches_keras(tf, tmp_path):
     assert loop.route == "keras3" and loop.max_abs_diff <= 0.05
 
 
+def test_float16_and_full_integer_tflite_files_match_keras_within_their_precision(tf, tmp_path):
+    """float16 halves the file; int8 quantizes weights and activations (calibrated on given inputs) in the fused
+    LSTM op; a graph the int8 converter crashes on is refused in one line, the tool still standing."""
+    import keras
+
+    from lstmprune_cli.core.errors import LstmpruneError
+    from lstmprune_cli.framework.models.tflite import TOLERANCE, export_tflite, op_names, sample_inputs
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((T, F))
+    x = keras.layers.Bidirectional(keras.layers.LSTM(48, return_sequences=True))(inputs)  # weights dominate the file
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(keras.layers.LSTM(48)(x)))
+    weights = 4 * model.count_params()  # bytes of its float32 weights
+    half = export_tflite(model, tmp_path / "half.tflite", quantize="float16")
+    assert half.max_abs_diff <= TOLERANCE["float16"] and half.size_bytes < 0.6 * weights
+    calibration = sample_inputs(model, 32, seed=7)
+    with pytest.raises(LstmpruneError, match="measures activation ranges on real inputs"):
+        export_tflite(model, tmp_path / "no.tflite", quantize="int8")
+    whole = export_tflite(model, tmp_path / "int8.tflite", quantize="int8", calibration=calibration)
+    ops = op_names((tmp_path / "int8.tflite").read_bytes())
+    assert whole.route == "fused" and "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "QUANTIZE" in ops
+    assert whole.max_abs_diff <= TOLERANCE["int8"] and whole.size_bytes < 0.4 * weights
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "int8.tflite"))
+    kinds = {d["dtype"].__name__ for d in interpreter.get_tensor_details()}
+    assert "int8" in kinds and "int16" in kinds  # int8 weights and activations; the LSTM's cell state in 16 bits
+
+    masked = keras.Sequential(
+        [keras.Input((T, F)), keras.layers.Masking(0.0), keras.layers.LSTM(4), keras.layers.Dense(2)]
+    )
+    with pytest.raises(LstmpruneError) as refused:
+        export_tflite(masked, tmp_path / "masked.tflite", quantize="int8", calibration=calibration)
+    assert "no TFLite conversion matched" in str(refused.value) and "\n" not in str(refused.value)
+    assert not (tmp_path / "masked.tflite").exists()
+
+
 def test_export_verb_writes_tflite_and_refuses_an_existing_output(keras2_models, tmp_path):
     root, _ = keras2_models
     out = tmp_path / "m.tflite"

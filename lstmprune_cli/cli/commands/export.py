@@ -10,13 +10,25 @@ import typer
 from .. import render
 from ..options import WS_DEFAULT, Force, Json, Workspace
 
+PRECISION = {
+    None: "float32",
+    "dynamic": "int8 weights",
+    "float16": "float16 weights",
+    "int8": "int8 weights and activations",
+}
+
 
 def export(
     model: Annotated[Optional[Path], typer.Argument(help="Model to export (default: the last pruned one).")] = None,
     to: Annotated[str, typer.Option("--to", help="One of: {formats}.")] = "tflite",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file or directory.")] = None,
     quantize: Annotated[
-        Optional[str], typer.Option(help="dynamic: int8 weights (TFLite dynamic-range quantization).")
+        Optional[str],
+        typer.Option(
+            help="dynamic: int8 weights, float activations; float16: float16 weights; int8: weights and "
+            "activations in integers, calibrated on the workspace's calibration data (the fused LSTM op; a model "
+            "the converter cannot quantize is refused)."
+        ),
     ] = None,
     route: Annotated[
         str, typer.Option(help="TFLite path: auto (fused LSTM op where it converts), fused or keras3.")
@@ -28,6 +40,8 @@ def export(
     """Write a model as TFLite (batch 1, checked against Keras), .keras, .h5 or a SavedModel directory.
 
     Example:  lstmprune export --to tflite --quantize dynamic --out small.tflite
+
+    Example:  lstmprune export --quantize int8 --out small-int8.tflite   # integers only, for the edge
     """
     from ...framework.jobs.export import run
 
@@ -44,6 +58,6 @@ def export(
     op = "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if result.route == "fused" else "Keras 3 WHILE loops"
     render.out.print(
         f"TFLite -> {result.path}: {result.size_bytes / 1e6:.2f} MB, {op}, "
-        f"{'int8 weights' if result.quantize else 'float32'}, batch 1, max |TFLite - Keras| {result.max_abs_diff:.1e} "
+        f"{PRECISION[result.quantize]}, batch 1, max |TFLite - Keras| {result.max_abs_diff:.1e} "
         f"on {result.checked} sequences of {result.checked_on}"
     )

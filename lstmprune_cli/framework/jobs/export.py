@@ -40,14 +40,17 @@ def export(
     refuse_existing(out, force)
     model = models.load_model(model_path)
     if to == "tflite":
-        from ..models.tflite import export_tflite
+        from ..models.tflite import INT8_CALIBRATION, export_tflite
 
-        inputs = None
+        inputs, representative = None, None
         if data is not None:
             dtype = getattr(model.inputs[0].dtype, "name", str(model.inputs[0].dtype))
-            sample = first_sequences(calibration(model, data, options, max_samples=TFLITE_CHECKS), TFLITE_CHECKS)
-            inputs = [[x[None].astype(dtype)] for x in sample]  # batch 1, as the TFLite file takes them
-        return export_tflite(model, out, quantize, force, route, inputs=inputs)
+            count = max(TFLITE_CHECKS, INT8_CALIBRATION if quantize == "int8" else 0)
+            sample = first_sequences(calibration(model, data, options, max_samples=count), count)
+            single = [[x[None].astype(dtype)] for x in sample]  # batch 1, as the TFLite file takes them
+            inputs = single[:TFLITE_CHECKS]
+            representative = single if quantize == "int8" else None  # int8's activation ranges
+        return export_tflite(model, out, quantize, force, route, inputs=inputs, calibration=representative)
     like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path))
     return models.save_model(model, out, force, **like)
 

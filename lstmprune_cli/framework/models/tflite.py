@@ -1,9 +1,18 @@
 """TFLite export at batch 1: the fused UNIDIRECTIONAL_SEQUENCE_LSTM path through tf-keras where the
-model translates, the Keras 3 WHILE-loop path otherwise; checked against Keras before writing."""
+model translates, the Keras 3 WHILE-loop path otherwise; checked against Keras before writing.
+
+Quantization: dynamic (int8 weights, float activations), float16 (float16 weights), int8 (weights and
+activations, calibrated on real inputs; TFLite's integer LSTM keeps its cell state in 16 bits). The int8
+converter runs in a child process: it crashes on some graphs (the WHILE loops of a masked model), and a crash
+must end in one line, not take the tool down.
+"""
 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -15,6 +24,12 @@ from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing, write_atomic
 from .. import quiet_stderr
 from .layers import mask_only, nodes, output_names
+
+QUANTIZE = ("dynamic", "float16", "int8")  # --quantize
+INT8_CALIBRATION = 64  # calibration sequences the int8 converter measures activation ranges on
+# How far a file may be from Keras, relative to the outputs' largest magnitude (at least 1): float32 rounding,
+# float16 weights, int8 weights, int8 activations through every step of a recurrence.
+TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 0.05, "int8": 0.15}
 
 
 @dataclass
@@ -149,7 +164,8 @@ def tf_keras_model(model, batch: int | None = 1):
     return old
 
 
-def _convert(model, route: str, quantize: str | None) -> bytes:
+def _convert(model, route: str, quantize: str | None, calibration: list | None = None) -> bytes:
+    """The TFLite file of `model` (a tf-keras model for the fused route); calibration: int8's inputs."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,10 +176,45 @@ def _convert(model, route: str, quantize: str | None) -> bytes:
             model.export(tmp, input_signature=specs, verbose=False)
 
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        if quantize == "dynamic":
+        if quantize is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        with quiet_stderr():
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantize == "int8":  # every op in integers; the model keeps its float inputs and outputs
+            converter.representative_dataset = lambda: iter(calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        with quiet_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return converter.convert()
+
+
+def _convert_apart(model, route: str, calibration: list) -> bytes:
+    """int8 conversion in a child process: (the file) or LstmpruneError when the converter fails or crashes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model.keras")
+        np.savez(Path(tmp) / "calibration.npz", *[x for xs in calibration for x in xs])
+        code = f"from {__name__} import convert_child; convert_child({tmp!r}, {route!r}, {len(calibration[0])})"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        if done.returncode < 0:
+            raise LstmpruneError(f"the TFLite converter crashed (signal {-done.returncode}) quantizing to int8")
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            raise LstmpruneError(lines[-1] if lines else f"the int8 converter exited with {done.returncode}")
+        return (Path(tmp) / "model.tflite").read_bytes()
+
+
+def convert_child(folder: str, route: str, per_sample: int) -> None:
+    """The child of `_convert_apart`: convert the model in `folder` to int8 on its calibration inputs."""
+    from .files import load_model
+
+    model = load_model(Path(folder) / "model.keras")
+    source = tf_keras_model(model) if route == "fused" else model
+    with np.load(Path(folder) / "calibration.npz") as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    calibration = [arrays[i : i + per_sample] for i in range(0, len(arrays), per_sample)]
+    content = _convert(source, route, "int8", calibration)
+    write_atomic(Path(folder) / "model.tflite", content)
 
 
 def sample_inputs(model, count: int = 4, length: int | None = None, seed: int = 0) -> list[list[np.ndarray]]:
@@ -216,17 +267,23 @@ def export_tflite(
     force: bool = False,
     route: str = "auto",
     inputs: list[list[np.ndarray]] | None = None,
+    calibration: list[list[np.ndarray]] | None = None,
 ) -> TfliteExport:
     """Convert, check against Keras on real inputs (`inputs`: single sequences of the calibration data) or, when
-    none are known, random ones, and write atomically."""
-    if quantize not in (None, "dynamic"):
-        raise LstmpruneError(f"quantize must be 'dynamic'; received {quantize!r}", option="quantize")
+    none are known, random ones, and write atomically. calibration: int8's representative inputs (batch 1)."""
+    if quantize is not None and quantize not in QUANTIZE:
+        raise LstmpruneError(f"quantize must be one of {', '.join(QUANTIZE)}; received {quantize!r}", option="quantize")
+    if quantize == "int8" and not calibration:
+        raise LstmpruneError(
+            "--quantize int8 measures activation ranges on real inputs; analyze the model with calibration data "
+            "first (the workspace's data is read)"
+        )
     refuse_existing(out, force)
     samples = inputs or sample_inputs(model)
     want = [
         np.concatenate([np.asarray(y).ravel() for y in _as_list(model(xs if len(xs) > 1 else xs[0]))]) for xs in samples
     ]
-    tolerance = 1e-4 if quantize is None else 0.05 * max(1.0, float(np.max(np.abs(want))))
+    tolerance = TOLERANCE[quantize] * max(1.0, float(np.max(np.abs(want))))
     notes, tried = [], []
     routes = ["fused", "keras3"] if route == "auto" else [route]
     for r in routes:
@@ -235,7 +292,10 @@ def export_tflite(
             notes.append("the fused path does not take this model (its config does not translate to tf-keras)")
             continue
         try:
-            content = _convert(source, r, quantize)
+            content = _convert_apart(model, r, calibration) if quantize == "int8" else _convert(source, r, quantize)
+        except LstmpruneError as e:
+            notes.append(f"{r} conversion failed: {e}")
+            continue
         except Exception as e:  # noqa: BLE001  converter errors are long; keep the first line
             notes.append(
                 f"{r} conversion failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
