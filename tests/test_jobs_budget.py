@@ -85,3 +85,32 @@ def test_max_params_gives_the_smallest_cut_under_the_count(regressor, tmp_path):
     assert bad.exit_code == 2 and "pass --eval DATA" in bad.stderr
     bad = invoke("prune", "--max-params", 5, "--dry-run", "--json", *ws)
     assert bad.exit_code == 2 and "raise the limit" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_report_scores_the_tflite_files_that_ship_beside_the_keras_models(regressor, tmp_path):
+    """export float32 and float16 files, then report --tflite-file scores each as the interpreter runs it."""
+    ws = ["-w", str(tmp_path / "ws")]
+    invoke("analyze", regressor / "model.keras", "--data", regressor / "calibration.npz", *ws)
+    assert invoke("prune", "--theta", 0.5, "--no-latency", "--out", tmp_path / "small.keras", *ws).exit_code == 0
+    files = {}
+    for quantize in ("none", "float16"):
+        out = tmp_path / f"small-{quantize}.tflite"
+        flags = [] if quantize == "none" else ["--quantize", quantize]
+        r = invoke("export", "--out", out, *flags, "--json", *ws)
+        assert r.exit_code == 0, r.stderr
+        assert json.loads(r.stdout)["checked_on"] == "calibration data"
+        files[quantize] = out
+    given = [arg for f in files.values() for arg in ("--tflite-file", f)]
+    r = invoke("report", "--eval", regressor / "valid.npz", *given, "--json", *ws)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    float_file, half_file = record["tflite_files"]
+    keras_r2 = record["models"]["pruned"]["metrics"]["r2"]
+    assert float_file["metrics"]["r2"] == pytest.approx(keras_r2, abs=1e-4)  # the float file computes the model
+    assert half_file["metrics"]["r2"] != float_file["metrics"]["r2"]  # float16 weights: its own numbers, measured
+    assert half_file["metrics"]["r2"] == pytest.approx(keras_r2, abs=1e-2)
+    assert half_file["size_bytes"] == files["float16"].stat().st_size  # the file's own size (this one is tiny)
+    assert float_file["latency_ms"] > 0 and half_file["latency_ms"] > 0
+    (tmp_path / "fake.tflite").write_bytes(b"not a flatbuffer at all")
+    bad = invoke("report", "--tflite-file", tmp_path / "fake.tflite", *ws)
+    assert bad.exit_code == 2 and "is not a TFLite file" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -252,9 +252,29 @@ def report_tables(job) -> list[Table]:
     for row in rows:
         table.add_row(*row)
     tables = [table]
+    if job.files:
+        header, rows = file_rows(job.files)
+        shipped = Table(title="TFLite files, as they ship", title_justify="left")
+        for i, col in enumerate(header):
+            shipped.add_column(col, justify="left" if i == 0 else "right")
+        for row in rows:
+            shipped.add_row(*row)
+        tables.append(shipped)
     if job.groups:
         tables.append(groups_table(job.groups, "groups"))
     return tables
+
+
+def file_rows(files) -> tuple[list[str], list[list[str]]]:
+    """The TFLite files' table: size, batch-1 latency, and their metrics when measured."""
+    keys = list(files[0].metrics or {})
+    header = ["TFLite file", "size", "batch 1 (ms)", *keys]
+    rows = [
+        [Path(f.path).name, f"{f.size_bytes / 1e6:.2f} MB", f"{f.latency_ms:.2f}"]
+        + [f"{(f.metrics or {}).get(k, float('nan')):.4f}" for k in keys]
+        for f in files
+    ]
+    return header, rows
 
 
 def report_markdown(job, base) -> str:
@@ -263,6 +283,10 @@ def report_markdown(job, base) -> str:
     header, rows = report_rows(job)
     lines = ["# lstmprune report", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if job.files:
+        header, rows = file_rows(job.files)
+        lines += ["", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
     if job.groups:
         lines += ["", "| group | units | kept | rate | energy kept |", "|---|---|---|---|---|"]
         for g in job.groups:

@@ -27,6 +27,14 @@ def report(
     tflite: Annotated[
         bool, typer.Option("--tflite", help="Also measure TFLite batch-1 latency (converts each model).")
     ] = False,
+    tflite_file: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--tflite-file",
+            help="A TFLite file `export` wrote (repeatable): its size, batch-1 latency and, with --eval, its metrics "
+            "as it ships (float, dynamic, float16 or int8).",
+        ),
+    ] = None,
     batch_size: int = 64,
     max_samples: Optional[int] = None,
     loss: str = "auto",
@@ -38,6 +46,8 @@ def report(
     """What the cut bought and what it cost: size, FLOPs, latency and metrics, side by side.
 
     Example:  lstmprune report --eval dbs/valid/ --markdown report.md
+
+    Example:  lstmprune report --eval dbs/valid/ --tflite-file small-int8.tflite   # the file that ships, scored
     """
     from ...core.files import write_atomic
     from ...framework.jobs.report import run
@@ -54,6 +64,7 @@ def report(
         max_samples=max_samples,
         loss=loss,
         vocab=vocab,
+        files=tflite_file or [],
         force=force,
     )
     if markdown is not None:

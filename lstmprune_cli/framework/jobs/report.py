@@ -6,7 +6,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...core import checks
+import numpy as np
+
+from ...core import checks, metrics
 from ...core.errors import LstmpruneError
 from ...core.plan import Plan
 from ...core.schema import Options
@@ -65,6 +67,38 @@ def model_costs(paths: dict[str, Path], length: int | None, batches=(1, 64), tfl
 
 
 @dataclass
+class TfliteFile:
+    """A TFLite file as it ships: its size, batch-1 latency and, with evaluation data, its metrics."""
+
+    path: str
+    size_bytes: int
+    latency_ms: float
+    metrics: dict[str, float] | None = None
+
+
+def tflite_metrics(content: bytes, batches, task) -> dict[str, float]:
+    """The task's metrics of a TFLite file on (x, y) batches, one sequence at a time (state reset each time)."""
+    from ..models.tasks import TASKS
+    from ..models.tflite import run_tflite
+
+    entry = TASKS[task.kind]
+    scores, labels = [], []
+    for x, y in batches:
+        found = run_tflite(content, [[x[i : i + 1]] for i in range(len(x))])
+        scores.append(np.stack(found).reshape(len(x), -1))  # (B, outputs)
+        labels.append(np.asarray(y))
+    if not scores:
+        raise LstmpruneError("the evaluation data gave no sequences")
+    s, y = np.concatenate(scores), np.concatenate(labels)
+    if entry.text:  # next-token probabilities (N, T x V) against token ids (N, T)
+        p = s.reshape(*y.shape, -1)
+        picked = np.take_along_axis(p, y[..., None].astype(int), axis=-1)[..., 0]  # (N, T)
+        nll = -np.log(np.clip(picked, 1e-12, 1.0))
+        return {"perplexity": metrics.perplexity(float(nll.sum()), int(nll.size))}
+    return entry.metrics(s.reshape(len(y), *np.shape(y)[1:]), y, task)
+
+
+@dataclass
 class ReportJob:
     costs: dict  # name -> report.ModelCost
     groups: list[dict]
@@ -72,9 +106,11 @@ class ReportJob:
     plots: list[str]
     task: str | None = None
     notes: list[str] = field(default_factory=list)
+    files: list[TfliteFile] = field(default_factory=list)  # TFLite files given to report
 
     def to_dict(self) -> dict:
         return {
+            "tflite_files": [asdict(f) for f in self.files],
             "models": {n: asdict(c) for n, c in self.costs.items()},
             "groups": self.groups,
             "plan": None if self.plan is None else {k: v for k, v in self.plan.to_dict().items() if k != "groups"},
@@ -95,8 +131,10 @@ def report(
     loss: str = "auto",
     tflite: bool = False,
     plot_dir: Path | None = None,
+    files: list[Path] = (),
 ) -> ReportJob:
-    """Costs of every model side by side, metrics on evaluation data, and the energy plot."""
+    """Costs of every model side by side, metrics on evaluation data, and the energy plot; `files`: TFLite files
+    (exported ones: float, dynamic, float16, int8), each sized, timed at batch 1 and scored as it ships."""
     from ...core.summary import group_rows
     from ..models.tasks import losses
     from ..train.loop import evaluate
@@ -137,7 +175,26 @@ def report(
         plot_dir.mkdir(parents=True, exist_ok=True)
         plots.append(str(search_plot(plan.extra["search"], plot_dir / "search.png")))
     rows = group_rows(statistics, plan) if (statistics is not None or plan is not None) else []
-    return ReportJob(records, rows, plan, plots, task, notes)
+    shipped = tflite_files(files, loaded, eval_spec, options or Options(), batch_size, max_samples, loss)
+    return ReportJob(records, rows, plan, plots, task, notes, shipped)
+
+
+def tflite_files(files, loaded: dict, eval_spec, options: Options, batch_size, max_samples, loss) -> list:
+    """Size, batch-1 latency (the files timed alternately) and metrics of each TFLite file."""
+    if not files:
+        return []
+    from ..models.tflite import sample_inputs
+
+    first = next(iter(loaded.values()))
+    contents = [Path(f).read_bytes() for f in files]
+    length = first.inputs[0].shape[1] or 100
+    times = costs.tflite_latency(contents, sample_inputs(first, 2, length))
+    found = [TfliteFile(str(f), len(c), t) for f, c, t in zip(files, contents, times)]
+    if eval_spec is not None:
+        task, _, stream = training_streams(first, eval_spec, options, batch_size, max_samples, loss)
+        for record, content in zip(found, contents):
+            record.metrics = tflite_metrics(content, stream(), task)
+    return found
 
 
 def unrelated(original, other) -> str | None:
@@ -167,6 +224,7 @@ def run(
     max_samples: int | None = None,
     loss: str = "auto",
     vocab: Path | None = None,
+    files: list[Path] = (),
     force: bool = False,
 ) -> ReportJob:
     """report as the CLI runs it: the workspace's models, statistics and plan (each only when it describes the
@@ -203,6 +261,21 @@ def run(
         loss=loss,
         tflite=tflite,
         plot_dir=plot_dir,
+        files=[_tflite_file(f) for f in files],
     )
     job.notes[:0] = notes
     return job
+
+
+def _tflite_file(path: Path) -> Path:
+    """A TFLite file given to report, checked to be one (its FlatBuffer identifier) before it is read further."""
+    path = Path(path)
+    if not path.is_file():
+        raise LstmpruneError(f"--tflite-file {path}: no such file; expected a .tflite file `export` wrote")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] != b"TFL3":
+        raise LstmpruneError(
+            f"--tflite-file {path} is not a TFLite file (no TFL3 identifier); expected one `export` wrote"
+        )
+    return path

@@ -97,7 +97,7 @@ def tflite_latency(
             details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
             interpreter.reset_all_variables()
             for d, x in zip(details, inputs[rep % len(inputs)]):
-                interpreter.set_tensor(d["index"], x)
+                interpreter.set_tensor(d["index"], np.asarray(x).astype(d["dtype"], copy=False))
             start = time.perf_counter()
             interpreter.invoke()
             if rep:  # the first run warms up

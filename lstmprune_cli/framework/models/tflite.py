@@ -252,7 +252,7 @@ def run_tflite(content: bytes, inputs: list[list[np.ndarray]], threads: int = 2)
             details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
         interpreter.reset_all_variables()
         for d, x in zip(details, xs):
-            interpreter.set_tensor(d["index"], x)
+            interpreter.set_tensor(d["index"], np.asarray(x).astype(d["dtype"], copy=False))
         interpreter.invoke()
         outputs.append(
             np.concatenate([interpreter.get_tensor(d["index"]).ravel() for d in interpreter.get_output_details()])
