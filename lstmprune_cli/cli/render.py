@@ -80,31 +80,6 @@ def display(quiet: bool, point=None):
     )
 
 
-def search_point(p: dict) -> None:
-    """One cut a budget's search tried, as it finishes."""
-    verdict = "within" if p["within"] else "over"
-    err.print(f"theta {p['theta']:g}: {p['measure']} {p['value']:.4g} ({verdict} the budget)")
-
-
-def search_table(search: dict) -> Table:
-    """The cuts a budget's search tried, in the order tried, the chosen one marked."""
-    drop = search.get("reference") is not None
-    measure = f"{search['measure']} drop" if drop else search["measure"]
-    table = Table(title=f"the search: {measure} at most {search['limit']:g}", title_justify="left")
-    for col in ("theta", measure, "within"):
-        table.add_column(col, justify="right")
-    for p in search["points"]:
-        mark = " *" if p["theta"] == search["theta"] else ""
-        table.add_row(f"{p['theta']:g}{mark}", f"{p['value']:.4g}", "yes" if p["within"] else "no")
-    return table
-
-
-def search_summary(search: dict) -> str:
-    """What a budget's search chose, and what it cost."""
-    base = f"; the original's {search['measure']}: {search['reference']:.4g}" if search.get("reference") else ""
-    return f"chose theta {search['theta']:g} after {len(search['points'])} cuts in {search['seconds']:.1f} s{base}"
-
-
 def hint(command: str, workspace: Path) -> str:
     """A next-step command, with the workspace when it is not the default."""
     from ..core.workspace import DEFAULT

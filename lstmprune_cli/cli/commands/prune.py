@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from .. import render
 from ..options import CUT, WS_DEFAULT, Force, Json, Workspace, shared
@@ -77,7 +78,7 @@ def prune(
         goal=Goal.of(drop=max_drop, params=max_params, flops=max_flops),
         eval_data=eval_data,
         force=force,
-        display=render.display(json, point=render.search_point),
+        display=render.display(json, point=search_point),
         **cut,
     )
     for note in done.notes:
@@ -96,8 +97,8 @@ def prune(
     )
     render.out.print(render.groups_table(done.groups, title))
     if "search" in p.extra:
-        render.out.print(render.search_table(p.extra["search"]))
-        render.out.print(render.search_summary(p.extra["search"]))
+        render.out.print(search_table(p.extra["search"]))
+        render.out.print(search_summary(p.extra["search"]))
     a = p.achieved()
     render.out.print(
         f"achieved rate: {100 * a['units']:.1f}% of units, mean of group rates {100 * a['layer-mean']:.1f}%"
@@ -112,3 +113,28 @@ def prune(
         f"plan -> {done.plan_path}"
         + (f"   model -> {result.out} ({result.kind})" if result.out else "   (dry run: no model written)")
     )
+
+
+def search_point(p: dict) -> None:
+    """One cut a budget's search tried, as it finishes."""
+    verdict = "within" if p["within"] else "over"
+    render.err.print(f"theta {p['theta']:g}: {p['measure']} {p['value']:.4g} ({verdict} the budget)")
+
+
+def search_table(search: dict) -> Table:
+    """The cuts a budget's search tried, in the order tried, the chosen one marked."""
+    drop = search.get("reference") is not None
+    measure = f"{search['measure']} drop" if drop else search["measure"]
+    table = Table(title=f"the search: {measure} at most {search['limit']:g}", title_justify="left")
+    for col in ("theta", measure, "within"):
+        table.add_column(col, justify="right")
+    for p in search["points"]:
+        mark = " *" if p["theta"] == search["theta"] else ""
+        table.add_row(f"{p['theta']:g}{mark}", f"{p['value']:.4g}", "yes" if p["within"] else "no")
+    return table
+
+
+def search_summary(search: dict) -> str:
+    """What a budget's search chose, and what it cost."""
+    base = f"; the original's {search['measure']}: {search['reference']:.4g}" if search.get("reference") else ""
+    return f"chose theta {search['theta']:g} after {len(search['points'])} cuts in {search['seconds']:.1f} s{base}"
