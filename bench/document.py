@@ -409,7 +409,7 @@ def write(mode: Mode) -> Path:
         section, outcomes["AudioSet"] = audioset_section(parts["audioset"], mode.out)
         body += section
     if parts["learned"]:
-        body += learned_section(parts["learned"], parts["audioset"])
+        body += learned_section(parts["learned"])
         if parts["learned"].get("ptb"):
             body += learned_ptb_section(parts["learned"]["ptb"], parts["ptb"])
     if parts["learned_search"]:
@@ -546,10 +546,8 @@ def _verdict(a: tuple[float, float], b: tuple[float, float], seeds: int) -> str:
     return "ahead" if a[0] - b[0] > margin else "behind" if b[0] - a[0] > margin else "tied"
 
 
-def learned_section(r: dict, one_shot: dict | None) -> list[str]:
+def learned_section(r: dict) -> list[str]:
     """Structures learned in training beside the default one-shot cut at the same budget in epochs."""
-    if "long" not in r:  # saved before the part ran the default itself
-        return _learned_section_before(r, one_shot)
     learn, tune = r["learn_epochs"], r["tune_epochs"]
     cells = compare.summary(r["rows"], "gap@20")
     names = list(cells[0]["kept"])
@@ -560,7 +558,7 @@ def learned_section(r: dict, one_shot: dict | None) -> list[str]:
         f"for {learn} epochs, then its cut is fine-tuned for {tune} more; the default one-shot cut and the unpruned",
         f"model are fine-tuned for {learn + tune} epochs in the same run (the default's start trial counted), all on",
         f"the same {r['size']['budget']:,} `bal_train` clips with the same teacher, validation and schedule.",
-        *_learners_described(r.get("phases")),
+        *_learners_described(r["phases"]),
         "`soft-gm`: the paper's rates and geometric-median ranking, units silenced once per epoch (their means folded",
         "into the next biases) and free to regrow. GAP@20 (%) on eval-00001..3, mean ± standard deviation over",
         "seeds (the seeds vary the order of the clips and the learners' draws).",
@@ -615,65 +613,6 @@ def _long_budget(long: dict, epochs: int) -> list[str]:
         if default is not None and x is not default:
             verdict = _verdict((x["tuned"]["gap@20"], 0), (default["tuned"]["gap@20"], 0), 1)
         lines.append(f"| {x['method']} | {_kept(x['kept'])} | {shown} | {100 * x['tuned']['gap@20']:.2f} | {verdict} |")
-    return lines + [""]
-
-
-def _learned_section_before(r: dict, one_shot: dict | None) -> list[str]:
-    """Saved rows of the learned part from before it ran the default itself, beside part 1's one-shot cuts."""
-    learn, tune = r["learn_epochs"], r["tune_epochs"]
-    rows = list(r["rows"])
-    thetas = sorted({x["theta"] for x in rows})
-    if one_shot:
-        rows += [x for x in one_shot["rows"] if x["method"] in LEARNED_REFERENCES and x["theta"] in thetas]
-    cells = compare.summary(rows, "gap@20")
-    per_epoch: dict[tuple, list[float]] = {}
-    for x in rows:
-        seconds = x.get("seconds_per_learning_epoch") or x["seconds"] / (learn + tune)
-        per_epoch.setdefault((x["theta"], x["method"]), []).append(seconds)
-    names = list(cells[0]["kept"])
-    lines = [
-        "## 1b. Structures learned in training: ISS-L0, ISS-GL and soft GM pruning",
-        "",
-        "`python -m bench.run --only learned`. `lstmprune learn --method l0|group-lasso|soft-gm` trains the sample",
-        f"for {learn} epochs while it learns which units go, cuts them, and the cut is fine-tuned for {tune} more",
-        f"epochs as in part 1: {learn + tune} epochs in all, the budget of part 1's one-shot rows (shown beside them,",
-        "from part 1's run), with the same clips, teacher, validation and schedule.",
-        *_learners_described(r.get("phases")),
-        "`soft-gm`: the paper's rates and geometric-median",
-        "ranking, units silenced once per epoch (their means folded into the next biases) and free to regrow.",
-        "GAP@20 (%) on eval-00001..3, mean ± standard deviation over seeds; time per epoch on this machine.",
-        "",
-        f"| theta | method | kept {' / '.join(names)} | params | after learning and the cut | after fine-tuning |"
-        " s per epoch (learning) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for c in cells:
-        seconds = float(np.mean(per_epoch[(c["theta"], c["method"])]))
-        cut = _pm(c["cut"], 100) if c["method"] in ("l0", "group-lasso", "soft-gm") else f"({_pm(c['cut'], 100)})"
-        lines.append(
-            f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
-            f"{_pm(c['tuned'], 100)} | {seconds:.0f} |"
-        )
-    lines += [
-        "",
-        "In parentheses: the one-shot rows right after their cut, before any training (a different stage).",
-        "Seconds per epoch: for the learned rows an epoch of learning; for the one-shot rows an epoch of",
-        "fine-tuning (part 1's run, a different moment of the shared machine: compare them loosely).",
-        "",
-    ]
-    by = {(c["theta"], c["method"]): c for c in cells}
-    default = "default (uniform + OBS + refit)"
-    for theta in thetas:
-        if (theta, default) not in by:
-            continue
-        (a, sa) = by[(theta, default)]["tuned"]
-        for method in ("l0", "group-lasso", "soft-gm"):
-            if (theta, method) in by:
-                b, sb = by[(theta, method)]["tuned"]
-                verdict = "ahead" if a - b > sa + sb else "behind" if b - a > sa + sb else "within the spreads"
-                lines.append(
-                    f"- theta {theta}: the default {100 * a:.2f} vs {method} {100 * b:.2f}: the default is {verdict}."
-                )
     return lines + [""]
 
 
@@ -802,13 +741,6 @@ def zoo_section(r: dict) -> list[str]:
 
 def learned_search_section(r: dict) -> list[str]:
     """The settings of the learned methods, every value tried and its validation score."""
-    if "close" in r["rows"][0]:  # the search of the faded closing, before the learners cut and train the cut
-        return [
-            "### The learned methods' settings",
-            "",
-            "The saved search predates the learners that cut after learning: rerun `python -m bench.learned_search`.",
-            "",
-        ]
     lines = [
         "### The learned methods' settings, chosen on validation clips",
         "",
@@ -831,14 +763,8 @@ def learned_search_section(r: dict) -> list[str]:
     return lines + ["", "Bold: the setting chosen for each method.", ""]
 
 
-def _learners_described(phases: dict | None) -> list[str]:
-    """How `l0` and `group-lasso` ran, from what the part recorded (older runs recorded less)."""
-    if phases is None or "close" in phases:
-        return [
-            "`l0`: hard-concrete gates on the rows that read each unit; `group-lasso`: a proximal group",
-            "soft-threshold over every weight of a unit. These rows predate the learners that learn over a share of",
-            "the steps, cut, and train the cut: rerun `python -m bench.run --only learned`.",
-        ]
+def _learners_described(phases: dict) -> list[str]:
+    """How `l0` and `group-lasso` ran, from what the part recorded."""
     prior = phases["prior"]
     return [
         f"`l0` (hard-concrete gates, starting from the `{prior['l0']}` ranking) and `group-lasso` (a proximal group "

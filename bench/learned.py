@@ -24,7 +24,7 @@ SIZES = {
 
 
 def part(mode: Mode) -> dict:
-    from lstmprune_cli.framework import jobs
+    from lstmprune_cli.framework import jobs, models
 
     size = SIZES[mode.name]
     calibration = AUDIOSET / "eval-00000-of-00004.tfrecord"
@@ -36,10 +36,12 @@ def part(mode: Mode) -> dict:
     recipe |= dict(steps_per_epoch=steps, alpha=audioset.RECIPE["alpha"])  # as part 1 fine-tunes
     shape = dict(stats=None, budget=size["budget"], evaluate=size["evaluate"], thetas=size["thetas"])
     rows, _ = audioset.compare_on_audioset(audioset.MODEL, shape, recipe, (DEFAULT,), size["seeds"])
+    data = dict(stats=stats, budget=budget, held=held, picked=audioset.validation_clips())
+    data["teacher"] = models.load_model(audioset.MODEL)
     for theta in size["thetas"]:
         for method in METHODS:
             for seed in size["seeds"]:
-                rows.append(_learned_row(method, theta, seed, stats, budget, held, LEARN, TUNE))
+                rows.append(_learned_row(method, theta, seed, data, LEARN, TUNE))
     long = []
     if size["long"]:
         theta, factor = size["long"]["theta"], size["long"]["factor"]
@@ -48,7 +50,7 @@ def part(mode: Mode) -> dict:
             audioset.MODEL, shape, {**recipe, "epochs": factor * (LEARN + TUNE)}, (DEFAULT,), (0,)
         )
         long = [r for r in found if r["method"] == DEFAULT]
-        long += [_learned_row(m, theta, 0, stats, budget, held, factor * LEARN, factor * TUNE) for m in METHODS[:2]]
+        long += [_learned_row(m, theta, 0, data, factor * LEARN, factor * TUNE) for m in METHODS[:2]]
     phases = _phases()
     result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": phases, "rows": rows}
     result["long"] = {"factor": size["long"] and size["long"]["factor"], "rows": long}
@@ -65,8 +67,9 @@ def _phases() -> dict:
     return {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
 
 
-def _learned_row(method, theta, seed, stats, budget, held, learn_epochs, tune_epochs) -> dict:
-    """`learn` for learn_epochs (the prior from the statistics), then fine-tuning for tune_epochs: one row."""
+def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> dict:
+    """`learn` for learn_epochs (the prior from the statistics), then fine-tuning for tune_epochs: one row. data:
+    the part's statistics, clips (budget, held, picked) and teacher, read once."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
@@ -75,11 +78,10 @@ def _learned_row(method, theta, seed, stats, budget, held, learn_epochs, tune_ep
     from lstmprune_cli.framework.train.loop import evaluate, fit
 
     task = Task("multilabel", 527)
+    stats, budget, held, picked, teacher = (data[k] for k in ("stats", "budget", "held", "picked", "teacher"))
     steps = -(-len(budget[0]) // audioset.RECIPE["batch"])
-    teacher = models.load_model(audioset.MODEL)
     common = dict(learning_rate=audioset.RECIPE["learning_rate"], schedule="cosine", teacher=teacher)
     common["alpha"] = audioset.RECIPE["alpha"]
-    picked = audioset.validation_clips()
 
     def score(model) -> dict:
         found = evaluate(model, shuffled(*held, 0, 512), task).metrics

@@ -166,14 +166,13 @@ def _missed(found: Search, goal: Goal) -> str:
 
 
 def scorer(model, eval_spec: str, options: Options):
-    """model -> its metrics on eval_spec (the task of the original model)."""
+    """model -> its metrics on eval_spec; the data is resolved once, for `model` (a cut of it reads the same inputs)."""
     from ..train.loop import evaluate
     from .finetune import training_streams
 
-    task, _, _ = training_streams(model, eval_spec, options, 64, None, "auto")
+    task, _, stream = training_streams(model, eval_spec, options, 64, None, "auto")
 
     def score(m) -> dict:
-        _, _, stream = training_streams(m, eval_spec, options, 64, None, task.loss or "auto")
         return evaluate(m, stream(), task).metrics
 
     return score

@@ -189,7 +189,7 @@ class GroupLasso(Learner):
     """
 
     def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, setting=None):
-        self.sets, self.fixed, self.setting = sets, penalty, setting
+        self.sets, self.fixed = sets, penalty
         self.sizes = [np.sqrt(entries(s, model)) for s in sets]
         self.sizes = [size * np.median(v) for size, v in zip(self.sizes, self._strengths(model))]  # median: 1
         self.prior = priors(sets, setting)
