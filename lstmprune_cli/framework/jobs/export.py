@@ -12,7 +12,6 @@ from ..data.calibration import calibration, first_sequences
 
 TFLITE_CHECKS = 8  # calibration sequences a TFLite file is compared with Keras on
 FORMATS = ("tflite", "keras", "h5", "savedmodel")  # --to
-ROUTES = ("auto", "fused", "keras3")  # --route: how a TFLite file runs its recurrent layers
 
 
 def export(
@@ -22,6 +21,7 @@ def export(
     out: Path,
     quantize: str | None = None,
     route: str = "auto",
+    drop_mask: bool = False,
     force: bool = False,
     data: str | None = None,
     options: Options | None = None,
@@ -32,6 +32,10 @@ def export(
         raise LstmpruneError(f"to must be one of {', '.join(FORMATS)}; received {to!r}", option="to")
     if quantize is not None and to != "tflite":
         raise LstmpruneError(f"quantize applies to tflite output only; received {to!r}", option="quantize")
+    if drop_mask and to != "tflite":
+        raise LstmpruneError(f"--drop-mask applies to tflite output only; received {to!r}", option="drop_mask")
+    from ..models.tflite import ROUTES
+
     if route not in ROUTES:
         raise LstmpruneError(f"route must be one of {', '.join(ROUTES)}; received {route!r}", option="route")
     out = Path(out)
@@ -50,7 +54,9 @@ def export(
             single = [[x[None].astype(dtype)] for x in sample]  # batch 1, as the TFLite file takes them
             inputs = single[:TFLITE_CHECKS]
             representative = single if quantize == "int8" else None  # int8's activation ranges
-        return export_tflite(model, out, quantize, force, route, inputs=inputs, calibration=representative)
+        return export_tflite(
+            model, out, quantize, force, route, inputs=inputs, calibration=representative, drop_mask=drop_mask
+        )
     like = dict(reader=models.reader_of(model_path), loss=models.compiled_setting(model_path))
     return models.save_model(model, out, force, **like)
 
@@ -63,6 +69,7 @@ def run(
     out: Path | None = None,
     quantize: str | None = None,
     route: str = "auto",
+    drop_mask: bool = False,
     force: bool = False,
 ):
     """export as the CLI runs it: the workspace's pruned model by default; a TFLite file is checked on the
@@ -78,4 +85,14 @@ def run(
     import_tensorflow()
     data = ws.data if to == "tflite" and ws.data and ws.model else None  # the calibration data: real inputs
     options = ws.calibration_options(None) if data else None
-    return export(model, to=to, out=out, quantize=quantize, route=route, force=force, data=data, options=options)
+    return export(
+        model,
+        to=to,
+        out=out,
+        quantize=quantize,
+        route=route,
+        drop_mask=drop_mask,
+        force=force,
+        data=data,
+        options=options,
+    )

@@ -76,25 +76,31 @@ class TfliteFile:
     metrics: dict[str, float] | None = None
 
 
-def tflite_metrics(content: bytes, batches, task) -> dict[str, float]:
-    """The task's metrics of a TFLite file on (x, y) batches, one sequence at a time (state reset each time)."""
+def tflite_metrics(content: bytes, batches, task, pad: float | None = None) -> dict[str, float]:
+    """The task's metrics of a TFLite file on (x, y) batches, one sequence at a time (state reset each time);
+    pad: the padding value a file without a mask is fed its sequences without (see `export --drop-mask`)."""
     from ..models.tasks import TASKS
-    from ..models.tflite import run_tflite
+    from ..models.tflite import run_tflite, trim
 
     entry = TASKS[task.kind]
-    scores, labels = [], []
+    scores, labels, nll = [], [], []
     for x, y in batches:
-        found = run_tflite(content, [[x[i : i + 1]] for i in range(len(x))])
+        seqs = [x[i : i + 1] if pad is None else trim(x[i : i + 1], pad) for i in range(len(x))]
+        found = run_tflite(content, [[seq] for seq in seqs])
+        if entry.text:  # next-token probabilities (T x V) against token ids (T,), over the steps fed
+            for f, seq, ids in zip(found, seqs, np.asarray(y)):
+                steps = seq.shape[1]
+                picked = f.reshape(steps, -1)[np.arange(steps), ids[:steps].astype(int)]  # (T,)
+                nll.append(-np.log(np.clip(picked, 1e-12, 1.0)))
+            continue
         scores.append(np.stack(found).reshape(len(x), -1))  # (B, outputs)
         labels.append(np.asarray(y))
-    if not scores:
+    if not scores and not nll:
         raise LstmpruneError("the evaluation data gave no sequences")
-    s, y = np.concatenate(scores), np.concatenate(labels)
-    if entry.text:  # next-token probabilities (N, T x V) against token ids (N, T)
-        p = s.reshape(*y.shape, -1)
-        picked = np.take_along_axis(p, y[..., None].astype(int), axis=-1)[..., 0]  # (N, T)
-        nll = -np.log(np.clip(picked, 1e-12, 1.0))
+    if entry.text:
+        nll = np.concatenate(nll)
         return {"perplexity": metrics.perplexity(float(nll.sum()), int(nll.size))}
+    s, y = np.concatenate(scores), np.concatenate(labels)
     return entry.metrics(s.reshape(len(y), *np.shape(y)[1:]), y, task)
 
 
@@ -183,17 +189,19 @@ def tflite_files(files, loaded: dict, eval_spec, options: Options, batch_size, m
     """Size, batch-1 latency (the files timed alternately) and metrics of each TFLite file."""
     if not files:
         return []
-    from ..models.tflite import sample_inputs
+    from ..models.tflite import free_length, mask_value, sample_inputs
 
     first = next(iter(loaded.values()))
     contents = [Path(f).read_bytes() for f in files]
+    pad = mask_value(first)
     length = first.inputs[0].shape[1] or 100
     times = costs.tflite_latency(contents, sample_inputs(first, 2, length))
     found = [TfliteFile(str(f), len(c), t) for f, c, t in zip(files, contents, times)]
     if eval_spec is not None:
         task, _, stream = training_streams(first, eval_spec, options, batch_size, max_samples, loss)
         for record, content in zip(found, contents):
-            record.metrics = tflite_metrics(content, stream(), task)
+            unpadded = pad is not None and free_length(content)  # no padding where a file takes any length
+            record.metrics = tflite_metrics(content, stream(), task, pad if unpadded else None)
     return found
 
 

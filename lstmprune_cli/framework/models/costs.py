@@ -89,6 +89,9 @@ def tflite_latency(
         with warnings.catch_warnings(), quiet_stderr():
             warnings.simplefilter("ignore")
             interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+            for d, x in zip(sorted(interpreter.get_input_details(), key=lambda d: d["index"]), inputs[0]):
+                if tuple(d["shape"]) != np.shape(x):  # a free-length file: this many steps
+                    interpreter.resize_tensor_input(d["index"], np.shape(x))
             interpreter.allocate_tensors()
         interpreters.append(interpreter)
     times: list[list[float]] = [[] for _ in contents]

@@ -26,6 +26,14 @@ from .. import quiet_stderr
 from .layers import mask_only, nodes, output_names
 
 QUANTIZE = ("dynamic", "float16", "int8")  # --quantize
+# How a file runs its recurrent layers (--route; auto tries them in this order): the fused LSTM op (tf-keras), Keras 3
+# WHILE loops, or the steps unrolled into a static graph (fixed-length inputs without a mask: int8 for a GRU).
+ROUTES = ("auto", "fused", "keras3", "unrolled")
+WHY_NOT = {
+    "fused": "its config does not translate to tf-keras",
+    "keras3": "it does not build",
+    "unrolled": "it needs a fixed number of steps and no mask",
+}
 INT8_CALIBRATION = 64  # calibration sequences the int8 converter measures activation ranges on
 # How far a file may be from Keras, relative to the outputs' largest magnitude (at least 1): float32 rounding,
 # float16 weights, int8 weights, int8 activations through every step of a recurrence.
@@ -35,16 +43,18 @@ TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 0.05, "int8": 0.15}
 @dataclass
 class TfliteExport:
     path: str
-    route: str  # "fused" (tf-keras, UNIDIRECTIONAL_SEQUENCE_LSTM) or "keras3" (WHILE loops)
+    route: str  # "fused" (tf-keras, UNIDIRECTIONAL_SEQUENCE_LSTM), "keras3" (WHILE loops) or "unrolled"
     quantize: str | None
     max_abs_diff: float
     size_bytes: int
     notes: list[str] = field(default_factory=list)
     checked_on: str = "random inputs"  # or "calibration data"
     checked: int = 0  # sequences compared
+    drop_mask: bool = False  # no mask: each sequence fed at its own length
 
     def to_dict(self) -> dict:
         return {
+            "drop_mask": self.drop_mask,
             "checked_on": self.checked_on,
             "checked": self.checked,
             "out": self.path,
@@ -126,8 +136,46 @@ def _inbound(nodes_cfg: list) -> list:
     return out
 
 
-def tf_keras_model(model, batch: int | None = 1):
-    """The same model in tf-keras (fixed batch unless None), or None where the config does not translate."""
+def mask_value(model) -> float | None:
+    """The value a model's padding steps hold (its Masking layer's; 0 for an Embedding with mask_zero), or None."""
+    for entry in model.get_config().get("layers", []):
+        if entry.get("class_name") == "Masking":
+            return float(entry["config"].get("mask_value", 0.0))
+        if entry.get("class_name") == "Embedding" and entry["config"].get("mask_zero"):
+            return 0.0
+    return None
+
+
+def trim(x: np.ndarray, value: float) -> np.ndarray:
+    """A batch-1 sequence (1, T, ...) without its trailing padding steps (every feature `value`); one step at least."""
+    padded = np.all(np.asarray(x[0] == value).reshape(x.shape[1], -1), axis=1)  # (T,)
+    valid = np.flatnonzero(~padded)
+    return x[:, : int(valid[-1]) + 1 if len(valid) else 1]
+
+
+def _unmasked(layers: list[dict]) -> list[dict]:
+    """tf-keras layer entries without Masking (consumers read its input), Embeddings without mask_zero, and every
+    input's time axis free: a file that takes each sequence at its own length needs no padding and no mask."""
+    source = {e["name"]: e["inbound_nodes"][0][0][0] for e in layers if e["class_name"] == "Masking" and "name" in e}
+    kept = []
+    for entry in layers:
+        if entry["class_name"] == "Masking":
+            continue
+        config = entry["config"]
+        if entry["class_name"] == "Embedding":
+            config["mask_zero"] = False
+        if entry["class_name"] == "InputLayer" and len(config.get("batch_input_shape") or ()) > 1:
+            config["batch_input_shape"] = [config["batch_input_shape"][0], None, *config["batch_input_shape"][2:]]
+        for node in entry.get("inbound_nodes", []):
+            for tensor in node:
+                tensor[0] = source.get(tensor[0], tensor[0])
+        kept.append(entry)
+    return kept
+
+
+def tf_keras_model(model, batch: int | None = 1, drop_mask: bool = False):
+    """The same model in tf-keras (fixed batch unless None), or None where the config does not translate.
+    drop_mask: without its mask, each sequence taken at its own length (see `_unmasked`)."""
     import tf_keras
 
     config = copy.deepcopy(model.get_config())
@@ -151,7 +199,7 @@ def tf_keras_model(model, batch: int | None = 1):
             new["name"] = name
             new["inbound_nodes"] = _inbound(entry.get("inbound_nodes", []))
         layers.append(new)
-    config["layers"] = layers
+    config["layers"] = _unmasked(layers) if drop_mask else layers
     for key in ("input_layers", "output_layers"):
         if key in config and config[key] and isinstance(config[key][0], str):
             config[key] = [config[key]]
@@ -162,6 +210,43 @@ def tf_keras_model(model, batch: int | None = 1):
     except Exception:  # noqa: BLE001  any failure means: use the Keras 3 route
         return None
     return old
+
+
+def _classes(obj) -> set[str]:
+    """Every layer class name inside a config (wrappers included)."""
+    if isinstance(obj, dict):
+        own = {obj["class_name"]} if isinstance(obj.get("class_name"), str) else set()
+        return own | {c for v in obj.values() for c in _classes(v)}
+    if isinstance(obj, list):
+        return {c for v in obj for c in _classes(v)}
+    return set()
+
+
+def _unroll(obj) -> None:
+    """Set unroll on every recurrent layer config inside `obj` (wrappers included)."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(obj.get("config"), dict):
+            obj["config"]["unroll"] = True
+        for value in obj.values():
+            _unroll(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            _unroll(value)
+
+
+def unrolled_model(model):
+    """The model with its recurrent layers unrolled (a static graph, no WHILE loop, so int8 can quantize a GRU),
+    or None: unrolling needs a fixed number of steps, and Keras computes a masked unrolled layer otherwise."""
+    if mask_value(model) is not None or any(x.shape[1] is None for x in model.inputs if len(x.shape) > 1):
+        return None
+    config = copy.deepcopy(model.get_config())
+    _unroll(config["layers"])
+    try:
+        unrolled = type(model).from_config(config)
+        unrolled.set_weights(model.get_weights())
+    except Exception:  # noqa: BLE001  a config that does not rebuild: no unrolled route
+        return None
+    return unrolled
 
 
 def _convert(model, route: str, quantize: str | None, calibration: list | None = None) -> bytes:
@@ -188,12 +273,15 @@ def _convert(model, route: str, quantize: str | None, calibration: list | None =
             return converter.convert()
 
 
-def _convert_apart(model, route: str, calibration: list) -> bytes:
+def _convert_apart(model, route: str, calibration: list, drop_mask: bool = False) -> bytes:
     """int8 conversion in a child process: (the file) or LstmpruneError when the converter fails or crashes."""
     with tempfile.TemporaryDirectory() as tmp:
-        model.save(Path(tmp) / "model.keras")
+        (unrolled_model(model) if route == "unrolled" else model).save(Path(tmp) / "model.keras")
         np.savez(Path(tmp) / "calibration.npz", *[x for xs in calibration for x in xs])
-        code = f"from {__name__} import convert_child; convert_child({tmp!r}, {route!r}, {len(calibration[0])})"
+        code = (
+            f"from {__name__} import convert_child; "
+            f"convert_child({tmp!r}, {route!r}, {len(calibration[0])}, drop_mask={drop_mask!r})"
+        )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         if done.returncode < 0:
@@ -204,16 +292,16 @@ def _convert_apart(model, route: str, calibration: list) -> bytes:
         return (Path(tmp) / "model.tflite").read_bytes()
 
 
-def convert_child(folder: str, route: str, per_sample: int) -> None:
+def convert_child(folder: str, route: str, per_sample: int, drop_mask: bool = False) -> None:
     """The child of `_convert_apart`: convert the model in `folder` to int8 on its calibration inputs."""
     from .files import load_model
 
     model = load_model(Path(folder) / "model.keras")
-    source = tf_keras_model(model) if route == "fused" else model
+    source = tf_keras_model(model, drop_mask=drop_mask) if route == "fused" else model  # saved unrolled already
     with np.load(Path(folder) / "calibration.npz") as saved:
         arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     calibration = [arrays[i : i + per_sample] for i in range(0, len(arrays), per_sample)]
-    content = _convert(source, route, "int8", calibration)
+    content = _convert(source, "keras3" if route == "unrolled" else route, "int8", calibration)
     write_atomic(Path(folder) / "model.tflite", content)
 
 
@@ -232,6 +320,17 @@ def op_names(content: bytes) -> list[str]:
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_content=content)
     return [d["op_name"] for d in interpreter._get_ops_details()]
+
+
+def free_length(content: bytes) -> bool:
+    """Whether a TFLite file's first input takes sequences of any length (a free time axis)."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings(), quiet_stderr():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=content)
+    signature = sorted(interpreter.get_input_details(), key=lambda d: d["index"])[0]["shape_signature"]
+    return len(signature) > 1 and int(signature[1]) == -1
 
 
 def run_tflite(content: bytes, inputs: list[list[np.ndarray]], threads: int = 2) -> list[np.ndarray]:
@@ -268,9 +367,12 @@ def export_tflite(
     route: str = "auto",
     inputs: list[list[np.ndarray]] | None = None,
     calibration: list[list[np.ndarray]] | None = None,
+    drop_mask: bool = False,
 ) -> TfliteExport:
     """Convert, check against Keras on real inputs (`inputs`: single sequences of the calibration data) or, when
-    none are known, random ones, and write atomically. calibration: int8's representative inputs (batch 1)."""
+    none are known, random ones, and write atomically. calibration: int8's representative inputs (batch 1).
+    drop_mask: the file has no mask and takes each sequence at its own length (the fused route only); it is
+    checked on the inputs without their trailing padding against Keras on the padded ones."""
     if quantize is not None and quantize not in QUANTIZE:
         raise LstmpruneError(f"quantize must be one of {', '.join(QUANTIZE)}; received {quantize!r}", option="quantize")
     if quantize == "int8" and not calibration:
@@ -278,21 +380,32 @@ def export_tflite(
             "--quantize int8 measures activation ranges on real inputs; analyze the model with calibration data "
             "first (the workspace's data is read)"
         )
+    pad = _drop_mask_checked(model, route) if drop_mask else None
     refuse_existing(out, force)
     samples = inputs or sample_inputs(model)
-    want = [
-        np.concatenate([np.asarray(y).ravel() for y in _as_list(model(xs if len(xs) > 1 else xs[0]))]) for xs in samples
-    ]
+    steps = [None] * len(samples)
+    if drop_mask:  # the file reads each sequence's own steps, the padding cut off
+        steps = [trim(xs[0], pad).shape[1] for xs in samples]
+        calibration = calibration and [[trim(xs[0], pad)] for xs in calibration]
+    want = [_flat(model(xs if len(xs) > 1 else xs[0]), n) for xs, n in zip(samples, steps)]
+    samples = [[xs[0][:, :n]] for xs, n in zip(samples, steps)] if drop_mask else samples
     tolerance = TOLERANCE[quantize] * max(1.0, float(np.max(np.abs(want))))
     notes, tried = [], []
-    routes = ["fused", "keras3"] if route == "auto" else [route]
+    if drop_mask:
+        notes.append("the mask is dropped: the file takes each sequence at its own length, without padding")
+    routes = ["fused"] if drop_mask else _auto(model, quantize) if route == "auto" else [route]
     for r in routes:
-        source = tf_keras_model(model) if r == "fused" else model
+        source = {"fused": tf_keras_model(model, drop_mask=drop_mask), "keras3": model}.get(r) or (
+            unrolled_model(model) if r == "unrolled" else None
+        )
         if source is None:
-            notes.append("the fused path does not take this model (its config does not translate to tf-keras)")
+            notes.append(f"the {r} route does not take this model ({WHY_NOT[r]})")
             continue
         try:
-            content = _convert_apart(model, r, calibration) if quantize == "int8" else _convert(source, r, quantize)
+            if quantize == "int8":
+                content = _convert_apart(model, r, calibration, drop_mask)
+            else:
+                content = _convert(source, "keras3" if r == "unrolled" else r, quantize)
         except LstmpruneError as e:
             notes.append(f"{r} conversion failed: {e}")
             continue
@@ -310,9 +423,49 @@ def export_tflite(
         if diff <= tolerance:
             write_atomic(Path(out), content, force)
             checked = "calibration data" if inputs else "random inputs"
-            return TfliteExport(str(out), r, quantize, diff, len(content), notes, checked, len(samples))
+            return TfliteExport(str(out), r, quantize, diff, len(content), notes, checked, len(samples), drop_mask)
         notes.append(f"{r} output differs from Keras by {diff:.2e} (> {tolerance:.0e})")
-    raise LstmpruneError(f"no TFLite conversion matched the Keras model ({'; '.join(notes + tried)})")
+    hint = ""
+    if quantize == "int8" and not drop_mask and mask_value(model) is not None:
+        hint = (
+            "; the model's mask makes its recurrent layers WHILE loops, which the int8 converter does not take: "
+            "--drop-mask exports it without the mask, for sequences fed at their own length"
+        )
+    raise LstmpruneError(f"no TFLite conversion matched the Keras model ({'; '.join(notes + tried)}){hint}")
+
+
+def _auto(model, quantize: str | None) -> list[str]:
+    """The routes `auto` tries, in order: the fused op for LSTMs; for int8 the unrolled steps before the WHILE loops
+    (which the int8 converter crashes on here)."""
+    lstm = "LSTM" in _classes(model.get_config())
+    order = ["fused", "unrolled", "keras3"] if quantize == "int8" else ["fused", "keras3", "unrolled"]
+    return [r for r in order if r != "fused" or lstm]
+
+
+def _drop_mask_checked(model, route: str) -> float:
+    """The padding value of a model whose mask `--drop-mask` may drop, or one line saying why it may not."""
+    pad = mask_value(model)
+    if pad is None:
+        raise LstmpruneError(
+            "--drop-mask: the model has no mask to drop (no Masking layer, no Embedding with mask_zero)",
+            option="drop_mask",
+        )
+    if len(model.inputs) != 1:
+        raise LstmpruneError(
+            f"--drop-mask takes a model with one input; received {len(model.inputs)}", option="drop_mask"
+        )
+    if route not in ("auto", "fused"):
+        raise LstmpruneError(
+            f"--drop-mask exports through the fused LSTM op; received --route {route} (use fused or auto)",
+            option="drop_mask",
+        )
+    return pad
+
+
+def _flat(outputs, steps: int | None) -> np.ndarray:
+    """A model's outputs for one sequence as one vector; sequence outputs (1, T, ...) cut to `steps` when given."""
+    ys = [np.asarray(y) for y in _as_list(outputs)]
+    return np.concatenate([(y[:, :steps] if steps and y.ndim >= 3 else y).ravel() for y in ys])
 
 
 def _as_list(y):
