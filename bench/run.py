@@ -1,6 +1,7 @@
 """Benchmarks (not tests): `make bench` (hours) or `make bench-quick` (minutes) writes docs/benchmarks.md.
 
-    python -m bench.run [--quick] [--only audioset,learned,ptb,speed,cost,cuts,wide,recipe,scale,zoo] [--document]
+    python -m bench.run [--quick] [--document]
+        [--only audioset,learned,ptb,speed,cost,cuts,wide,recipe,scale,zoo,quantize]
 
 Each part saves its raw results as JSON beside the document; the document is rebuilt from all saved parts,
 so a part can be rerun alone. Speed figures are ratios of models timed alternately in the same run.
@@ -11,7 +12,22 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import audioset, common, cost, cuts, document, learned, ptb, readme, recipe, scale, speed, wide, zoo
+from . import (
+    audioset,
+    common,
+    cost,
+    cuts,
+    document,
+    learned,
+    ptb,
+    quantize,
+    readme,
+    recipe,
+    scale,
+    speed,
+    wide,
+    zoo,
+)
 
 PARTS = {  # name -> the function that runs it and saves its results
     "audioset": audioset.part,
@@ -24,6 +40,7 @@ PARTS = {  # name -> the function that runs it and saves its results
     "recipe": recipe.part,
     "scale": scale.part,
     "zoo": zoo.part,
+    "quantize": quantize.part,
 }
 DEFAULT = tuple(PARTS)  # what `make bench` runs
 
