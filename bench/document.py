@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare
+from . import compare, quantize
 from .common import ROOT, Mode, axes, load, save_plot
 
 DEFAULT = "default (uniform + OBS + refit)"  # the cut `lstmprune prune` ships, tuned as `finetune` does
@@ -390,7 +390,20 @@ def cuts_section(r: dict) -> list[str]:
 def write(mode: Mode) -> Path:
     """Assemble the document of `mode` from whatever parts have results; returns its path."""
     mode.out.mkdir(parents=True, exist_ok=True)
-    names = ("audioset", "learned", "learned_search", "ptb", "wide", "recipe", "speed", "cost", "cuts", "scale", "zoo")
+    names = (
+        "audioset",
+        "learned",
+        "learned_search",
+        "ptb",
+        "wide",
+        "recipe",
+        "speed",
+        "cost",
+        "cuts",
+        "scale",
+        "zoo",
+        "quantize",
+    )
     parts = {name: load(mode, name) for name in names}
     command = "make bench" if mode.name == "full" else "make bench-quick"
     lines = [
@@ -432,6 +445,8 @@ def write(mode: Mode) -> Path:
         body += scale_section(parts["scale"])
     if parts["zoo"]:
         body += zoo_section(parts["zoo"])
+    if parts["quantize"]:
+        body += quantize.section(parts["quantize"])
     summary = ["## Where ISS-GM and the default win and where they lose", ""]
     for name, found in outcomes.items():
         for reference in REFERENCES:

@@ -141,3 +141,68 @@ def part(mode: Mode) -> dict:
             result["models"][name] = model_rows(name, setup, thetas, Path(tmp), size["eval_max"])
     save(mode, "quantize", result)
     return result
+
+
+HEADLINE = ("gap@20", "top1", "accuracy", "r2", "perplexity")  # the metric each table shows, first found
+LABEL = {"none": "float32", "none masked": "float32, mask kept", "dynamic": "dynamic", "float16": "float16"}
+
+
+def _headline(metrics: dict | None) -> tuple[str, float] | None:
+    found = [(k, metrics[k]) for k in HEADLINE if metrics and k in metrics]
+    return found[0] if found else None
+
+
+def _model_table(name: str, rows: list[dict]) -> list[str]:
+    lines = [f"**{name}**", ""]
+    if rows and rows[0].get("refused"):
+        return lines + [f"Refused: {rows[0]['refused']}", ""]
+    lines += [
+        "| theta | file | route | size (MB) | batch 1 (ms) | x float32 | metric | Keras model | max \\|diff\\| |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        report = row["report"]
+        if isinstance(report, str):
+            lines.append(f"| {row['theta']} | report refused: {report} | | | | | | | |")
+            continue
+        keras = _headline(report["models"]["pruned"].get("metrics"))
+        timed = {Path(f["path"]).name: f for f in report["tflite_files"]}
+        base = next((f for n, f in timed.items() if n.endswith("-none.tflite")), None)
+        for key, export in row["exports"].items():
+            label = LABEL.get(key, key)
+            if isinstance(export, str):
+                lines.append(f"| {row['theta']} | {label} | refused: {export} | | | | | | |")
+                continue
+            f = timed[Path(export["out"]).name]
+            metric = _headline(f["metrics"])
+            speed = f"{base['latency_ms'] / f['latency_ms']:.2f}x" if base else ""
+            lines.append(
+                f"| {row['theta']} | {label} | {export['route']}{' (no mask)' if export.get('drop_mask') else ''} | "
+                f"{f['size_bytes'] / 1e6:.2f} | {f['latency_ms']:.2f} | {speed} | "
+                f"{metric[0]} {metric[1]:.4f} | {keras[1]:.4f} | {export['max_abs_diff']:.1e} |"
+                if metric and keras
+                else f"| {row['theta']} | {label} | {export['route']} | {f['size_bytes'] / 1e6:.2f} | "
+                f"{f['latency_ms']:.2f} | {speed} | | | {export['max_abs_diff']:.1e} |"
+            )
+    return lines + [""]
+
+
+def section(r: dict) -> list[str]:
+    """The document's section of this part."""
+    lines = [
+        "## 11. The files that ship: TFLite precisions",
+        "",
+        "`python -m bench.run --only quantize`. Each model is analyzed on its calibration data and cut by the default",
+        "(`prune --theta T`); each file is written by `lstmprune export [--quantize Q]` (which checks it against",
+        "Keras before writing it) and all files of one theta are scored and timed in one `lstmprune report",
+        "--tflite-file ...`: the metric is what the TFLite interpreter computes on the held-out data one sequence at a",
+        "time, beside the Keras model's; latency is the median of batch-1 runs on 2 threads, the files timed",
+        "alternately, so the ratio to float32 is the figure to read. max |diff| is export's own check against Keras.",
+        "The AudioSet sample has `Masking`: its files are exported with `--drop-mask` (each clip fed at its own",
+        "length, the fused LSTM op), and the float32 file with its mask kept (WHILE loops) is shown for reference.",
+        "The GRU has no fused op: int8 takes it through its unrolled steps (`--route unrolled`, picked by auto).",
+        "",
+    ]
+    for name, rows in r["models"].items():
+        lines += _model_table(name, rows)
+    return lines

@@ -85,6 +85,17 @@ def test_max_params_gives_the_smallest_cut_under_the_count(regressor, tmp_path):
     assert bad.exit_code == 2 and "pass --eval DATA" in bad.stderr
     bad = invoke("prune", "--max-params", 5, "--dry-run", "--json", *ws)
     assert bad.exit_code == 2 and "raise the limit" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    # --max-latency: timed, so only its logic is asserted: any cut meets a limit no cut can miss, so the search
+    # walks down to the smallest theta; none meets 0 ms
+    r = invoke("prune", "--max-latency", 1e6, "--latency-batch", 4, "--no-latency", "--dry-run", "--json", *ws)
+    assert r.exit_code == 0, r.stderr
+    search = json.loads(r.stdout)["plan"]["extra"]["search"]
+    assert search["measure"] == "latency" and all(p["within"] and p["value"] > 0 for p in search["points"])
+    assert search["theta"] <= 2 * RESOLUTION and "TensorFlow, batch 4" in search["conditions"]
+    bad = invoke("prune", "--max-latency", 0, "--dry-run", "--json", *ws)
+    assert bad.exit_code == 2 and "raise the limit" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    bad = invoke("prune", "--max-latency", 1, "--latency-runtime", "tflite", "--latency-batch", 8, "--dry-run", *ws)
+    assert bad.exit_code == 2 and "1 for tflite" in bad.stderr
 
 
 def test_report_scores_the_tflite_files_that_ship_beside_the_keras_models(regressor, tmp_path):

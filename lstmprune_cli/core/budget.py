@@ -19,8 +19,14 @@ LOW, HIGH = 0.0, 0.95  # the thetas a search brackets: 0 is the original, HIGH t
 RESOLUTION = 0.02  # the bracket's width when the search stops: about six cuts
 
 
-GOALS = {"drop": True, "params": False, "flops": False}  # what a budget limits -> whether it rises with theta
-UNITS = {"drop": "points of the metric (percent for perplexity)", "params": "parameters", "flops": "FLOPs per step"}
+GOALS = {"drop": True, "params": False, "flops": False, "latency": False}  # a budget's measure -> rises with theta
+UNITS = {
+    "drop": "points of the metric (percent for perplexity)",
+    "params": "parameters",
+    "flops": "FLOPs per step",
+    "latency": "milliseconds per batch, measured",
+}
+RUNTIMES = ("tf", "tflite")  # where --max-latency measures: TensorFlow (the Keras model) or the TFLite file
 
 
 @dataclass(frozen=True)
@@ -30,11 +36,14 @@ class Goal:
 
     measure: str
     limit: float
+    runtime: str = "tf"  # latency only: where it is measured
+    batch: int = 1  # latency only: sequences per call
 
     @classmethod
-    def of(cls, **limits: float | None) -> Goal | None:
-        """The one budget among `limits` (by measure) that is given; None when none is."""
-        given = [cls(measure, float(limit)) for measure, limit in limits.items() if limit is not None]
+    def of(cls, *, runtime: str = "tf", batch: int = 1, **limits: float | None) -> Goal | None:
+        """The one budget among `limits` (by measure) that is given; None when none is. runtime, batch: how a
+        latency is measured."""
+        given = [cls(measure, float(limit), runtime, batch) for measure, limit in limits.items() if limit is not None]
         if len(given) > 1:
             named = ", ".join(f"--max-{g.measure}" for g in given)
             raise LstmpruneError(f"{named} each choose the cut; give one of them")
@@ -47,6 +56,16 @@ class Goal:
             raise LstmpruneError(
                 f"--max-{self.measure} must be a number >= 0 ({UNITS[self.measure]}); received {self.limit}",
                 option=f"max_{self.measure}",
+            )
+        if self.runtime not in RUNTIMES:
+            raise LstmpruneError(
+                f"--latency-runtime must be one of {', '.join(RUNTIMES)}; received {self.runtime!r}",
+                option="latency_runtime",
+            )
+        if self.batch < 1 or (self.runtime == "tflite" and self.batch != 1):
+            raise LstmpruneError(
+                f"--latency-batch must be >= 1 (1 for tflite, whose files run at batch 1); received {self.batch}",
+                option="latency_batch",
             )
 
 
@@ -71,6 +90,7 @@ class Search:
     points: list[Point] = field(default_factory=list)
     reference: float | None = None  # the measure's base (the original model's metric, for a drop)
     seconds: float = 0.0
+    conditions: str = ""  # how the measure was taken (a latency's runtime, batch, steps)
 
     def to_dict(self) -> dict:
         return asdict(self)

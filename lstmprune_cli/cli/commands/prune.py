@@ -49,6 +49,17 @@ def prune(
         Optional[int],
         typer.Option(help="Instead of --theta: the smallest cut that leaves at most these FLOPs per step."),
     ] = None,
+    max_latency: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Instead of --theta: the smallest cut whose measured latency (ms per call, median of 20 on this "
+            "machine, at --latency-batch on --latency-runtime) is at most this much."
+        ),
+    ] = None,
+    latency_batch: Annotated[int, typer.Option(help="Sequences per call --max-latency times.")] = 1,
+    latency_runtime: Annotated[
+        str, typer.Option(help="Where --max-latency times each cut: tf (the Keras model) or tflite (its file).")
+    ] = "tf",
     eval_data: Annotated[
         Optional[str], typer.Option("--eval", help="Held-out data --max-drop measures each cut on.")
     ] = None,
@@ -61,6 +72,8 @@ def prune(
     Example:  lstmprune prune --theta 0.7 --out small.keras   (--paper: the paper's ISS-GM)
 
     Example:  lstmprune prune --max-drop 1 --eval valid.tfrecord   # the smallest model within 1 point
+
+    Example:  lstmprune prune --max-latency 2 --latency-runtime tflite   # a file under 2 ms per sequence
     """
     from ...core.budget import Goal
     from ...framework.jobs.prune import run
@@ -75,7 +88,14 @@ def prune(
         dry_run=dry_run,
         latency=latency,
         seed=seed,
-        goal=Goal.of(drop=max_drop, params=max_params, flops=max_flops),
+        goal=Goal.of(
+            drop=max_drop,
+            params=max_params,
+            flops=max_flops,
+            latency=max_latency,
+            runtime=latency_runtime,
+            batch=latency_batch,
+        ),
         eval_data=eval_data,
         force=force,
         display=render.display(json, point=search_point),
@@ -137,4 +157,6 @@ def search_table(search: dict) -> Table:
 def search_summary(search: dict) -> str:
     """What a budget's search chose, and what it cost."""
     base = f"; the original's {search['measure']}: {search['reference']:.4g}" if search.get("reference") else ""
-    return f"chose theta {search['theta']:g} after {len(search['points'])} cuts in {search['seconds']:.1f} s{base}"
+    how = f" ({search['conditions']})" if search.get("conditions") else ""
+    done = f"chose theta {search['theta']:g} after {len(search['points'])} cuts in {search['seconds']:.1f} s"
+    return done + base + how

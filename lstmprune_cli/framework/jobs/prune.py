@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,7 +124,7 @@ def search(model, statistics, spec, goal: Goal, batches, samples, eval_spec, opt
         cuts[theta] = plan, cut_and_refit(model, plan, batches, samples) if refit else cut(model, plan), refit
         return cuts[theta][1]
 
-    reference, name = None, goal.measure
+    reference, name, conditions = None, goal.measure, ""
     if goal.measure == "drop":
         if eval_spec is None:
             raise LstmpruneError("--max-drop measures the cut on held-out data; pass --eval DATA")
@@ -132,6 +133,9 @@ def search(model, statistics, spec, goal: Goal, batches, samples, eval_spec, opt
         name = headline_of(model, before)
         reference = before[name]
         measure = lambda t: metrics.drop(name, reference, score(cut_at(t, True))[name])  # noqa: E731
+    elif goal.measure == "latency":  # counts decide the speed: the cuts are timed before their refit
+        timer, conditions = latency_timer(model, goal)
+        measure = lambda t: timer(cut_at(t, False))  # noqa: E731
     else:
         length = sequence_length(model)
         size = {"params": lambda m: m.count_params(), "flops": lambda m: costs.flops(m, length)["per_step"]}
@@ -144,7 +148,7 @@ def search(model, statistics, spec, goal: Goal, batches, samples, eval_spec, opt
         return value
 
     found = border(shown, goal.limit, rising=GOALS[goal.measure], name=name)
-    found.reference, found.seconds = reference, time.perf_counter() - start
+    found.reference, found.seconds, found.conditions = reference, time.perf_counter() - start, conditions
     if found.theta is None:
         raise LstmpruneError(_missed(found, goal))
     plan, pruned, refitted = cuts[found.theta]
@@ -152,6 +156,30 @@ def search(model, statistics, spec, goal: Goal, batches, samples, eval_spec, opt
         pruned = cut_and_refit(model, plan, batches, samples)
     plan.extra["search"] = found.to_dict()
     return plan, pruned
+
+
+LATENCY_REPEATS = 20  # timed calls per cut; the median is its latency
+
+
+def latency_timer(model, goal: Goal):
+    """(milliseconds of a model as `goal` measures it, how): TensorFlow at the goal's batch, or the model's float32
+    TFLite file at batch 1 (auto route), the median of LATENCY_REPEATS calls over the model's sequence length."""
+    length = sequence_length(model)
+    conditions = (
+        f"{'TensorFlow' if goal.runtime == 'tf' else 'TFLite float32'}, batch {goal.batch}, {length} steps, "
+        f"median of {LATENCY_REPEATS} calls on this machine"
+    )
+    if goal.runtime == "tf":
+        return (lambda m: costs.latency([m], length, batch=goal.batch, repeats=LATENCY_REPEATS)[0]), conditions
+    from ..models.tflite import export_tflite, sample_inputs
+
+    def tflite(m) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            export_tflite(m, Path(tmp) / "cut.tflite", force=True)
+            content = (Path(tmp) / "cut.tflite").read_bytes()
+        return costs.tflite_latency([content], sample_inputs(m, 2, length), repeats=LATENCY_REPEATS)[0]
+
+    return tflite, conditions
 
 
 def _missed(found: Search, goal: Goal) -> str:
