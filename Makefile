@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WS := .lstmprune-demo
 OUT := $(WS)/audioset_lstm_pruned.keras
+LITE := $(WS)/audioset_lstm_int8.tflite
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: demo test bench bench-quick lint sample clean
@@ -17,9 +18,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/lstmprune analyze sample_models/audioset_lstm.keras --data sample_models/calibration.tfrecord --workspace $(WS)
-	$(BIN)/lstmprune prune --theta 0.7 --out $(OUT) --workspace $(WS) --force
+	$(BIN)/lstmprune prune --max-drop 1 --eval sample_models/valid.tfrecord --out $(OUT) --workspace $(WS) --force
 	$(BIN)/lstmprune finetune --data sample_models/train.tfrecord --val sample_models/valid.tfrecord --epochs 3 --workspace $(WS) --force
-	$(BIN)/lstmprune report --eval sample_models/heldout.tfrecord --markdown $(WS)/report.md --workspace $(WS) --force
+	$(BIN)/lstmprune export --quantize int8 --drop-mask --out $(LITE) --workspace $(WS) --force
+	$(BIN)/lstmprune report --eval sample_models/heldout.tfrecord --tflite-file $(LITE) --markdown $(WS)/report.md --workspace $(WS) --force
 
 
 test: $(STAMP)

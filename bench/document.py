@@ -221,17 +221,25 @@ def ptb_section(r: dict, out: Path) -> tuple[list[str], list]:
 
 PATHS = {
     "tf_b1": "TensorFlow, batch 1",
+    "tf_b1_xla": "TensorFlow with XLA (jit_compile), batch 1",
     "tf_b64": "TensorFlow, batch 64",
     "tflite_float": "TFLite fused LSTM, float, batch 1",
     "tflite_dynamic": "TFLite fused LSTM, int8 weights, batch 1",
+    "tflite_int8": "TFLite fused LSTM, int8 weights and activations, batch 1",
 }
+
+
+def _paths(rows: list[dict]) -> list[str]:
+    """The paths a speed run measured (older runs lack the later ones)."""
+    return [k for k in PATHS if rows and k in rows[0]]
 
 
 def plot_speed(rows: list[dict], path: Path) -> None:
     fig, ax = axes()
     flop = [r["flops"][0] / r["flops"][1] for r in rows]
     top = max(flop)
-    for i, (key, name) in enumerate(PATHS.items()):
+    for i, key in enumerate(_paths(rows)):
+        name = PATHS[key]
         ax.plot(flop, [r[key][0] / r[key][1] for r in rows], "o-", color=f"C{i}", label=name)
         top = max(top, *(r[key][0] / r[key][1] for r in rows))
     ax.plot([1, top], [1, top], "k:", lw=1, label="speedup = FLOP ratio")
@@ -251,14 +259,15 @@ def speed_section(r: dict, out: Path) -> list[str]:
         f"`python -m bench.run --only speed`. Bidirectional(LSTM 512) -> LSTM 1024 -> Dense 3862 over {steps} x 1152",
         "(the YouTube-8M shape), random weights, the first (1 - theta) of every group's units kept (the speed",
         "depends on the counts only). The original and the pruned model are timed alternately in the same run;",
-        "medians. TFLite models are converted by `lstmprune export --route fused` and run on 2 threads; int8 is",
-        "dynamic-range quantization.",
+        "medians. TFLite models are converted by `lstmprune export --route fused` and run on 2 threads; dynamic is",
+        "int8 weights with float activations, int8 is `--quantize int8` (weights and activations, calibrated on",
+        "8 random sequences: the weights are random too). XLA: the same Keras call compiled with `jit_compile`.",
         "",
-        "| theta | params | FLOP ratio | " + " | ".join(PATHS.values()) + " |",
-        "|---|---|---|---|---|---|---|",
+        "| theta | params | FLOP ratio | " + " | ".join(PATHS[k] for k in _paths(rows)) + " |",
+        "|---|---|---|" + "---|" * len(_paths(rows)),
     ]
     for row in rows:
-        cells = [f"{row[k][0]:.0f} -> {row[k][1]:.0f} ms: **{row[k][0] / row[k][1]:.2f}x**" for k in PATHS]
+        cells = [f"{row[k][0]:.0f} -> {row[k][1]:.0f} ms: **{row[k][0] / row[k][1]:.2f}x**" for k in _paths(rows)]
         (p0, p1), (f0, f1) = row["params"], row["flops"]
         params = f"{p0 / 1e6:.1f}M -> {p1 / 1e6:.1f}M"
         lines.append(f"| {row['theta']} | {params} | {f0 / f1:.2f}x | " + " | ".join(cells) + " |")
@@ -267,7 +276,12 @@ def speed_section(r: dict, out: Path) -> list[str]:
         "TFLite file sizes (MB, original -> pruned): "
         + "; ".join(
             f"theta {row['theta']}: float {row['tflite_float_mb'][0]:.1f} -> {row['tflite_float_mb'][1]:.1f}, "
-            f"int8 {row['tflite_dynamic_mb'][0]:.1f} -> {row['tflite_dynamic_mb'][1]:.1f}"
+            f"dynamic {row['tflite_dynamic_mb'][0]:.1f} -> {row['tflite_dynamic_mb'][1]:.1f}"
+            + (
+                f", int8 {row['tflite_int8_mb'][0]:.1f} -> {row['tflite_int8_mb'][1]:.1f}"
+                if "tflite_int8_mb" in row
+                else ""
+            )
             for row in rows
         )
         + ".",
@@ -539,8 +553,8 @@ def speed_reading(rows: list[dict]) -> list[str]:
     lines = []
     for row in rows:
         flop = row["flops"][0] / row["flops"][1]
-        measured = ", ".join(f"{PATHS[k]} {row[k][0] / row[k][1]:.2f}x" for k in PATHS)
-        short = [PATHS[k] for k in PATHS if row[k][0] / row[k][1] < flop]
+        measured = ", ".join(f"{PATHS[k]} {row[k][0] / row[k][1]:.2f}x" for k in _paths(rows))
+        short = [PATHS[k] for k in _paths(rows) if row[k][0] / row[k][1] < flop]
         lines.append(
             f"- theta {row['theta']}: FLOP ratio {flop:.2f}x; measured {measured}."
             + (f" Below the FLOP ratio: {', '.join(short)}." if short else "")

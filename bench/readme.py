@@ -15,6 +15,7 @@ PARTS = (  # (the document's section heading, starts with; the README's title of
     ("## 2. The Penn Treebank experiment", "Penn Treebank"),
     ("## 3. The paper's width", "The paper's width on AudioSet"),
     ("## 5. Speed", "Speed: measured speedup against the FLOP ratio"),
+    ("## 11. The files that ship", "The files that ship: every TFLite precision, scored by the interpreter itself"),
     ("## 6. The cost of the tool", "The cost of the tool"),
     ("## Right after the cut", "Right after the cut: allocation x criterion x compensation"),
     ("## Beyond one machine", "Beyond one machine, measured on this one"),

@@ -1,4 +1,5 @@
-"""Part 3: measured speedup against the FLOP ratio: TensorFlow at batch 1 and 64, TFLite float and int8."""
+"""Part 5: measured speedup against the FLOP ratio: TensorFlow at batch 1 (also with XLA) and 64, TFLite float,
+dynamic-range and full int8."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from .common import SAMPLE, Mode, log, save
 
 THETAS = (0.3, 0.5, 0.7)
+QUANTIZE = (None, "dynamic", "int8")  # the TFLite files timed: float32, int8 weights, int8 weights and activations
 SIZES = {  # time steps of the YouTube-8M-shaped model, repeats at batch 1 / 64 / TFLite, thetas
     "quick": dict(steps=30, repeats=(3, 2, 2), thetas=(0.7,)),
     "full": dict(steps=300, repeats=(7, 3, 5), thetas=THETAS),
@@ -62,16 +64,18 @@ def sample_rows() -> tuple[list[dict], dict]:
 
 
 def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int], thetas: tuple[float, ...]) -> list[dict]:
-    """Per theta: FLOPs, TensorFlow latency at batch 1 and 64, TFLite fused latency float and int8 at batch 1."""
+    """Per theta: FLOPs, TensorFlow latency at batch 1 (also XLA-compiled) and 64, TFLite fused latency float,
+    dynamic and int8 at batch 1."""
     from lstmprune_cli.framework.models import costs
     from lstmprune_cli.framework.models.tflite import export_tflite, sample_inputs
 
     inputs = sample_inputs(model, 2)
+    calibration = sample_inputs(model, 8, seed=1)  # int8's activation ranges (the weights are random too)
     rows, lite = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for quantize in (None, "dynamic"):
+        for quantize in QUANTIZE:
             path = Path(tmp) / f"full-{quantize}.tflite"
-            export_tflite(model, path, quantize, force=True, route="fused")
+            export_tflite(model, path, quantize, force=True, route="fused", calibration=calibration)
             lite[quantize] = path.read_bytes()
         for theta in thetas:
             pruned = pruned_copy(model, theta)
@@ -82,9 +86,10 @@ def youtube8m_rows(model, steps: int, repeats: tuple[int, int, int], thetas: tup
             }
             for batch, n in ((1, repeats[0]), (64, repeats[1])):
                 row[f"tf_b{batch}"] = costs.latency([model, pruned], steps, batch=batch, repeats=n)
-            for quantize in (None, "dynamic"):
+            row["tf_b1_xla"] = costs.latency([model, pruned], steps, batch=1, repeats=repeats[0], jit=True)
+            for quantize in QUANTIZE:
                 path = Path(tmp) / f"{theta}-{quantize}.tflite"
-                export_tflite(pruned, path, quantize, force=True, route="fused")
+                export_tflite(pruned, path, quantize, force=True, route="fused", calibration=calibration)
                 key = f"tflite_{quantize or 'float'}"
                 row[key] = costs.tflite_latency([lite[quantize], path.read_bytes()], inputs, repeats=repeats[2])
                 row[key + "_mb"] = (len(lite[quantize]) / 1e6, path.stat().st_size / 1e6)

@@ -122,6 +122,19 @@ def test_report_scores_the_tflite_files_that_ship_beside_the_keras_models(regres
     assert half_file["metrics"]["r2"] == pytest.approx(keras_r2, abs=1e-2)
     assert half_file["size_bytes"] == files["float16"].stat().st_size  # the file's own size (this one is tiny)
     assert float_file["latency_ms"] > 0 and half_file["latency_ms"] > 0
+    # after finetune, export ships the fine-tuned model: the file computes it, not the cut before training
+    tuned = ["--data", regressor / "calibration.npz", "--epochs", 1, "--out", tmp_path / "tuned.keras"]
+    assert invoke("finetune", *tuned, *ws).exit_code == 0
+    r = invoke("export", "--out", tmp_path / "tuned.tflite", "--json", *ws)
+    assert r.exit_code == 0, r.stderr
+    from lstmprune_cli.framework import models
+    from lstmprune_cli.framework.models.tflite import run_tflite
+
+    x = np.load(regressor / "valid.npz")["x"][:3]
+    got = run_tflite((tmp_path / "tuned.tflite").read_bytes(), [[x[i : i + 1]] for i in range(3)])
+    for name, expect_equal in (("tuned.keras", True), ("small.keras", False)):
+        want = np.asarray(models.load_model(tmp_path / name)(x)).reshape(3, -1)
+        assert np.allclose(np.stack(got), want, atol=1e-4) == expect_equal
     (tmp_path / "fake.tflite").write_bytes(b"not a flatbuffer at all")
     bad = invoke("report", "--tflite-file", tmp_path / "fake.tflite", *ws)
     assert bad.exit_code == 2 and "is not a TFLite file" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

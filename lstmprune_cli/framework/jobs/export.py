@@ -72,13 +72,13 @@ def run(
     drop_mask: bool = False,
     force: bool = False,
 ):
-    """export as the CLI runs it: the workspace's pruned model by default; a TFLite file is checked on the
+    """export as the CLI runs it: the workspace's fine-tuned model by default, else its pruned one; a TFLite file is checked on the
     workspace's calibration data when it has some."""
     from ...core.files import check_output
     from ...core.workspace import Workspace
 
     ws = Workspace.open(workspace)
-    model = model or Path(ws.require("pruned"))
+    model = model or Path(ws.finetuned or ws.require("pruned"))  # the model trained last: what ships
     if out is None:
         raise LstmpruneError("no output given; pass --out PATH (for example --out small.tflite)")
     check_output(out, force=force, models=[model], workspace=ws.root)

@@ -55,13 +55,16 @@ def random_inputs(model, batch: int, length: int, seed: int = 0) -> list[np.ndar
     return xs
 
 
-def latency(models: list, length: int, batch: int = 64, repeats: int = 5, seed: int = 0) -> list[float]:
-    """Median milliseconds of one forward pass of each model, run alternately on the same batch."""
+def latency(
+    models: list, length: int, batch: int = 64, repeats: int = 5, seed: int = 0, jit: bool = False
+) -> list[float]:
+    """Median milliseconds of one forward pass of each model, run alternately on the same batch; jit: each
+    compiled by XLA."""
     import tensorflow as tf
 
     xs = [tf.constant(a) for a in random_inputs(models[0], batch, length, seed)]
     x = xs if len(xs) > 1 else xs[0]
-    calls = [tf.function(lambda x, m=m: m(x, training=False)) for m in models]
+    calls = [tf.function(lambda x, m=m: m(x, training=False), jit_compile=jit) for m in models]
 
     for call in calls:
         call(x)  # trace and warm up
