@@ -26,7 +26,10 @@ ROUTE_OPS = {
 
 
 def export(
-    model: Annotated[Optional[Path], typer.Argument(help="Model to export (default: the workspace's fine-tuned model, else its pruned one).")] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Argument(help="Model to export (default: the workspace's fine-tuned model, else its pruned one)."),
+    ] = None,
     to: Annotated[str, typer.Option("--to", help="One of: {formats}.")] = "tflite",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file or directory.")] = None,
     quantize: Annotated[

@@ -72,8 +72,8 @@ def run(
     drop_mask: bool = False,
     force: bool = False,
 ):
-    """export as the CLI runs it: the workspace's fine-tuned model by default, else its pruned one; a TFLite file is checked on the
-    workspace's calibration data when it has some."""
+    """export as the CLI runs it: the workspace's fine-tuned model by default, else its pruned one; a TFLite file
+    is checked on the workspace's calibration data when it has some."""
     from ...core.files import check_output
     from ...core.workspace import Workspace
 
