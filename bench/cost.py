@@ -8,8 +8,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .common import AUDIOSET, PTB, SAMPLE, Mode, log, save
 
 SIZES = {
@@ -19,30 +17,60 @@ SIZES = {
 LARGE = dict(hidden=1500, vocab=10_000, windows=200)  # the paper's Penn Treebank shape
 
 
-def analyze_speed(pattern: str, runs: int) -> dict:
-    """analyze wall time against a bare forward pass of the same model over the same records."""
-    import tensorflow as tf
+FORWARD = """
+import resource, sys, time
+import numpy as np
+from lstmprune_cli.framework import import_tensorflow
+tf = import_tensorflow()
+from lstmprune_cli.core.schema import Options
+from lstmprune_cli.framework import data, models
+from lstmprune_cli.framework.data.stream import Stream
+model = models.load_model(sys.argv[1])
+spec = data.InputSpec.of(model)
+schema = data.resolve(sys.argv[2], Options(), spec)
+signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
+forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+for x in Stream(schema, spec.length, 64):
+    np.asarray(forward(x))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+ANALYZE = """
+import resource, sys
+from lstmprune_cli.cli.app import app
+sys.argv = ["lstmprune", "analyze", *sys.argv[1:]]
+try:
+    app()
+except SystemExit:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
 
-    from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import data, jobs, models
-    from lstmprune_cli.framework.data.stream import Stream
 
-    path = AUDIOSET / pattern
-    model = models.load_model(SAMPLE / "audioset_lstm.keras")
-    spec = data.InputSpec.of(model)
-    schema = data.resolve(str(path), Options(), spec)
-    signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
-    times: dict[str, list[float]] = {"analyze": [], "forward": []}
-    for _ in range(runs):
-        result = jobs.analyze.analyze(SAMPLE / "audioset_lstm.keras", str(path), batch_size=64)
-        records = result.statistics.meta["sequences"]
-        times["analyze"].append(result.seconds)  # the streaming pass: tracing included, loading excluded
-        forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
-        start = time.perf_counter()
-        for x in Stream(schema, spec.length, 64):
-            np.asarray(forward(x))
-        times["forward"].append(time.perf_counter() - start)
-    return {"records": records, "analyze": min(times["analyze"]), "forward": min(times["forward"])}
+def _process(code: str, *args) -> tuple[float, float, str]:
+    """(wall seconds, peak resident MB, stdout) of one Python process running `code` with `args`."""
+    import subprocess
+
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, int(done.stderr.split()[-1]) / 1024, done.stdout
+
+
+def analyze_speed(pattern: str, runs: int, tmp: Path) -> dict:
+    """`lstmprune analyze` against a bare forward pass of the same model over the same records (the same reader,
+    batch 64), each a whole process (import, load, pass, exit), alternated; the best of the runs of each."""
+    model, source = SAMPLE / "audioset_lstm.keras", AUDIOSET / pattern
+    times: dict[str, list[tuple[float, float, str]]] = {"analyze": [], "forward": []}
+    for run in range(runs):
+        times["forward"].append(_process(FORWARD, model, source))
+        times["analyze"].append(_process(ANALYZE, model, "--data", source, "--json", "-w", tmp / f"ws{run}"))
+    return {
+        "whole_process": True,
+        "records": json.loads(times["analyze"][0][2])["groups"][0]["samples"],
+        "analyze": min(t[0] for t in times["analyze"]),
+        "forward": min(t[0] for t in times["forward"]),
+        "analyze_peak_mb": min(t[1] for t in times["analyze"]),
+        "forward_peak_mb": min(t[1] for t in times["forward"]),
+    }
 
 
 def finetune_throughput(clips: int) -> dict:
@@ -137,19 +165,33 @@ def prune_wall_time(tmp: Path) -> dict:
         path, stats, tmp / "pruned-obs.keras", PlanSpec.paper(0.7, criterion="obs"), latency=False, force=True
     )
     obs = time.perf_counter() - start
+    start = time.perf_counter()  # the default cut: uniform rates, OBS units, the refit on calibration windows
+    r = jobs.prune.prune(
+        path,
+        stats,
+        tmp / "pruned-default.keras",
+        PlanSpec(0.7),
+        latency=False,
+        force=True,
+        data=str(PTB / "ptb.valid.txt"),
+        options=options,
+    )
+    default = {"seconds": time.perf_counter() - start, "refit_seconds": r.plan.extra["refit"]["seconds"]}
     return {
         "params": model.count_params(),
         "analyze": analyzed,
         "windows": LARGE["windows"],
         "prune": times,
         "prune_obs_0.7": obs,
+        "prune_default_0.7": default,
     }
 
 
 def part(mode: Mode) -> dict:
     size = SIZES[mode.name]
     result = {"size": {k: str(v) for k, v in size.items()}}
-    result["analyze"] = analyze_speed(size["pattern"], size["runs"])
+    with tempfile.TemporaryDirectory() as tmp:
+        result["analyze"] = analyze_speed(size["pattern"], size["runs"], Path(tmp))
     log("analyze", result["analyze"])
     result["finetune"] = finetune_throughput(size["clips"])
     log("finetune", result["finetune"])
