@@ -296,3 +296,27 @@ def test_group_lasso_that_barely_trains_keeps_the_units_its_prior_ranks_first(tf
     found = _learn(model, "group-lasso", theta=0.5, epochs=6, learning_rate=1e-7, prior=prior)
     for g in found.plan.groups:
         assert g.kept_units == list(range(g.num_kept))
+
+
+def test_the_uniform_allocation_keeps_each_sets_own_best_at_one_rate():
+    """select_uniform: every set keeps the same share (its own highest scores), the budget met; the global
+    ranking instead lets one set's high scores take the others' places."""
+    shapes = [learned.SetShape("a", 10, 1, "a"), learned.SetShape("b", 20, 1, "b")]
+    scores = [np.arange(10.0) + 100, np.arange(20.0)]  # every unit of a outranks every unit of b
+    removed = learned.units_removed(shapes)
+    kept = learned.select_uniform(shapes, scores, removed, 0.5)
+    assert [len(k) for k in kept] == [5, 10] and removed([5, 10]) >= 0.5
+    assert list(kept[0]) == list(range(5, 10)) and list(kept[1]) == list(range(10, 20))  # each set's own best
+    assert [len(k) for k in learned.select(shapes, scores, removed, 0.5)] == [10, 5]  # the global ranking
+    floors = [learned.SetShape("a", 10, 1, "a", floor=4), learned.SetShape("b", 20, 1, "b")]
+    assert [len(k) for k in learned.select_uniform(floors, scores, learned.units_removed(floors), 0.9)] == [4, 1]
+
+
+def test_learn_with_the_uniform_allocation_cuts_every_group_at_theta(tf):
+    model = golden.build("stacked")
+    found = _learn(model, "group-lasso", theta=0.5, allocation="uniform")
+    assert all(g.num_kept == g.units // 2 for g in found.plan.groups) and found.record["exact"]
+    from lstmprune_cli.core.errors import LstmpruneError
+
+    with pytest.raises(LstmpruneError, match="takes --allocate uniform"):
+        _learn(golden.build("stacked"), "l0", theta=0.5, allocation="energy")

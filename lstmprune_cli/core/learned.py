@@ -85,6 +85,27 @@ def select(
     return [np.sort(np.argsort(-v, kind="stable")[:k]) for v, k in zip(scores, counts(high))]
 
 
+def select_uniform(
+    shapes: list[SetShape],
+    scores: list[np.ndarray],
+    removed: Callable[[list[int]], float],
+    theta: float,
+) -> list[np.ndarray]:
+    """The kept indices of each set when every set keeps the same share of its units (its own highest scores):
+    the largest share whose counts remove at least theta (`learn --allocate uniform`: the scores choose which
+    units go, not how many)."""
+
+    def counts(share: float) -> list[int]:
+        return _floored(shapes, [int(round(share * s.units)) for s in shapes])
+
+    low, high = 0.0, 1.0  # removed(counts(low)) >= theta > removed(counts(high)), all kept
+    if removed(counts(low)) >= theta - 1e-9:
+        for _ in range(50):
+            mid = (low + high) / 2
+            low, high = (mid, high) if removed(counts(mid)) >= theta - 1e-9 else (low, mid)
+    return [np.sort(np.argsort(-v, kind="stable")[:k]) for v, k in zip(scores, counts(low))]
+
+
 def units_removed(shapes: list[SetShape]) -> Callable[[list[int]], float]:
     """The units budget: the share of all units that counts remove."""
     total = sum(s.units * s.members for s in shapes)

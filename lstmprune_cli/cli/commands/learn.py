@@ -76,6 +76,8 @@ def learn(
     Example:  lstmprune learn --method l0 --theta 0.7 --data dbs/train/ --val dbs/valid/ --epochs 5
 
     Example:  lstmprune learn --method soft-gm --theta 0.7 --data dbs/train/   # the paper's rates, after analyze
+
+    Example:  lstmprune learn --method l0 --theta 0.9 --allocate uniform --data dbs/train/   # which units, not how many
     """
     from ...core.summary import group_rows
     from ...framework.jobs.learn import run

@@ -68,12 +68,14 @@ def learn(
     every: int = 0,
     compensate: str = "refit",
     prior: str = "none",
+    allocation: str | None = None,
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
     """Train the model at `model_path` with `method` toward theta of `budget`, cut it, compensate the cut as
     `prune` does (the first training sequences are its calibration data), write it to `out`. `prior` (a
-    criterion, or none): l0 and group-lasso start from its ranking of the units on `statistics`."""
+    criterion, or none): l0 and group-lasso start from its ranking of the units on `statistics`. `allocation`
+    "uniform" (l0, group-lasso): every group cut at theta, the learned scores choosing the units."""
     import keras
 
     from ..train.learners import learn as run_learner
@@ -114,6 +116,7 @@ def learn(
         compensate=compensate,
         calibration=inputs_of(train, REFIT_SAMPLES),
         prior=scores,
+        allocation=allocation,
         steps_per_epoch=steps,
         seed=t.seed,
         epochs=t.epochs,
@@ -179,8 +182,17 @@ def run(
     from ...core.workspace import Workspace
     from .. import import_tensorflow
 
-    cut_flags = criterion is not None or allocate is not None
-    check_method(method, theta=theta, penalty=penalty, cut_flags=cut_flags, prior=prior not in (None, "none"))
+    known = LEARNERS.get(method)
+    learned_allocation = allocate if known is not None and not known.statistics else None  # which units, not how many
+    cut_flags = criterion is not None or (allocate is not None and learned_allocation is None)
+    check_method(
+        method,
+        theta=theta,
+        penalty=penalty,
+        cut_flags=cut_flags,
+        prior=prior not in (None, "none"),
+        allocation=learned_allocation,
+    )
     if prior is not None:
         checks.choice(prior, [*criterion_names(), "none"], "prior")
     if not data:
@@ -227,6 +239,7 @@ def run(
         every=every,
         compensate=compensate or Recipe().compensate,
         prior=prior,
+        allocation=learned_allocation,
         force=force,
         display=display,
     )

@@ -73,11 +73,12 @@ class Learner:
         """Under a fixed penalty: the units the training left (the others are exactly out)."""
         raise NotImplementedError
 
-    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+    def kept(self, shapes, scores, removed, theta, penalty, allocation: str | None = None) -> list[np.ndarray]:
         """Each set's kept units: under a fixed penalty the units training left (tied sets padded with the next
-        best), else the highest scores that meet the budget."""
+        best), else the highest scores that meet the budget, over all sets or (allocate uniform) within each."""
         if penalty is None:
-            return learned.select(shapes, scores, removed, theta)
+            choose = learned.select_uniform if allocation == "uniform" else learned.select
+            return choose(shapes, scores, removed, theta)
         alive = self.alive(scores)
         counts = learned.counts_for(shapes, [a.astype(float) for a in alive], 0.5)
         return [np.sort(np.argsort(-(a + 1e-9 * v), kind="stable")[:c]) for a, v, c in zip(alive, scores, counts)]
@@ -284,7 +285,7 @@ class SoftPruning(Learner):
         ranked = self._ranked(model)
         return [ranked[s.groups[0].name][1] for s in self.sets]
 
-    def kept(self, shapes, scores, removed, theta, penalty) -> list[np.ndarray]:
+    def kept(self, shapes, scores, removed, theta, penalty, allocation=None) -> list[np.ndarray]:
         """The plan's counts, the best-ranked units: those the last pruning left."""
         counts = [self.counts[s.groups[0].name] for s in self.sets]
         return [np.sort(np.argsort(-v, kind="stable")[:c]) for v, c in zip(scores, counts)]
@@ -434,11 +435,20 @@ def methods() -> list[str]:
     return list(LEARNERS)
 
 
+LEARNED_ALLOCATIONS = ("uniform",)  # what --allocate may fix for a learner that ranks units itself
+
+
 def check_method(
-    method: str, *, theta: float | None, penalty: float | None, cut_flags: bool = False, prior: bool = False
+    method: str,
+    *,
+    theta: float | None,
+    penalty: float | None,
+    cut_flags: bool = False,
+    prior: bool = False,
+    allocation: str | None = None,
 ) -> Method:
-    """The registered learner `method`, refused with one line when its budget or prior is not given as it takes
-    them."""
+    """The registered learner `method`, refused with one line when its budget, prior or allocation is not given as
+    it takes them. cut_flags: --criterion (or an allocation) chooses the cut, which only soft-gm takes."""
     checks.choice(method, methods(), "method")
     entry = LEARNERS[method]
     if entry.penalty and (theta is None) == (penalty is None):
@@ -447,6 +457,13 @@ def check_method(
         raise LstmpruneError(f"learn --method {method} takes --theta (its rates' target), not --penalty")
     if cut_flags and not entry.statistics:
         raise LstmpruneError(f"--criterion and --allocate choose soft-gm's cut; {method} learns its own")
+    if allocation is not None and not entry.statistics:
+        if allocation not in LEARNED_ALLOCATIONS or penalty is not None:
+            raise LstmpruneError(
+                f"learn --method {method} takes --allocate uniform (each group cut at theta, its learned scores "
+                f"choosing the units) with --theta, or no --allocate; received --allocate {allocation}"
+                + (" with --penalty" if penalty is not None else "")
+            )
     if prior and entry.prior is None:
         raise LstmpruneError(f"learn --method {method} takes no --prior; its ranking is its criterion's")
     return entry
@@ -471,6 +488,7 @@ def learn(
     compensate: str = "none",
     calibration: Callable[[], Iterable] | None = None,
     prior: dict[str, np.ndarray] | None = None,
+    allocation: str | None = None,
     **training,
 ) -> Learned:
     """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
@@ -480,11 +498,12 @@ def learn(
     criterion from `spec` (the paper's by default) and needs the statistics for the rates. `inputs` (l0): gates
     on the input features of the first recurrent layers too (Embedding dimensions, or raw features), counted in
     the budget like units. `prior` (l0, group-lasso): a one-shot criterion's scores by group name, the ranking
-    the learner starts from.
+    the learner starts from. `allocation` (l0, group-lasso): "uniform" cuts every group at the same rate, the learned
+    scores choosing which units; None lets the scores choose how many too (one ranking over all groups).
     """
     from .loop import fit
 
-    check_method(method, theta=theta, penalty=penalty, prior=bool(prior))
+    check_method(method, theta=theta, penalty=penalty, prior=bool(prior), allocation=allocation)
     checks.choice(budget, BUDGETS, "budget")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
         raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
@@ -525,7 +544,7 @@ def learn(
     learning = {**training, "epochs": count} | ({"schedule": "constant"} if phased else {})
     result = fit(model, batches, task, steps_per_epoch=per, learner=learner, **learning)
     scores = learner.scores(model)
-    kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty)
+    kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty, allocation)
     plan = learned_plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
     exact = _exact(sets, kept, model)
     small = compensated_cut(model, plan, compensate, calibration)
