@@ -32,3 +32,10 @@ def test_top_k_accuracy_and_perplexity():
     assert metrics.top_k_accuracy(scores, np.array([2, 0]), k=1) == 0.5
     assert metrics.top_k_accuracy(scores, np.array([2, 0]), k=2) == 1.0
     assert metrics.perplexity(np.log(10.0) * 4, 4) == pytest.approx(10.0)
+
+
+def test_mean_kl_is_zero_for_equal_distributions_and_large_where_q_loses_mass():
+    p = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05]])
+    assert metrics.mean_kl(p, p) == pytest.approx(0.0, abs=1e-12)
+    q = np.array([[1.0, 0.0, 0.0], [0.9, 0.05, 0.05]])  # the first row's second half rounded away
+    assert metrics.mean_kl(p, q) == pytest.approx(0.5 * (0.5 * np.log(0.5) + 0.5 * np.log(0.5 / 1e-12)), rel=1e-9)

@@ -128,6 +128,25 @@ def test_float16_and_full_integer_tflite_files_match_keras_within_their_precisio
     assert not (tmp_path / "masked.tflite").exists()
 
 
+def test_an_integer_softmax_that_loses_the_small_probabilities_is_refused(tf, tmp_path):
+    """int8 rounds a 3,000-way softmax's probabilities (about 1/3,000 each) to 0: within the absolute tolerance,
+    but its perplexity would explode; the KL check refuses it in one line."""
+    import keras
+
+    from lstmprune_cli.core.errors import LstmpruneError
+    from lstmprune_cli.framework.models.tflite import export_tflite, sample_inputs
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [keras.Input((T, F)), keras.layers.LSTM(8), keras.layers.Dense(3000, activation="softmax")]
+    )
+    calibration = sample_inputs(model, 8, seed=6)
+    with pytest.raises(LstmpruneError) as refused:
+        export_tflite(model, tmp_path / "lm.tflite", "int8", route="fused", inputs=calibration, calibration=calibration)
+    assert "diverge from Keras's (mean KL" in str(refused.value) and "\n" not in str(refused.value)
+    assert not (tmp_path / "lm.tflite").exists()
+
+
 def _padded(count: int, seed: int, front: bool = False) -> list[list[np.ndarray]]:
     """Batch-1 sequences (1, T, F) whose last (or first) steps are zero padding, of 2..T real steps."""
     rng = np.random.default_rng(seed)

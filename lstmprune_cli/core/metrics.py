@@ -73,3 +73,12 @@ def drop(name: str, before: float, after: float) -> float:
     if name in LOWER_IS_BETTER:
         return 100.0 * (after / before - 1.0)
     return 100.0 * (before - after)
+
+
+def mean_kl(p: np.ndarray, q: np.ndarray, floor: float = 1e-12) -> float:
+    """Mean KL(p || q) in nats over the rows of two (N, K) probability arrays; q is floored, so a zero where p is
+    not costs about 28 nats times p, not infinity."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)  # (N, K)
+    q = np.clip(np.asarray(q, dtype=np.float64), floor, 1.0)  # (N, K)
+    terms = np.where(p > 0, p * (np.log(np.maximum(p, floor)) - np.log(q)), 0.0)
+    return float(np.mean(np.sum(terms, axis=-1)))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core import metrics
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing, write_atomic
 from .. import quiet_stderr
@@ -38,6 +39,10 @@ INT8_CALIBRATION = 64  # calibration sequences the int8 converter measures activ
 # How far a file may be from Keras, relative to the outputs' largest magnitude (at least 1): float32 rounding,
 # float16 weights, int8 weights, int8 activations through every step of a recurrence.
 TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 0.05, "int8": 0.15}
+# A softmax's small probabilities carry a language model's perplexity, and an absolute tolerance cannot see them
+# vanish (an int8 softmax over 10,000 words rounds most to 0): its file's distributions are also held to a mean
+# KL divergence from Keras's, in nats.
+KL_TOLERANCE = 0.05
 
 
 @dataclass
@@ -390,6 +395,7 @@ def export_tflite(
     want = [_flat(model(xs if len(xs) > 1 else xs[0]), n) for xs, n in zip(samples, steps)]
     samples = [[xs[0][:, :n]] for xs, n in zip(samples, steps)] if drop_mask else samples
     tolerance = TOLERANCE[quantize] * max(1.0, float(np.max(np.abs(want))))
+    width = softmax_width(model)
     notes, tried = [], []
     if drop_mask:
         notes.append("the mask is dropped: the file takes each sequence at its own length, without padding")
@@ -420,6 +426,13 @@ def export_tflite(
         got = run_tflite(content, samples)
         diff = float(max(np.max(np.abs(a - b)) for a, b in zip(got, want)))
         tried.append(f"{r}: max |diff| {diff:.2e}")
+        kl = _divergence(want, got, width)
+        if kl is not None and kl > KL_TOLERANCE:
+            notes.append(
+                f"{r} file's probabilities diverge from Keras's (mean KL {kl:.2g} nats > {KL_TOLERANCE}): "
+                f"{'an integer softmax rounds the small ones to 0' if quantize == 'int8' else 'too coarse'}"
+            )
+            continue
         if diff <= tolerance:
             write_atomic(Path(out), content, force)
             checked = "calibration data" if inputs else "random inputs"
@@ -440,6 +453,26 @@ def _auto(model, quantize: str | None) -> list[str]:
     lstm = "LSTM" in _classes(model.get_config())
     order = ["fused", "unrolled", "keras3"] if quantize == "int8" else ["fused", "keras3", "unrolled"]
     return [r for r in order if r != "fused" or lstm]
+
+
+def softmax_width(model) -> int | None:
+    """The number of classes when the model's one output is a softmax (a distribution per sequence or step)."""
+    if len(model.outputs) != 1:
+        return None
+    layer = model.outputs[0]._keras_history[0]
+    config = layer.get_config()
+    if config.get("activation") == "softmax" or type(layer).__name__ == "Softmax":
+        return int(model.outputs[0].shape[-1])
+    return None
+
+
+def _divergence(want: list[np.ndarray], got: list[np.ndarray], width: int | None) -> float | None:
+    """Mean KL divergence of the file's distributions from Keras's over every sequence and step, or None."""
+    if width is None:
+        return None
+    return metrics.mean_kl(
+        np.concatenate([w.reshape(-1, width) for w in want]), np.concatenate([g.reshape(-1, width) for g in got])
+    )
 
 
 def _drop_mask_checked(model, route: str) -> float:
