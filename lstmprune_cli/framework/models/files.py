@@ -187,7 +187,7 @@ def save_model(model, out: Path, force: bool = False, reader: str = "keras", los
     `compiled_loss`), kept in the output. Returns what was written and what reads it.
     """
     if reader == "tf-keras" and not Path(out).suffix == ".tflite":
-        from .tflite import tf_keras_model
+        from .convertible import tf_keras_model
 
         if tf_keras_model(model, batch=None) is None:  # not expressible in Keras 2 form: Keras 3's, said so
             reader = "keras"
@@ -247,7 +247,7 @@ def _save_h5(model, path: Path, reader: str, loss) -> None:
 
 def _keras2(model, path: Path, loss):
     """The model in tf-keras, checked to compute the same function, compiled as the input was."""
-    from .tflite import tf_keras_model
+    from .convertible import tf_keras_model
 
     old = tf_keras_model(model, batch=None)
     if old is None:

@@ -9,7 +9,6 @@ must end in one line, not take the tool down.
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from ...core import metrics
 from ...core.errors import LstmpruneError
 from ...core.files import refuse_existing, write_atomic
 from .. import quiet_stderr
-from .layers import mask_only, nodes, output_names
+from .convertible import layer_classes, mask_value, tf_keras_model, unrolled_model
 
 QUANTIZE = ("dynamic", "float16", "int8")  # --quantize
 # How a file runs its recurrent layers (--route; auto tries them in this order): the fused LSTM op (tf-keras), Keras 3
@@ -43,6 +42,7 @@ TOLERANCE = {None: 1e-4, "float16": 1e-2, "dynamic": 0.05, "int8": 0.15}
 # vanish (an int8 softmax over 10,000 words rounds most to 0): its file's distributions are also held to a mean
 # KL divergence from Keras's, in nats.
 KL_TOLERANCE = 0.05
+FLOAT_SOFTMAX = ("SOFTMAX",)  # what int8 leaves in float when its softmax fails the KL check
 
 
 @dataclass
@@ -56,10 +56,12 @@ class TfliteExport:
     checked_on: str = "random inputs"  # or "calibration data"
     checked: int = 0  # sequences compared
     drop_mask: bool = False  # no mask: each sequence fed at its own length
+    float_ops: list[str] = field(default_factory=list)  # TFLite ops an int8 file keeps in float
 
     def to_dict(self) -> dict:
         return {
             "drop_mask": self.drop_mask,
+            "float_ops": self.float_ops,
             "checked_on": self.checked_on,
             "checked": self.checked,
             "out": self.path,
@@ -71,86 +73,6 @@ class TfliteExport:
         }
 
 
-def _dtype(value):
-    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-        return value["config"]["name"]
-    return value
-
-
-def _layer_config(obj, batch: int | None):
-    """A Keras 3 layer config as tf-keras reads it (recursively)."""
-    if isinstance(obj, list):
-        return [_layer_config(v, batch) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    out = {}
-    for k, v in obj.items():
-        if k in ("build_config", "optional", "seed", "input_axes", "output_axes") or (
-            k == "registered_name" and v is None
-        ):
-            continue
-        if k == "dtype":
-            v = _dtype(v)
-        if k == "batch_shape":
-            k, v = "batch_input_shape", [batch, *v[1:]]
-        out[k] = _layer_config(v, batch)
-    return out
-
-
-_LAYER_KWARGS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dynamic"}
-
-
-def _allowed(class_name: str) -> set[str] | None:
-    """Constructor arguments a tf-keras layer class takes (over its bases), or None if unknown."""
-    import inspect
-
-    import tf_keras
-
-    cls = getattr(tf_keras.layers, class_name, None)
-    if cls is None:
-        return None
-    names = set(_LAYER_KWARGS)
-    for base in cls.__mro__:
-        if "__init__" in vars(base):
-            names |= {p for p in inspect.signature(base.__init__).parameters if p not in ("self", "kwargs", "args")}
-    return names
-
-
-def _tf_keras_entry(class_name: str, config: dict, batch: int | None) -> dict:
-    """A Keras 3 layer entry's config reduced to what the tf-keras class accepts."""
-    config = _layer_config(config, batch)
-    allowed = _allowed(class_name)
-    if allowed is not None:
-        config = {k: v for k, v in config.items() if k in allowed}
-    for key in ("layer", "backward_layer"):  # wrappers: Bidirectional, TimeDistributed
-        if isinstance(config.get(key), dict):
-            inner = config[key]
-            config[key] = {**inner, "config": _tf_keras_entry(inner["class_name"], inner["config"], batch)}
-            config[key].pop("module", None)
-    return config
-
-
-def _inbound(nodes_cfg: list) -> list:
-    """Keras 3 {args, kwargs} nodes -> tf-keras [[name, node, tensor, kwargs], ...]."""
-    out = []
-    for node in nodes_cfg:
-        first = node["args"][0]
-        tensors = first if isinstance(first, list) else [first]
-        kwargs = {k: v for k, v in node.get("kwargs", {}).items() if k != "mask" and not isinstance(v, dict)}
-        out.append([[*t["config"]["keras_history"], kwargs] for t in tensors])
-    return out
-
-
-def mask_value(model) -> float | None:
-    """The value a model's padding steps hold (its Masking layer's; 0 for an Embedding with mask_zero), or None."""
-    for entry in model.get_config().get("layers", []):
-        if entry.get("class_name") == "Masking":
-            return float(entry["config"].get("mask_value", 0.0))
-        if entry.get("class_name") == "Embedding" and entry["config"].get("mask_zero"):
-            return 0.0
-    return None
-
-
 def trim(x: np.ndarray, value: float) -> np.ndarray:
     """A batch-1 sequence (1, T, ...) without its trailing padding steps (every feature `value`); one step at least."""
     padded = np.all(np.asarray(x[0] == value).reshape(x.shape[1], -1), axis=1)  # (T,)
@@ -158,104 +80,11 @@ def trim(x: np.ndarray, value: float) -> np.ndarray:
     return x[:, : int(valid[-1]) + 1 if len(valid) else 1]
 
 
-def _unmasked(layers: list[dict]) -> list[dict]:
-    """tf-keras layer entries without Masking (consumers read its input), Embeddings without mask_zero, and every
-    input's time axis free: a file that takes each sequence at its own length needs no padding and no mask."""
-    source = {e["name"]: e["inbound_nodes"][0][0][0] for e in layers if e["class_name"] == "Masking" and "name" in e}
-    kept = []
-    for entry in layers:
-        if entry["class_name"] == "Masking":
-            continue
-        config = entry["config"]
-        if entry["class_name"] == "Embedding":
-            config["mask_zero"] = False
-        if entry["class_name"] == "InputLayer" and len(config.get("batch_input_shape") or ()) > 1:
-            config["batch_input_shape"] = [config["batch_input_shape"][0], None, *config["batch_input_shape"][2:]]
-        for node in entry.get("inbound_nodes", []):
-            for tensor in node:
-                tensor[0] = source.get(tensor[0], tensor[0])
-        kept.append(entry)
-    return kept
-
-
-def tf_keras_model(model, batch: int | None = 1, drop_mask: bool = False):
-    """The same model in tf-keras (fixed batch unless None), or None where the config does not translate.
-    drop_mask: without its mask, each sequence taken at its own length (see `_unmasked`)."""
-    import tf_keras
-
-    config = copy.deepcopy(model.get_config())
-    kind = type(model).__name__
-    if any(entry.get("class_name") in ("Sequential", "Functional", "Model") for entry in config.get("layers", [])):
-        return None  # a nested model: tf-keras numbers its nodes otherwise (and loops on this config)
-    graph = nodes(config, kind)
-    ops = {n.name for n in graph if n.module.startswith("keras.src.ops")}
-    if ops - mask_only(graph, output_names(config, kind, graph)):
-        return None
-    layers = []
-    for entry in config["layers"]:
-        name = entry.get("name") or entry["config"]["name"]
-        if name in ops:
-            continue
-        new = {
-            "class_name": entry["class_name"],
-            "config": _tf_keras_entry(entry["class_name"], entry["config"], batch),
-        }
-        if kind != "Sequential":
-            new["name"] = name
-            new["inbound_nodes"] = _inbound(entry.get("inbound_nodes", []))
-        layers.append(new)
-    config["layers"] = _unmasked(layers) if drop_mask else layers
-    for key in ("input_layers", "output_layers"):
-        if key in config and config[key] and isinstance(config[key][0], str):
-            config[key] = [config[key]]
-    try:
-        cls = tf_keras.Sequential if kind == "Sequential" else tf_keras.Model
-        old = cls.from_config(config)
-        old.set_weights(model.get_weights())
-    except Exception:  # noqa: BLE001  any failure means: use the Keras 3 route
-        return None
-    return old
-
-
-def _classes(obj) -> set[str]:
-    """Every layer class name inside a config (wrappers included)."""
-    if isinstance(obj, dict):
-        own = {obj["class_name"]} if isinstance(obj.get("class_name"), str) else set()
-        return own | {c for v in obj.values() for c in _classes(v)}
-    if isinstance(obj, list):
-        return {c for v in obj for c in _classes(v)}
-    return set()
-
-
-def _unroll(obj) -> None:
-    """Set unroll on every recurrent layer config inside `obj` (wrappers included)."""
-    if isinstance(obj, dict):
-        if obj.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(obj.get("config"), dict):
-            obj["config"]["unroll"] = True
-        for value in obj.values():
-            _unroll(value)
-    elif isinstance(obj, list):
-        for value in obj:
-            _unroll(value)
-
-
-def unrolled_model(model):
-    """The model with its recurrent layers unrolled (a static graph, no WHILE loop, so int8 can quantize a GRU),
-    or None: unrolling needs a fixed number of steps, and Keras computes a masked unrolled layer otherwise."""
-    if mask_value(model) is not None or any(x.shape[1] is None for x in model.inputs if len(x.shape) > 1):
-        return None
-    config = copy.deepcopy(model.get_config())
-    _unroll(config["layers"])
-    try:
-        unrolled = type(model).from_config(config)
-        unrolled.set_weights(model.get_weights())
-    except Exception:  # noqa: BLE001  a config that does not rebuild: no unrolled route
-        return None
-    return unrolled
-
-
-def _convert(model, route: str, quantize: str | None, calibration: list | None = None) -> bytes:
-    """The TFLite file of `model` (a tf-keras model for the fused route); calibration: int8's inputs."""
+def _convert(
+    model, route: str, quantize: str | None, calibration: list | None = None, float_ops: tuple[str, ...] = ()
+) -> bytes:
+    """The TFLite file of `model` (a tf-keras model for the fused route); calibration: int8's inputs; float_ops:
+    TFLite ops int8 leaves in float (through the quantization debugger's deny list)."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,20 +101,30 @@ def _convert(model, route: str, quantize: str | None, calibration: list | None =
             converter.target_spec.supported_types = [tf.float16]
         if quantize == "int8":  # every op in integers; the model keeps its float inputs and outputs
             converter.representative_dataset = lambda: iter(calibration)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if not float_ops:
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         with quiet_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if float_ops:
+                options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=lambda: iter(calibration), debug_options=options
+                )
+                return debugger.get_nondebug_quantized_model()
             return converter.convert()
 
 
-def _convert_apart(model, route: str, calibration: list, drop_mask: bool = False) -> bytes:
+def _convert_apart(
+    model, route: str, calibration: list, drop_mask: bool = False, float_ops: tuple[str, ...] = ()
+) -> bytes:
     """int8 conversion in a child process: (the file) or LstmpruneError when the converter fails or crashes."""
     with tempfile.TemporaryDirectory() as tmp:
         (unrolled_model(model) if route == "unrolled" else model).save(Path(tmp) / "model.keras")
         np.savez(Path(tmp) / "calibration.npz", *[x for xs in calibration for x in xs])
         code = (
             f"from {__name__} import convert_child; "
-            f"convert_child({tmp!r}, {route!r}, {len(calibration[0])}, drop_mask={drop_mask!r})"
+            f"convert_child({tmp!r}, {route!r}, {len(calibration[0])}, drop_mask={drop_mask!r}, "
+            f"float_ops={tuple(float_ops)!r})"
         )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -297,7 +136,9 @@ def _convert_apart(model, route: str, calibration: list, drop_mask: bool = False
         return (Path(tmp) / "model.tflite").read_bytes()
 
 
-def convert_child(folder: str, route: str, per_sample: int, drop_mask: bool = False) -> None:
+def convert_child(
+    folder: str, route: str, per_sample: int, drop_mask: bool = False, float_ops: tuple[str, ...] = ()
+) -> None:
     """The child of `_convert_apart`: convert the model in `folder` to int8 on its calibration inputs."""
     from .files import load_model
 
@@ -306,7 +147,7 @@ def convert_child(folder: str, route: str, per_sample: int, drop_mask: bool = Fa
     with np.load(Path(folder) / "calibration.npz") as saved:
         arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     calibration = [arrays[i : i + per_sample] for i in range(0, len(arrays), per_sample)]
-    content = _convert(source, "keras3" if route == "unrolled" else route, "int8", calibration)
+    content = _convert(source, "keras3" if route == "unrolled" else route, "int8", calibration, float_ops)
     write_atomic(Path(folder) / "model.tflite", content)
 
 
@@ -407,37 +248,38 @@ def export_tflite(
         if source is None:
             notes.append(f"the {r} route does not take this model ({WHY_NOT[r]})")
             continue
-        try:
-            if quantize == "int8":
-                content = _convert_apart(model, r, calibration, drop_mask)
-            else:
-                content = _convert(source, "keras3" if r == "unrolled" else r, quantize)
-        except LstmpruneError as e:
-            notes.append(f"{r} conversion failed: {e}")
-            continue
-        except Exception as e:  # noqa: BLE001  converter errors are long; keep the first line
-            notes.append(
-                f"{r} conversion failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
-            )
-            continue
-        if r == "fused" and not any("SEQUENCE_LSTM" in op for op in op_names(content)):
-            notes.append("tf-keras lowered this model to WHILE loops (no fused LSTM op); took the Keras 3 path")
-            continue
-        got = run_tflite(content, samples)
-        diff = float(max(np.max(np.abs(a - b)) for a, b in zip(got, want)))
-        tried.append(f"{r}: max |diff| {diff:.2e}")
-        kl = _divergence(want, got, width)
-        if kl is not None and kl > KL_TOLERANCE:
-            notes.append(
-                f"{r} file's probabilities diverge from Keras's (mean KL {kl:.2g} nats > {KL_TOLERANCE}): "
-                f"{'an integer softmax rounds the small ones to 0' if quantize == 'int8' else 'too coarse'}"
-            )
-            continue
-        if diff <= tolerance:
-            write_atomic(Path(out), content, force)
-            checked = "calibration data" if inputs else "random inputs"
-            return TfliteExport(str(out), r, quantize, diff, len(content), notes, checked, len(samples), drop_mask)
-        notes.append(f"{r} output differs from Keras by {diff:.2e} (> {tolerance:.0e})")
+        for float_ops in [(), *([FLOAT_SOFTMAX] if quantize == "int8" and width else [])]:
+            content, note = _converted(model, source, r, quantize, calibration, drop_mask, float_ops)
+            if content is None:
+                notes.append(note)
+                break
+            got = run_tflite(content, samples)
+            diff = float(max(np.max(np.abs(a - b)) for a, b in zip(got, want)))
+            tried.append(f"{r}{' (softmax in float)' if float_ops else ''}: max |diff| {diff:.2e}")
+            kl = _divergence(want, got, width)
+            if kl is not None and kl > KL_TOLERANCE:
+                notes.append(
+                    f"{r} file's probabilities diverge from Keras's (mean KL {kl:.2g} nats > {KL_TOLERANCE})"
+                    + (
+                        ": an integer softmax rounds the small ones to 0"
+                        if quantize == "int8" and not float_ops
+                        else ""
+                    )
+                )
+                continue
+            if diff <= tolerance:
+                if float_ops:
+                    notes.append(
+                        f"the softmax stays in float: in int8 its {width} probabilities lost their small values "
+                        "(the rest of the file is int8)"
+                    )
+                write_atomic(Path(out), content, force)
+                checked = "calibration data" if inputs else "random inputs"
+                found = TfliteExport(str(out), r, quantize, diff, len(content), notes, checked, len(samples))
+                found.drop_mask, found.float_ops = drop_mask, list(float_ops)
+                return found
+            notes.append(f"{r} output differs from Keras by {diff:.2e} (> {tolerance:.0e})")
+            break
     hint = ""
     if quantize == "int8" and not drop_mask and mask_value(model) is not None:
         hint = (
@@ -447,10 +289,27 @@ def export_tflite(
     raise LstmpruneError(f"no TFLite conversion matched the Keras model ({'; '.join(notes + tried)}){hint}")
 
 
+def _converted(model, source, route: str, quantize, calibration, drop_mask: bool, float_ops) -> tuple:
+    """(the file, None) of one route, or (None, why not) in one line."""
+    try:
+        if quantize == "int8":
+            content = _convert_apart(model, route, calibration, drop_mask, float_ops)
+        else:
+            content = _convert(source, "keras3" if route == "unrolled" else route, quantize)
+    except LstmpruneError as e:
+        return None, f"{route} conversion failed: {e}"
+    except Exception as e:  # noqa: BLE001  converter errors are long; keep the first line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return None, f"{route} conversion failed: {first}"
+    if route == "fused" and not any("SEQUENCE_LSTM" in op for op in op_names(content)):
+        return None, "tf-keras lowered this model to WHILE loops (no fused LSTM op); took the Keras 3 path"
+    return content, None
+
+
 def _auto(model, quantize: str | None) -> list[str]:
     """The routes `auto` tries, in order: the fused op for LSTMs; for int8 the unrolled steps before the WHILE loops
     (which the int8 converter crashes on here)."""
-    lstm = "LSTM" in _classes(model.get_config())
+    lstm = "LSTM" in layer_classes(model.get_config())
     order = ["fused", "unrolled", "keras3"] if quantize == "int8" else ["fused", "keras3", "unrolled"]
     return [r for r in order if r != "fused" or lstm]
 
