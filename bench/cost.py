@@ -21,7 +21,8 @@ FORWARD = """
 import resource, sys, time
 import numpy as np
 from lstmprune_cli.framework import import_tensorflow
-tf = import_tensorflow()
+import_tensorflow()
+import tensorflow as tf
 from lstmprune_cli.core.schema import Options
 from lstmprune_cli.framework import data, models
 from lstmprune_cli.framework.data.stream import Stream
