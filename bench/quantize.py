@@ -215,4 +215,22 @@ def section(r: dict) -> list[str]:
     ]
     for name, rows in r["models"].items():
         lines += _model_table(name, rows)
+        lines += _unrolled_size(name, rows)
     return lines
+
+
+def _unrolled_size(name: str, rows: list[dict]) -> list[str]:
+    """Where an unrolled int8 file outweighs the float one, say by how much."""
+    for row in rows:
+        exports = row["exports"]
+        unrolled, plain = exports.get("int8"), exports.get("none")
+        if isinstance(unrolled, dict) and isinstance(plain, dict) and unrolled["route"] == "unrolled":
+            ratio = unrolled["size_bytes"] / plain["size_bytes"]
+            if ratio > 1:
+                return [
+                    f"The {name}'s int8 file is {ratio:.0f}x its float32 file at theta {row['theta']}: unrolled, every",
+                    "step adds its own ops and tensors to the file (the weights are stored once), which outweighs a",
+                    "small GRU's weights. For long sequences a small GRU ships smaller as dynamic or float16.",
+                    "",
+                ]
+    return []
