@@ -105,3 +105,62 @@ def test_refit_never_reconstructs_a_consumer_worse_than_the_means(tf, arch, cell
                 return float(np.mean((h_cut @ w[k.weight] + (0 if b is None else b) - want) ** 2))
 
             assert error(new) <= error(mean) * (1 + 1e-6) + 1e-9
+
+
+def test_a_fit_from_the_moments_of_its_sources_equals_the_fit_on_its_targets():
+    """A wide head's ridge accumulates [u, 1]'s moments, its targets' map given at the end: the same solution, the
+    same residuals as summing the targets themselves."""
+    from lstmprune_cli.core.ridge import Ridge
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(7, 40))  # (S + 1, m): 6 sources, 40 outputs
+    direct, moments = Ridge(5, 40), Ridge(5, 40, sources=6)
+    for _ in range(3):
+        h, u = rng.normal(size=(50, 5)), rng.normal(size=(50, 6))
+        direct.add(h, np.concatenate([u, np.ones((50, 1))], axis=1) @ a)
+        moments.add_sources(h, u)
+    moments.map_sources(a)
+    for got, want in zip(moments.solve(1e-4), direct.solve(1e-4)):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    w, b = direct.solve(1e-4)
+    np.testing.assert_allclose(moments.residual(w, b), direct.residual(w, b), rtol=1e-9, atol=1e-12)
+    assert moments.count == direct.count == 150
+
+
+def test_a_head_wider_than_its_inputs_is_refitted_from_their_moments_as_from_its_targets(tf, monkeypatch):
+    """A Dense head of 40 outputs reading 8 states takes the moments route; forced through its targets instead,
+    the refit writes the same weights."""
+    import importlib
+
+    import keras
+
+    from lstmprune_cli.core.ridge import Ridge
+    from lstmprune_cli.framework.surgery.cut import prune_model
+
+    refit_module = importlib.import_module("lstmprune_cli.framework.prune.refit")  # the package exports refit()
+
+    keras.utils.set_random_seed(5)
+    head = keras.layers.Dense(40, name="head")
+    model = keras.Sequential([keras.Input((T, F)), keras.layers.LSTM(8, name="lstm"), head])
+    kept = {"lstm": np.array([0, 2, 3, 5, 7])}
+    plan = plan_for(model, kept)
+    x = np.random.default_rng(1).normal(size=(32, T, F)).astype("float32")
+    small = prune_model(model, kept)
+    refit_module.refit(model, small, plan, lambda: [x[:16], x[16:]], recurrent=False)
+    moments = small.get_layer("head").get_weights()
+    assert refit_module._ridge(moments, model.get_layer("head").get_weights(), _head_kernel()).sources == 8
+
+    def targets(new, old, k):
+        return Ridge(refit_module._rows(new, k), len(k.columns), intercept=k.bias is not None)
+
+    monkeypatch.setattr(refit_module, "_ridge", targets)
+    small = prune_model(model, kept)
+    refit_module.refit(model, small, plan, lambda: [x[:16], x[16:]], recurrent=False)
+    for a, b in zip(moments, small.get_layer("head").get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _head_kernel():
+    from lstmprune_cli.framework.prune.refit import Kernel
+
+    return Kernel(weight=0, bias=1, bias_row=None, columns=np.arange(40))

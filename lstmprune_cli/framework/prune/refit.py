@@ -138,7 +138,7 @@ def _steps(x, states, valid, backwards: bool):
         x, valid = x[:, ::-1], valid[:, ::-1]
     states = np.asarray(states)
     previous = np.concatenate([np.zeros_like(states[:, :1]), states[:, :-1]], axis=1)  # (B, T, H)
-    return x[valid].astype(np.float64), previous[valid].astype(np.float64)
+    return x[valid].astype(np.float32), previous[valid].astype(np.float32)  # as the model computes them
 
 
 def data_input(layer):
@@ -189,7 +189,7 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
     both = keras.Model(original.inputs, [*_taps(original, theirs, kernels), *mine])
     call = tf.function(lambda x, m=both: m(x, training=False), reduce_retracing=True)
     old, new = theirs.get_weights(), ours.get_weights()
-    fits = [Ridge(_rows(new, k), len(k.columns), intercept=k.bias is not None) for k in kernels]
+    fits = [_ridge(new, old, k) for k in kernels]
     for x in progress(batches()):
         outs = [np.asarray(t) for t in call(x)]
         half = len(outs) // 2
@@ -199,8 +199,11 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
             b = kernel_bias(old, k)
             shift = 0 if b is None else b[k.columns]
             if k.recurrent is None:
-                h_orig = theirs_out[0].reshape(-1, theirs_out[0].shape[-1]).astype(np.float64)  # (N, F)
-                fit.add(ours_out[0], h_orig @ old[k.weight][:, k.columns] + shift)
+                h_orig = theirs_out[0].reshape(-1, theirs_out[0].shape[-1])  # (N, F)
+                if fit.sources:  # a wide head: its targets from the moments of the original's inputs
+                    fit.add_sources(ours_out[0], h_orig)
+                else:  # the original's pre-activations, in float32 as the model computes them
+                    fit.add(ours_out[0], h_orig.astype(np.float32) @ old[k.weight][:, k.columns] + shift)
                 continue
             x_o, prev_o = _steps(theirs_out[0], theirs_out[tap], theirs_out[tap + 1], k.backwards)
             x_p, prev_p = _steps(ours_out[0], ours_out[tap], ours_out[tap + 1], k.backwards)
@@ -209,6 +212,11 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
             fit.add(np.concatenate([x_p, prev_p], axis=1), z)
     report.passes += 1
     for k, fit in zip(kernels, fits):
+        if fit.sources:
+            b = kernel_bias(old, k)
+            shift = np.zeros(len(k.columns)) if b is None else b[k.columns]
+            fit.map_sources(np.concatenate([old[k.weight][:, k.columns], shift[None]], axis=0))  # (S + 1, m)
+    for k, fit in zip(kernels, fits):
         current = (_stacked(new, k), kernel_bias(new, k))
         solved = fit.solve(damping)
         before, after = fit.residual(*current), fit.residual(*solved)
@@ -216,6 +224,14 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
             _assign(new, k, *solved)
         report.consumers.append(ConsumerFit(name, len(kernels), fit.count, before, min(before, after), after <= before))
     ours.set_weights(new)
+
+
+def _ridge(new: list, old: list, k: Kernel) -> Ridge:
+    """The fit of one kernel; a head with more outputs than original inputs accumulates the moments of those
+    inputs instead of its targets (the same fit, at a cost that does not grow with its outputs)."""
+    inputs, outputs = _rows(new, k), len(k.columns)
+    sources = old[k.weight].shape[0] if k.recurrent is None and outputs > old[k.weight].shape[0] else 0
+    return Ridge(inputs, outputs, intercept=k.bias is not None, sources=sources)
 
 
 def _rows(weights: list, k: Kernel) -> int:
