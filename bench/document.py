@@ -346,9 +346,9 @@ def cost_section(r: dict) -> list[str]:
         if a["analyze"] < a["forward"]:
             lines += [
                 "",
-                "`analyze` came out faster than the bare pass. Both read through the same `Stream` in batches of 64; the",
-                "probe stops at the recurrent states (no 527-way head) and otherwise runs the same layers. We did not",
-                "find more of the difference; the bare pass is a plain user loop (a traced call per batch).",
+                "`analyze` came out faster than the bare pass. Both read through the same `Stream` in batches of",
+                "64; the probe stops at the recurrent states (no 527-way head) and otherwise runs the same layers.",
+                "We did not find more of the difference; the bare pass is a plain user loop (a traced call per batch).",
             ]
     else:
         lines += [
