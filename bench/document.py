@@ -402,10 +402,10 @@ def cost_section(r: dict) -> list[str]:
         ]
         if d["refit_seconds"] > d["seconds"] / 2:
             lines += [
-                "The refit dominates: each recurrent consumer is fitted twice on every step of its calibration windows",
-                "(Grams of up to about 2,000 inputs over 70,000 steps per pass), and the 10,000-word head once, from the",
-                "moments of its 1,500 inputs. Fitting on fewer steps would shorten it; that changes the fit and is",
-                "not measured yet, so the default keeps every step.",
+                "The refit dominates: each recurrent consumer is fitted twice on every step of its calibration",
+                "windows (Grams of up to about 2,000 inputs over 70,000 steps per pass), and the 10,000-word head",
+                "once, from the moments of its 1,500 inputs. Fitting on fewer steps would shorten it; that changes",
+                "the fit and is not measured yet, so the default keeps every step.",
             ]
     return lines + [""]
 
