@@ -11,7 +11,6 @@ from .files import (
     fingerprint,
     load_model,
     model_kind,
-    optimizer_saved,
     reader_of,
     save_model,
 )
@@ -26,7 +25,6 @@ __all__ = [
     "fingerprint",
     "load_model",
     "model_kind",
-    "optimizer_saved",
     "reader_of",
     "save_model",
     "sequence_length",
