@@ -184,13 +184,11 @@ def _model_table(name: str, rows: list[dict]) -> list[str]:
             f = timed[Path(export["out"]).name]
             metric = _headline(f["metrics"])
             speed = f"{base['latency_ms'] / f['latency_ms']:.2f}x" if base else ""
+            scored = f"{metric[0]} {metric[1]:.4f} | {keras[1]:.4f}" if metric and keras else " | "
             lines.append(
                 f"| {row['theta']} | {label} | {export['route']}{_how(export)} | "
-                f"{f['size_bytes'] / 1e6:.2f} | {f['latency_ms']:.2f} | {speed} | "
-                f"{metric[0]} {metric[1]:.4f} | {keras[1]:.4f} | {export['max_abs_diff']:.1e} |"
-                if metric and keras
-                else f"| {row['theta']} | {label} | {export['route']} | {f['size_bytes'] / 1e6:.2f} | "
-                f"{f['latency_ms']:.2f} | {speed} | | | {export['max_abs_diff']:.1e} |"
+                f"{f['size_bytes'] / 1e6:.2f} | {f['latency_ms']:.2f} | {speed} | {scored} | "
+                f"{export['max_abs_diff']:.1e} |"
             )
     return lines + [""]
 
