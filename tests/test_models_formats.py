@@ -269,3 +269,28 @@ def test_models_without_an_architecture_are_refused_with_advice(tf, tmp_path):
     sub.save(tmp_path / "sub.keras")
     with pytest.raises(LstmpruneError, match="subclassed model .*save a Functional or Sequential model"):
         models.load_model(tmp_path / "sub.keras")
+
+
+def test_an_output_carries_optimizer_state_only_where_its_input_did(tf, tmp_path):
+    """A pruning tool's file must not outgrow its input: Adam's zero slots (twice the weights) are written only
+    for an input that carried its optimizer's state."""
+    import keras
+
+    from lstmprune_cli.framework import models
+
+    model = keras.Sequential(
+        [keras.Input((T, F)), keras.layers.LSTM(16, name="lstm"), keras.layers.Dense(3, name="head")]
+    )
+    model.compile("adam", "mse")
+    model.save(tmp_path / "plain.keras")  # compiled, never trained: no optimizer state
+    model.fit(np.zeros((4, T, F)), np.zeros((4, 3)), verbose=0)
+    model.save(tmp_path / "trained.keras")  # its Adam slots saved
+    assert not models.optimizer_saved(tmp_path / "plain.keras") and models.optimizer_saved(tmp_path / "trained.keras")
+    for source in ("plain", "trained"):
+        loaded = models.load_model(tmp_path / f"{source}.keras")
+        like = dict(loss=models.compiled_setting(tmp_path / f"{source}.keras"))
+        out = tmp_path / f"{source}-out.keras"
+        models.save_model(loaded, out, optimizer=models.optimizer_saved(tmp_path / f"{source}.keras"), **like)
+        assert models.optimizer_saved(out) == (source == "trained")
+        ratio = out.stat().st_size / (tmp_path / f"{source}.keras").stat().st_size
+        assert 0.8 < ratio < 1.25  # the same size class as its input

@@ -11,6 +11,7 @@ from .files import (
     fingerprint,
     load_model,
     model_kind,
+    optimizer_saved,
     reader_of,
     save_model,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "fingerprint",
     "load_model",
     "model_kind",
+    "optimizer_saved",
     "reader_of",
     "save_model",
     "sequence_length",

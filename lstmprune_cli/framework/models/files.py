@@ -179,24 +179,26 @@ def _has_key(obj, key: str) -> bool:
 READS = {"keras": "Keras 3", "tf-keras": "tf-keras (Keras 2)"}
 
 
-def save_model(model, out: Path, force: bool = False, reader: str = "keras", loss=None) -> str:
+def save_model(model, out: Path, force: bool = False, reader: str = "keras", loss=None, optimizer: bool = False) -> str:
     """Write `model` to `out` atomically: `.keras` or `.h5` by suffix, otherwise a servable SavedModel directory.
 
     reader: the Keras the output is for ('keras' or 'tf-keras', as `reader_of` the input): an `.h5` or a
     SavedModel directory for tf-keras is written in Keras 2 form. loss: the input's compile settings (a
-    `compiled_loss`), kept in the output. Returns what was written and what reads it.
+    `compiled_loss`), kept in the output. optimizer: the input carried its optimizer's state (`optimizer_saved`),
+    so the output carries a built one too (zeros, three times the weights for Adam); otherwise it carries none,
+    as its input did. Returns what was written and what reads it.
     """
     if reader == "tf-keras" and not Path(out).suffix == ".tflite":
         from .convertible import tf_keras_model
 
         if tf_keras_model(model, batch=None) is None:  # not expressible in Keras 2 form: Keras 3's, said so
             reader = "keras"
-    kind = _save(model, Path(out), force, reader, loss)
+    kind = _save(model, Path(out), force, reader, loss, optimizer)
     reads = "tf-keras" if reader == "tf-keras" else "keras"
     return f"{kind}, loads with {READS[reads]}"
 
 
-def _save(model, out: Path, force: bool, reader: str, loss) -> str:
+def _save(model, out: Path, force: bool, reader: str, loss, optimizer: bool = False) -> str:
     out = Path(out)
     refuse_existing(out, force)
     bad = [w.path for w in model.weights if not np.all(np.isfinite(w.numpy()))]
@@ -205,7 +207,7 @@ def _save(model, out: Path, force: bool, reader: str, loss) -> str:
             f"the model for {out} has NaN or Inf weights ({bad[0]}{' and more' if len(bad) > 1 else ''}); not "
             "written (training diverged: lower --lr, or check the data)"
         )
-    compile_like(model, loss)
+    compile_like(model, loss, build=optimizer)
     with staged(out, force) as tmp:
         if out.suffix == ".keras":
             if reader == "tf-keras":  # tf-keras' own .keras format, which it reads back
@@ -326,13 +328,30 @@ TASK_LOSSES = {"binary": "binary_crossentropy", "categorical": "categorical_cros
 TASK_LOSSES |= {"sparse": "sparse_categorical_crossentropy"}
 
 
-def compile_like(model, loss: str | None) -> None:
+def compile_like(model, loss: str | None, build: bool = False) -> None:
     """Record `loss` (a Keras loss name, or a task loss of train.tasks.losses()) in the model's compile settings, so the
-    output keeps its input's, and build the optimizer so that loading the file warns of nothing."""
+    output keeps its input's; build: also build the optimizer, whose state the file then carries."""
     if not loss or loss == "auto":
         return
     model.compile(optimizer="adam", loss=TASK_LOSSES.get(loss, loss))
-    model.optimizer.build(model.trainable_variables)
+    if build:
+        model.optimizer.build(model.trainable_variables)
+
+
+def optimizer_saved(path: Path) -> bool:
+    """Whether a .keras file carries its optimizer's state (more than Adam's step count and learning rate)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            weights = io.BytesIO(archive.read("model.weights.h5"))
+        with h5py.File(weights, "r") as f:
+            return "optimizer" in f and len(f["optimizer"].get("vars", {})) > 2
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
+        return False
 
 
 def fingerprint(model) -> str:
