@@ -57,12 +57,7 @@ def export(
         return export_tflite(
             model, out, quantize, force, route, inputs=inputs, calibration=representative, drop_mask=drop_mask
         )
-    like = dict(
-        reader=models.reader_of(model_path),
-        optimizer=models.optimizer_saved(model_path),
-        loss=models.compiled_setting(model_path),
-    )
-    return models.save_model(model, out, force, **like)
+    return models.save_model(model, out, force, **models.saved_like(model_path))
 
 
 def run(

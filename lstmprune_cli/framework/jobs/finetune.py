@@ -163,13 +163,8 @@ def finetune(
         model = given
     if not chief:  # the chief writes the model; the other workers trained the same weights
         return FinetuneJob(result, task.kind, "", "", before, None, "pruned", kept_given, strategy=t.strategy)
-    setting = models.compiled_setting(model_path) or (teacher_path and models.compiled_setting(teacher_path))
-    like = dict(
-        reader=models.reader_of(model_path),
-        optimizer=models.optimizer_saved(model_path),
-        loss=setting or task.loss or loss,
-    )
-    kind = models.save_model(model, out, force, **like)
+    taught = teacher_path and models.compiled_setting(teacher_path)
+    kind = models.save_model(model, out, force, **models.saved_like(model_path, loss=taught or task.loss or loss))
     teacher = None if teacher_path is None else str(teacher_path)
     chosen = "pruned" if rewound is None or result.start == 1 else "rewound"
     return FinetuneJob(result, task.kind, str(out), kind, before, teacher, chosen, kept_given, strategy=t.strategy)

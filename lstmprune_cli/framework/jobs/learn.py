@@ -128,12 +128,7 @@ def learn(
         wrap=display.epochs(),
     )
     small = found.model
-    like = dict(
-        reader=models.reader_of(model_path),
-        optimizer=models.optimizer_saved(model_path),
-        loss=models.compiled_setting(model_path) or task.loss or loss,
-    )
-    kind = models.save_model(small, out, force, **like)
+    kind = models.save_model(small, out, force, **models.saved_like(model_path, loss=task.loss or loss))
     after = evaluate(small, val(), task) if val else None
     return LearnJob(
         plan=found.plan,

@@ -107,12 +107,7 @@ def prune(
     if latency:
         result.latency_ms = tuple(costs.latency([model, pruned], length, batch))
     if out is not None:
-        like = dict(
-            reader=models.reader_of(model_path),
-            optimizer=models.optimizer_saved(model_path),
-            loss=models.compiled_setting(model_path),
-        )
-        result.kind = models.save_model(pruned, out, force, **like)
+        result.kind = models.save_model(pruned, out, force, **models.saved_like(model_path))
         result.out = str(out)
     return result
 

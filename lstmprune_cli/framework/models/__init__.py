@@ -14,6 +14,7 @@ from .files import (
     optimizer_saved,
     reader_of,
     save_model,
+    saved_like,
 )
 from .layers import sequence_length
 
@@ -29,5 +30,6 @@ __all__ = [
     "optimizer_saved",
     "reader_of",
     "save_model",
+    "saved_like",
     "sequence_length",
 ]

@@ -338,14 +338,26 @@ def compile_like(model, loss: str | None, build: bool = False) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
+def saved_like(path: Path, loss: str | None = None) -> dict:
+    """The keywords of `save_model` that write an output as its input at `path` was written: the Keras that reads
+    it, its optimizer's state only if it carried it, its compile settings (else `loss`, a task loss)."""
+    return dict(reader=reader_of(path), optimizer=optimizer_saved(path), loss=compiled_setting(path) or loss)
+
+
 def optimizer_saved(path: Path) -> bool:
-    """Whether a .keras file carries its optimizer's state (more than Adam's step count and learning rate)."""
+    """Whether a .keras or .h5 file carries its optimizer's state (more than Adam's step count and learning rate)."""
     import io
     import zipfile
 
     import h5py
 
     try:
+        if Path(path).is_file() and h5py.is_hdf5(path):
+            with h5py.File(path, "r") as f:
+                found = []
+                if "optimizer_weights" in f:
+                    f["optimizer_weights"].visit(lambda name: found.append(name))
+                return sum(isinstance(f["optimizer_weights"][n], h5py.Dataset) for n in found) > 2
         with zipfile.ZipFile(path) as archive:
             weights = io.BytesIO(archive.read("model.weights.h5"))
         with h5py.File(weights, "r") as f:

@@ -24,6 +24,7 @@ from ..surgery.rules import rule_for
 DAMPING = 1e-4  # ridge lambda as a share of the mean input energy
 ROUNDS = 2  # fits of a recurrent layer: its own states move with each fit
 LINEAR_GATES = ("LSTM", "SimpleRNN")  # cells whose gate pre-activations are linear in (x_t, h_{t-1})
+RECORD_BYTES = 2 << 30  # the original's taps of one layer kept from its first fit round for the next ones
 
 
 @dataclass
@@ -56,10 +57,35 @@ class RefitReport:
     damping: float
     seconds: float
     passes: int  # passes over the calibration batches (one per consumer)
+    replayed: int = 0  # of them, passes that read the original's recorded taps instead of running it
     consumers: list[ConsumerFit] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Recorded:
+    """The original's taps of one layer and the inputs that gave them, batch by batch, while they fit in `limit`
+    bytes: the layer's later fit rounds read them instead of running the original again (its taps do not change;
+    only the pruned model's do)."""
+
+    limit: int
+    batches: list = field(default_factory=list)
+    size: int = 0
+    complete: bool = False
+    overflowed: bool = False
+
+    def keep(self, x, taps: list[np.ndarray]) -> None:
+        import tensorflow as tf
+
+        if self.overflowed:
+            return
+        self.size += sum(np.asarray(a).nbytes for a in [*tf.nest.flatten(x), *taps])
+        if self.size > self.limit:
+            self.overflowed, self.batches = True, []
+            return
+        self.batches.append((x, taps))
 
 
 def input_kernels(layer, original, plan: Plan, recurrent: bool) -> list[Kernel]:
@@ -162,38 +188,48 @@ def refit(
     damping: float = DAMPING,
     recurrent: bool = True,
     rounds: int = ROUNDS,
+    record_bytes: int = RECORD_BYTES,
     progress: Callable[[Iterable], Iterable] = lambda it: it,
 ) -> RefitReport:
     """Refit `pruned` in place, layer by layer: each consumer's kept input rows and bias on its own inputs
     against the original's pre-activations; with `recurrent`, an LSTM or SimpleRNN also refits its
     recurrent kernel on its own (x_t, h_{t-1}), every valid step, `rounds` times (each round fits on the
-    states the previous one left)."""
+    states the previous one left; the original's taps of the first round are replayed in the next ones when they
+    fit in `record_bytes`)."""
     start = time.perf_counter()
     report = RefitReport(damping, 0.0, 0)
     for name in consumers(original, pruned, recurrent):
         theirs, ours = original.get_layer(name), pruned.get_layer(name)
         kernels = input_kernels(ours, theirs, plan, recurrent)
-        for _ in range(rounds if any(k.recurrent is not None for k in kernels) else 1):
-            _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report)
+        n = rounds if any(k.recurrent is not None for k in kernels) else 1
+        recorded = Recorded(record_bytes) if n > 1 else None
+        for _ in range(n):
+            _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report, recorded)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report) -> None:
-    """One pass over the batches for one layer's fits; each fit is written back where it is better."""
+def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progress, report, recorded=None) -> None:
+    """One pass over the batches for one layer's fits; each fit is written back where it is better. With a complete
+    `recorded`, the original's taps are read from it; otherwise they are computed, and kept in `recorded`."""
     import keras
     import tensorflow as tf
 
     name = ours.name
+    replay = recorded is not None and recorded.complete
     mine = keras.Model(pruned.inputs, _taps(pruned, ours, kernels))(original.inputs)
-    both = keras.Model(original.inputs, [*_taps(original, theirs, kernels), *mine])
+    both = keras.Model(original.inputs, mine if replay else [*_taps(original, theirs, kernels), *mine])
     call = tf.function(lambda x, m=both: m(x, training=False), reduce_retracing=True)
     old, new = theirs.get_weights(), ours.get_weights()
     fits = [_ridge(new, old, k) for k in kernels]
-    for x in progress(batches()):
+    for x, kept in progress(recorded.batches if replay else ((x, None) for x in batches())):
         outs = [np.asarray(t) for t in call(x)]
-        half = len(outs) // 2
-        theirs_out, ours_out = outs[:half], outs[half:]
+        if replay:
+            theirs_out, ours_out = kept, outs
+        else:
+            theirs_out, ours_out = outs[: len(outs) // 2], outs[len(outs) // 2 :]
+            if recorded is not None:
+                recorded.keep(x, theirs_out)
         tap = 1
         for k, fit in zip(kernels, fits):
             b = kernel_bias(old, k)
@@ -211,6 +247,9 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
             z = x_o @ old[k.weight][:, k.columns] + prev_o @ old[k.recurrent][:, k.columns] + shift  # (N, m)
             fit.add(np.concatenate([x_p, prev_p], axis=1), z)
     report.passes += 1
+    report.replayed += int(replay)
+    if recorded is not None and not recorded.overflowed:
+        recorded.complete = True
     for k, fit in zip(kernels, fits):
         if fit.sources:
             b = kernel_bias(old, k)
