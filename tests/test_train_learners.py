@@ -316,7 +316,8 @@ def test_learn_with_the_uniform_allocation_cuts_every_group_at_theta(tf):
     model = golden.build("stacked")
     found = _learn(model, "group-lasso", theta=0.5, allocation="uniform")
     assert all(g.num_kept == g.units // 2 for g in found.plan.groups) and found.record["exact"]
+    assert found.plan.extra["allocate"] == "uniform"
     from lstmprune_cli.core.errors import LstmpruneError
 
-    with pytest.raises(LstmpruneError, match="takes --allocate uniform"):
+    with pytest.raises(LstmpruneError, match="takes --allocate learned or uniform"):
         _learn(golden.build("stacked"), "l0", theta=0.5, allocation="energy")

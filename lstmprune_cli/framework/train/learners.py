@@ -418,6 +418,7 @@ class Method:
     prior: str | None = "obs"  # the ranking it starts from when the model was analyzed (--prior); None: takes none
     phased: bool = True  # with a budget: learn over LEARN of the steps, cut, train the cut model over the rest
     statistics: bool = False  # its rates come from analyze's statistics, its cut from --allocate and --criterion
+    allocation: str = "learned"  # with --theta and no --allocate: LEARNED_ALLOCATIONS' entry it cuts by
 
 
 LEARNERS: dict[str, Method] = {
@@ -435,7 +436,8 @@ def methods() -> list[str]:
     return list(LEARNERS)
 
 
-LEARNED_ALLOCATIONS = ("uniform",)  # what --allocate may fix for a learner that ranks units itself
+LEARNED_ALLOCATIONS = ("learned", "uniform")  # --allocate of a learner that ranks units itself: its scores choose
+# how many units each group keeps (one ranking over all groups), or every group is cut at theta
 
 
 def check_method(
@@ -460,8 +462,8 @@ def check_method(
     if allocation is not None and not entry.statistics:
         if allocation not in LEARNED_ALLOCATIONS or penalty is not None:
             raise LstmpruneError(
-                f"learn --method {method} takes --allocate uniform (each group cut at theta, its learned scores "
-                f"choosing the units) with --theta, or no --allocate; received --allocate {allocation}"
+                f"learn --method {method} takes --allocate learned or uniform (its scores choose how many units each "
+                f"group keeps, or each group is cut at theta) with --theta; received --allocate {allocation}"
                 + (" with --penalty" if penalty is not None else "")
             )
     if prior and entry.prior is None:
@@ -499,11 +501,13 @@ def learn(
     on the input features of the first recurrent layers too (Embedding dimensions, or raw features), counted in
     the budget like units. `prior` (l0, group-lasso): a one-shot criterion's scores by group name, the ranking
     the learner starts from. `allocation` (l0, group-lasso): "uniform" cuts every group at the same rate, the learned
-    scores choosing which units; None lets the scores choose how many too (one ranking over all groups).
+    scores choosing which units; "learned" lets the scores choose how many too (one ranking over all groups); None:
+    the method's own default (LEARNERS).
     """
     from .loop import fit
 
     check_method(method, theta=theta, penalty=penalty, prior=bool(prior), allocation=allocation)
+    allocation = allocation or LEARNERS[method].allocation
     checks.choice(budget, BUDGETS, "budget")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
         raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
@@ -546,6 +550,8 @@ def learn(
     scores = learner.scores(model)
     kept = learner.kept(set_shapes(sets, min_units), scores, removed, theta, penalty, allocation)
     plan = learned_plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
+    if penalty is None and not LEARNERS[method].statistics:
+        plan.extra["allocate"] = allocation  # how many units each group kept: its scores', or theta's in each
     exact = _exact(sets, kept, model)
     small = compensated_cut(model, plan, compensate, calibration)
     history = [{"phase": "learn", **e.to_dict()} for e in result.epochs]
