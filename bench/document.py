@@ -870,7 +870,31 @@ def learned_search_section(r: dict) -> list[str]:
             f"| {row['method']} | {row['learn']} | {row['prior']} | {row.get('travel', '')} | "
             f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
-    return lines + ["", "Bold: the setting chosen for each method.", ""]
+    lines += ["", "Bold: the setting chosen for each method.", ""]
+    return lines + (_allocation_search(r["allocation"]) if "allocation" in r else [])
+
+
+def _allocation_search(a: dict) -> list[str]:
+    """The second stage: each learner's allocation (`learn --allocate`), chosen on the mean over its seeds."""
+    seeds = a["seeds"]
+    lines = [
+        f"Then each method's allocation, with its chosen setting, at theta {a['theta']} (where the learners' own "
+        "allocation and uniform rates part most): `learned` lets the learned scores choose how many units each group "
+        "keeps, `uniform` cuts every group at theta and lets them choose which "
+        f"(`python -m bench.learned_search allocation`; seeds {', '.join(map(str, seeds))}).",
+        "",
+        "| method | allocation | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+        "|---|---|" + "---|" * len(seeds) + "---|",
+    ]
+    for key, mean in a["means"].items():
+        method, allocation = key.rsplit(" ", 1)
+        rows = {r["seed"]: r for r in a["rows"] if r["method"] == method and r["allocation"] == allocation}
+        cells = [f"{100 * rows[s]['validation_gap@20']:.2f}" for s in seeds]
+        shown = f"{100 * mean:.2f}"
+        shown = f"**{shown}**" if a["chosen"][method] == allocation else shown
+        lines.append(f"| {method} | {allocation} | {' | '.join(cells)} | {shown} |")
+    chosen = ", ".join(f"`{m}` {v}" for m, v in a["chosen"].items())
+    return lines + ["", f"Bold: each method's default allocation with `--theta` ({chosen}; `learn --allocate`).", ""]
 
 
 def _learners_described(phases: dict) -> list[str]:

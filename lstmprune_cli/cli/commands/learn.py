@@ -78,6 +78,10 @@ def learn(
     Example:  lstmprune learn --method soft-gm --theta 0.7 --data dbs/train/   # the paper's rates, after analyze
 
     Example:  lstmprune learn --method l0 --theta 0.9 --allocate uniform --data dbs/train/   # which units, not how many
+
+    l0 and group-lasso take --allocate learned (their scores choose how many units each group keeps) or uniform
+    (every group at theta); their defaults, l0 learned and group-lasso uniform, were chosen on validation data
+    (docs/benchmarks.md).
     """
     from ...core.summary import group_rows
     from ...framework.jobs.learn import run

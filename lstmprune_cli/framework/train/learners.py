@@ -423,9 +423,8 @@ class Method:
 
 LEARNERS: dict[str, Method] = {
     "l0": Method(_gates),  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
-    "group-lasso": Method(
-        _group_lasso, prior="none"
-    ),  # ISS-GL: proximal group soft-threshold on every weight of a unit
+    # ISS-GL: proximal group soft-threshold on every weight of a unit; uniform rates chosen on validation clips
+    "group-lasso": Method(_group_lasso, prior="none", allocation="uniform"),
     # ISS-GM as the paper trained it: soft pruning with its rates, the hard cut at the end
     "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, phased=False),
 }
