@@ -903,5 +903,18 @@ def _learners_described(phases: dict) -> list[str]:
     return [
         f"`l0` (hard-concrete gates, starting from the `{prior['l0']}` ranking) and `group-lasso` (a proximal group "
         f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure over {phases['learn']:.0%} of "
-        f"their steps, are cut there (`--compensate {phases['compensate']}`), and the cut trains over the rest.",
+        f"their steps, are cut there (`--compensate {phases['compensate']}`), and the cut trains over the rest."
+        + (
+            " How many units each group keeps: "
+            + ", ".join(f"`{m}` by its {_ALLOCATED[a]}" for m, a in phases["allocation"].items())
+            + " (`learn --allocate`, chosen on validation clips below)."
+            if "allocation" in phases
+            else ""
+        ),
     ]
+
+
+_ALLOCATED = {
+    "learned": "learned scores (one ranking over all groups)",
+    "uniform": "uniform rates (each group at theta)",
+}

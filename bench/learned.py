@@ -64,7 +64,9 @@ def _phases() -> dict:
     from lstmprune_cli.framework.train import learners
 
     priors = {m: learners.LEARNERS[m].prior for m in METHODS[:2]}
-    return {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
+    allocations = {m: learners.LEARNERS[m].allocation for m in METHODS[:2]}
+    found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
+    return found | {"allocation": allocations}
 
 
 def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> dict:
