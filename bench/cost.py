@@ -140,7 +140,9 @@ def prune_wall_time(tmp: Path) -> dict:
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs
+    from lstmprune_cli.framework.prune.planner import REFIT_SAMPLES
 
+    from .ptb import REFIT_WINDOWS as PTB_REFIT_WINDOWS
     from .ptb import build, vocabulary
 
     keras.utils.set_random_seed(0)
@@ -166,25 +168,31 @@ def prune_wall_time(tmp: Path) -> dict:
         path, stats, tmp / "pruned-obs.keras", PlanSpec.paper(0.7, criterion="obs"), latency=False, force=True
     )
     obs = time.perf_counter() - start
-    start = time.perf_counter()  # the default cut: uniform rates, OBS units, the refit on calibration windows
-    r = jobs.prune.prune(
-        path,
-        stats,
-        tmp / "pruned-default.keras",
-        PlanSpec(0.7),
-        latency=False,
-        force=True,
-        data=str(PTB / "ptb.valid.txt"),
-        options=options,
-    )
-    default = {"seconds": time.perf_counter() - start, "refit_seconds": r.plan.extra["refit"]["seconds"]}
+    default = {}
+    for samples in (REFIT_SAMPLES, PTB_REFIT_WINDOWS):  # the default cut: uniform rates, OBS units, the refit
+        start = time.perf_counter()
+        r = jobs.prune.prune(
+            path,
+            stats,
+            tmp / f"pruned-default-{samples}.keras",
+            PlanSpec(0.7),
+            latency=False,
+            force=True,
+            data=str(PTB / "ptb.valid.txt"),
+            options=options,
+            samples=samples,
+        )
+        refit = r.plan.extra["refit"]
+        default[samples] = {"seconds": time.perf_counter() - start, "refit_seconds": refit["seconds"]}
+        default[samples] |= {"passes": refit["passes"], "replayed": refit.get("replayed", 0)}
     return {
         "params": model.count_params(),
         "analyze": analyzed,
         "windows": LARGE["windows"],
         "prune": times,
         "prune_obs_0.7": obs,
-        "prune_default_0.7": default,
+        "prune_default_0.7": default[REFIT_SAMPLES],
+        "prune_default_0.7_samples": default,
     }
 
 

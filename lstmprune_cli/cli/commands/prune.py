@@ -127,7 +127,10 @@ def prune(
     refit = p.extra.get("refit")
     if refit:
         fits = ", ".join(f"{c['layer']} {c['before']:.3g} -> {c['after']:.3g}" for c in refit["consumers"])
-        render.out.print(f"refit in {refit['seconds']:.1f} s, {refit['passes']} passes; pre-activation MSE: {fits}")
+        replayed = f" ({refit['replayed']} replaying the original's)" if refit.get("replayed") else ""
+        render.out.print(
+            f"refit in {refit['seconds']:.1f} s, {refit['passes']} passes{replayed}; pre-activation MSE: {fits}"
+        )
     render.out.print(render.cost_table(result))
     render.err.print(
         f"plan -> {done.plan_path}"
