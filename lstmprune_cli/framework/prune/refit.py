@@ -24,6 +24,7 @@ from ..surgery.rules import rule_for
 DAMPING = 1e-4  # ridge lambda as a share of the mean input energy
 ROUNDS = 2  # fits of a recurrent layer: its own states move with each fit
 LINEAR_GATES = ("LSTM", "SimpleRNN")  # cells whose gate pre-activations are linear in (x_t, h_{t-1})
+EAGER_STEPS = 64  # time steps a fit pass runs eagerly before it traces: a small calibration set never pays the trace
 RECORD_BYTES = 2 << 30  # the original's taps of one layer kept from its first fit round for the next ones
 
 
@@ -219,11 +220,14 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
     replay = recorded is not None and recorded.complete
     mine = keras.Model(pruned.inputs, _taps(pruned, ours, kernels))(original.inputs)
     both = keras.Model(original.inputs, mine if replay else [*_taps(original, theirs, kernels), *mine])
-    call = tf.function(lambda x, m=both: m(x, training=False), reduce_retracing=True)
+    traced = tf.function(lambda x, m=both: m(x, training=False), reduce_retracing=True)
     old, new = theirs.get_weights(), ours.get_weights()
     fits = [_ridge(new, old, k) for k in kernels]
-    for x, kept in progress(recorded.batches if replay else ((x, None) for x in batches())):
-        outs = [np.asarray(t) for t in call(x)]
+    source = recorded.batches if replay else ((x, None) for x in batches())
+    steps = 0
+    for x, kept in progress(source):
+        steps += _length(x)
+        outs = [np.asarray(t) for t in (both(x, training=False) if steps <= EAGER_STEPS else traced(x))]
         if replay:
             theirs_out, ours_out = kept, outs
         else:
@@ -263,6 +267,14 @@ def _fit_layer(original, pruned, theirs, ours, kernels, batches, damping, progre
             _assign(new, k, *solved)
         report.consumers.append(ConsumerFit(name, len(kernels), fit.count, before, min(before, after), after <= before))
     ours.set_weights(new)
+
+
+def _length(x) -> int:
+    """Time steps of a batch (its first input's second axis; 1 without one)."""
+    import tensorflow as tf
+
+    first = np.shape(tf.nest.flatten(x)[0])
+    return int(first[1]) if len(first) > 1 else 1
 
 
 def _ridge(new: list, old: list, k: Kernel) -> Ridge:
