@@ -75,7 +75,8 @@ def learn(
     """Train the model at `model_path` with `method` toward theta of `budget`, cut it, compensate the cut as
     `prune` does (the first training sequences are its calibration data), write it to `out`. `prior` (a
     criterion, or none): l0 and group-lasso start from its ranking of the units on `statistics`. `allocation`
-    "uniform" (l0, group-lasso): every group cut at theta, the learned scores choosing the units."""
+    (l0, group-lasso): "uniform" cuts every group at theta, the learned scores choosing the units; "learned" lets
+    them choose how many too; None: the method's default (`LEARNERS`)."""
     import keras
 
     from ..train.learners import learn as run_learner
