@@ -1,6 +1,7 @@
 """prune --max-drop / --max-params: the search finds the border a brute-force grid of cuts finds."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +45,8 @@ def test_max_drop_finds_the_largest_cut_within_the_drop_that_a_grid_finds(regres
     assert chosen["within"] and chosen["value"] <= 10 and record["plan"]["theta"] == theta
     plots = json.loads(invoke("report", "--json", *ws).stdout)["plots"]
     assert any(p.endswith("search.png") for p in plots)
+    swept = json.loads(invoke("sweep", "--theta", "0.5", "--eval", valid, "--json", *ws).stdout)
+    assert swept["chosen"] == theta and Path(swept["plot"]).is_file()  # the budget's cut, marked
 
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.core.schema import Options

@@ -39,12 +39,14 @@ class SweepResult:
     base: SweepPoint
     points: list[SweepPoint]
     latency_batch: int
+    chosen: float | None = None  # the theta a budget chose (prune --max-drop and the like), marked on the plot
 
     def to_dict(self) -> dict:
         return {
             "original": asdict(self.base),
             "points": [asdict(p) for p in self.points],
             "latency_batch": self.latency_batch,
+            "chosen": self.chosen,
         }
 
 
@@ -164,5 +166,6 @@ def run(
         display=display,
     )
     searched = Plan.load(ws.plan_path).extra.get("search") if ws.plan and ws.plan_path.exists() else None
-    sweep_plot(result, plot, chosen=searched and searched["theta"])
+    result.chosen = searched["theta"] if searched else None
+    sweep_plot(result, plot, chosen=result.chosen)
     return result, plot, notes
