@@ -2,6 +2,7 @@
 
     python -m bench.learned_search              # writes docs/results/learned_search.json; the document shows it
     python -m bench.learned_search allocation   # only the second stage, kept beside the saved first
+    python -m bench.learned_search controls     # only the third
 
 With a budget, `l0` and `group-lasso` learn the structure over LEARN of the steps, starting from a prior ranking
 (`learn --prior`: the shipped cut's OBS scores, or none), are cut and compensated there, and train the cut model
@@ -11,7 +12,8 @@ cosine from Adam 1e-3), cuts with the refit, and scores GAP@20 on the validation
 beyond the 2,048 the prior's statistics read), never on the test clips of `eval-00001..3`.
 
 The second stage chooses each learner's allocation (`learn --allocate`) where the learners' own allocation and
-uniform rates differ most, at theta ALLOCATION_THETA, with each method's chosen settings and SEEDS seeds.
+uniform rates differ most, at theta ALLOCATION_THETA, with each method's chosen settings and SEEDS seeds. The
+third chooses the penalty controls (CONTROLS) there, one at a time, a new value taken only beyond TIE points.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ GRID = {  # per method: the settings tried (LEARN, the prior, and l0's GATE_TRAV
 }
 THETA, EPOCHS, CLIPS = 0.5, 2, 4000
 ALLOCATIONS, ALLOCATION_THETA, SEEDS = ("learned", "uniform"), 0.9, (0, 1)
+CONTROLS = {  # the third stage: each learner's penalty controls, around their current values
+    "l0": {"GATE_GAIN": (3.0, 30.0)},
+    "group-lasso": {"GL_RISE": (1.02, 1.1), "GL_START": (1e-5, 1e-3)},
+}
+TIE = 0.3  # GAP@20 points a new value's mean must gain over the current value's to replace it
 
 
 def setup() -> dict:
@@ -59,8 +66,18 @@ def setup() -> dict:
     )
 
 
-def trial(data: dict, method: str, setting: dict, *, theta: float, allocation: str = "learned", seed: int = 0) -> dict:
-    """One setting trained, cut and scored on the validation clips."""
+def trial(
+    data: dict,
+    method: str,
+    setting: dict,
+    *,
+    theta: float,
+    allocation: str = "learned",
+    seed: int = 0,
+    constants: dict | None = None,
+) -> dict:
+    """One setting trained, cut and scored on the validation clips; `constants`: learners' module constants
+    (GATE_GAIN, GL_START, GL_RISE) set for this trial only."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
@@ -70,7 +87,10 @@ def trial(data: dict, method: str, setting: dict, *, theta: float, allocation: s
 
     task = Task("multilabel", 527)
     saved = (learners.LEARN, learners.GATE_TRAVEL)
+    kept = {name: getattr(learners, name) for name in constants or {}}
     learners.LEARN, learners.GATE_TRAVEL = setting["learn"], setting.get("travel", saved[1])
+    for name, value in (constants or {}).items():
+        setattr(learners, name, value)
     try:
         model = models.load_model(audioset.MODEL)
         start = time.perf_counter()
@@ -91,16 +111,18 @@ def trial(data: dict, method: str, setting: dict, *, theta: float, allocation: s
             calibration=inputs_of(batches, REFIT_SAMPLES),
             prior=jobs.learn.prior_scores(model, data["stats"], setting["prior"]),
             seed=seed,
-            allocation=None if allocation == "learned" else allocation,
+            allocation=allocation,
         )
     finally:
         learners.LEARN, learners.GATE_TRAVEL = saved
+        for name, value in kept.items():
+            setattr(learners, name, value)
     score = evaluate(found.model, shuffled(*data["picked"], 0, 512), task).metrics["gap@20"]
     row = {"method": method, **setting, "validation_gap@20": score}
     return row | {"exact": found.record["exact"], "seconds": time.perf_counter() - start}
 
 
-def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation")) -> dict:
+def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation", "controls")) -> dict:
     from .common import load
 
     data = setup()
@@ -115,6 +137,8 @@ def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation")) -> dic
         result = {"theta": THETA, "epochs": EPOCHS, "clips": CLIPS, "grid": GRID, "rows": rows, "chosen": chosen}
     if "allocation" in stages:
         result["allocation"] = allocation_stage(data, result["chosen"])
+    if "controls" in stages:
+        result["controls"] = controls_stage(data, result["chosen"], result["allocation"]["chosen"])
     save(m, "learned_search", result)
     return result
 
@@ -144,6 +168,47 @@ def allocation_stage(data: dict, chosen: dict) -> dict:
     }
 
 
+def controls_stage(data: dict, chosen: dict, allocations: dict) -> dict:
+    """The learners' penalty controls, one at a time around their current values, at ALLOCATION_THETA with each
+    method's chosen setting and allocation; a value replaces the current one only if its mean over SEEDS beats the
+    current value's by more than TIE points of GAP@20 (one-seed noise there is about half a point)."""
+    from lstmprune_cli.framework.train import learners
+
+    rows, picked, seen = [], {}, {}
+    for method, grid in CONTROLS.items():
+        best = chosen[method]
+        setting = {k: best[k] for k in ("learn", "prior", "travel") if k in best}
+        for name, values in grid.items():
+            current = getattr(learners, name)
+            means = {}
+            for value in sorted({current, *values}):
+                scores = []
+                for seed in SEEDS:
+                    if value == current and (method, seed) in seen:  # every control at its current value: one run
+                        scores.append(seen[(method, seed)])
+                        continue
+                    row = trial(
+                        data,
+                        method,
+                        setting,
+                        theta=ALLOCATION_THETA,
+                        allocation=allocations[method],
+                        seed=seed,
+                        constants={name: value},
+                    )
+                    rows.append(row | {"constant": name, "value": value, "seed": seed})
+                    scores.append(_score(row))
+                    if value == current:
+                        seen[(method, seed)] = scores[-1]
+                    log("learned controls", rows[-1])
+                means[value] = float(np.mean(scores))
+            top = max(means, key=means.get)
+            picked[name] = top if means[top] > means[current] + TIE / 100 else current
+            picked[f"{name} means"] = {str(v): m for v, m in means.items()}
+            picked[f"{name} current"] = current
+    return {"theta": ALLOCATION_THETA, "seeds": list(SEEDS), "tie": TIE, "rows": rows, "chosen": picked}
+
+
 def _score(row: dict) -> float:
     return row["validation_gap@20"]
 
@@ -152,4 +217,4 @@ if __name__ == "__main__":
     from lstmprune_cli.framework import import_tensorflow
 
     import_tensorflow()
-    search(mode("full"), tuple(sys.argv[1:]) or ("settings", "allocation"))
+    search(mode("full"), tuple(sys.argv[1:]) or ("settings", "allocation", "controls"))
