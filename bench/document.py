@@ -884,7 +884,31 @@ def learned_search_section(r: dict) -> list[str]:
             f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
     lines += ["", "Bold: the setting chosen for each method.", ""]
-    return lines + (_allocation_search(r["allocation"]) if "allocation" in r else [])
+    lines += _allocation_search(r["allocation"]) if "allocation" in r else []
+    return lines + (_controls_search(r["controls"]) if "controls" in r else [])
+
+
+def _controls_search(c: dict) -> list[str]:
+    """The third stage: the learners' penalty controls, one at a time, means over the seeds."""
+    chosen = c["chosen"]
+    names = [k for k in chosen if not k.endswith((" means", " current"))]
+    lines = [
+        f"Last, the learners' penalty controls at theta {c['theta']}, one at a time around their values, each "
+        f"method with its chosen setting and allocation (`python -m bench.learned_search controls`; mean over seeds "
+        f"{', '.join(map(str, c['seeds']))}): `GATE_GAIN` weighs `l0`'s penalty per unit of excess open share; "
+        "`GL_START` and `GL_RISE` set group lasso's first threshold and its growth per step. A value replaces the "
+        f"current one only if it gains more than {c['tie']} points.",
+        "",
+        "| control | value | validation GAP@20 |",
+        "|---|---|---|",
+    ]
+    for name in names:
+        for value, mean in chosen[f"{name} means"].items():
+            shown = f"{100 * mean:.2f}"
+            shown = f"**{shown}**" if float(value) == chosen[name] else shown
+            current = " (the value before)" if float(value) == chosen[f"{name} current"] else ""
+            lines.append(f"| `{name}` | {float(value):g}{current} | {shown} |")
+    return lines + ["", "Bold: the value kept.", ""]
 
 
 def _allocation_search(a: dict) -> list[str]:
