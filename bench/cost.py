@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import AUDIOSET, PTB, SAMPLE, Mode, log, save
+from .common import AUDIOSET, PTB, SAMPLE, Mode, load, log, mode, save
 
 SIZES = {
     "quick": dict(pattern="eval-00000-*", runs=1, memory=(SAMPLE / "calibration.tfrecord", (1, 4)), clips=1000),
@@ -196,6 +196,47 @@ def prune_wall_time(tmp: Path) -> dict:
     }
 
 
+def replay_side_by_side(mode: Mode) -> dict:
+    """The default cut's refit on the PTB large shape without and with the replay of the original's taps, in one
+    process, one after the other: `python -m bench.cost replay` (kept in cost.json beside the part's figures)."""
+    import importlib
+
+    import keras
+
+    from lstmprune_cli.core.plan import PlanSpec
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import jobs
+
+    from .ptb import build, vocabulary
+
+    refit = importlib.import_module("lstmprune_cli.framework.prune.refit")
+    with tempfile.TemporaryDirectory() as tmp:
+        keras.utils.set_random_seed(0)
+        model = build(LARGE["hidden"], LARGE["vocab"])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        path = Path(tmp) / "ptb_large.keras"
+        model.save(path)
+        options = Options(vocab=str(vocabulary()))
+        data = str(PTB / "ptb.valid.txt")
+        stats = jobs.analyze.analyze(path, data, options, max_samples=LARGE["windows"], every_step=True).statistics
+        runs, room = {}, refit.RECORD_BYTES
+        try:
+            for name, limit in (("recomputed", 0), ("replayed", room)):
+                refit.RECORD_BYTES = limit
+                out = Path(tmp) / f"{name}.keras"
+                r = jobs.prune.prune(path, stats, out, PlanSpec(0.7), latency=False, data=data, options=options)
+                done = r.plan.extra["refit"]
+                runs[name] = {"seconds": done["seconds"], "replayed": done["replayed"]}
+                runs[name]["after"] = [c["after"] for c in done["consumers"]]
+                log("replay", name, runs[name])
+        finally:
+            refit.RECORD_BYTES = room
+    found = load(mode, "cost") or {}
+    found["replay"] = runs | {"ratio": runs["recomputed"]["seconds"] / runs["replayed"]["seconds"]}
+    save(mode, "cost", found)
+    return found["replay"]
+
+
 def part(mode: Mode) -> dict:
     size = SIZES[mode.name]
     result = {"size": {k: str(v) for k, v in size.items()}}
@@ -212,3 +253,11 @@ def part(mode: Mode) -> dict:
     log("prune", result["prune"])
     save(mode, "cost", result)
     return result
+
+
+if __name__ == "__main__":
+    from lstmprune_cli.framework import import_tensorflow
+
+    import_tensorflow()
+    if sys.argv[1:] == ["replay"]:
+        replay_side_by_side(mode("full"))

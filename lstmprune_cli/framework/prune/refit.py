@@ -189,14 +189,15 @@ def refit(
     damping: float = DAMPING,
     recurrent: bool = True,
     rounds: int = ROUNDS,
-    record_bytes: int = RECORD_BYTES,
+    record_bytes: int | None = None,
     progress: Callable[[Iterable], Iterable] = lambda it: it,
 ) -> RefitReport:
     """Refit `pruned` in place, layer by layer: each consumer's kept input rows and bias on its own inputs
     against the original's pre-activations; with `recurrent`, an LSTM or SimpleRNN also refits its
     recurrent kernel on its own (x_t, h_{t-1}), every valid step, `rounds` times (each round fits on the
     states the previous one left; the original's taps of the first round are replayed in the next ones when they
-    fit in `record_bytes`)."""
+    fit in `record_bytes`, RECORD_BYTES by default)."""
+    record_bytes = RECORD_BYTES if record_bytes is None else record_bytes
     start = time.perf_counter()
     report = RefitReport(damping, 0.0, 0)
     for name in consumers(original, pruned, recurrent):
