@@ -407,6 +407,15 @@ def cost_section(r: dict) -> list[str]:
                 f" inputs; {d['replayed']} of them replayed the original's inputs and states recorded in the first"
                 " round of their layer instead of running the original again, which leaves the fit as it was.",
             ]
+        if r.get("replay"):
+            rp = r["replay"]
+            same = rp["recomputed"]["after"] == rp["replayed"]["after"]
+            lines += [
+                f"Side by side in one process (`python -m bench.cost replay`), the refit took"
+                f" {rp['recomputed']['seconds']:.0f} s running the original in every round and"
+                f" {rp['replayed']['seconds']:.0f} s replaying it ({rp['ratio']:.2f}x);"
+                + (" every fit's error is the same." if same else " the fits' errors differ (see cost.json)."),
+            ]
         fewer = {int(k): v for k, v in p.get("prune_default_0.7_samples", {}).items()}
         if len(fewer) > 1:
             small = min(fewer)
