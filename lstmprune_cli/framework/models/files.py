@@ -354,10 +354,11 @@ def optimizer_saved(path: Path) -> bool:
     try:
         if Path(path).is_file() and h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
-                found = []
-                if "optimizer_weights" in f:
-                    f["optimizer_weights"].visit(lambda name: found.append(name))
-                return sum(isinstance(f["optimizer_weights"][n], h5py.Dataset) for n in found) > 2
+                if "optimizer_weights" not in f:
+                    return False
+                arrays = []
+                f["optimizer_weights"].visititems(lambda _, obj: arrays.append(isinstance(obj, h5py.Dataset)))
+                return sum(arrays) > 2
         with zipfile.ZipFile(path) as archive:
             weights = io.BytesIO(archive.read("model.weights.h5"))
         with h5py.File(weights, "r") as f:
