@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import compare
-from .common import AUDIOSET, SAMPLE, Mode, save, shuffled
+from .common import AUDIOSET, SAMPLE, Mode, Progress, save, shuffled
 
 MODEL = SAMPLE / "audioset_lstm.keras"
 SIZES = {  # calibration clips, fine-tuning clips, evaluation clips, thetas, seeds
@@ -51,9 +51,12 @@ def validation_clips() -> tuple[np.ndarray, np.ndarray]:
     return x[REFIT_SAMPLES:], y[REFIT_SAMPLES:]
 
 
-def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple[list[dict], dict]:
+def compare_on_audioset(
+    path, size: dict, recipe: dict, methods, seeds, progress: Progress | None = None
+) -> tuple[list[dict], dict]:
     """compare.run for a model of AudioSet frames: statistics and refits from eval-00000, fine-tuning on
-    bal_train validated on the rest of eval-00000, GAP@20 and mAP on eval-00001..3; rows and clip counts."""
+    bal_train validated on the rest of eval-00000, GAP@20 and mAP on eval-00001..3; rows and clip counts.
+    `progress`: the rows of a stopped run of the same settings, kept and added to."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
     from lstmprune_cli.framework.models.tasks import Task
@@ -83,6 +86,7 @@ def compare_on_audioset(path, size: dict, recipe: dict, methods, seeds) -> tuple
         calibration=batches,
         methods=methods,
         validation=lambda: shuffled(*picked, 0, 512),  # finetune --val: the best epoch and the start
+        progress=progress,
     )
     counts = {
         "calibration": next(iter(stats.stats.values())).count,
@@ -104,7 +108,8 @@ def part(mode: Mode) -> dict:
         alpha=RECIPE["alpha"],
     )
     methods = [m for m in compare.METHODS if m not in SKIPPED]
-    rows, counts = compare_on_audioset(MODEL, size, recipe, methods, size["seeds"])
+    progress = None if mode.quick else Progress("audioset", (MODEL.read_bytes(), size, recipe, methods))
+    rows, counts = compare_on_audioset(MODEL, size, recipe, methods, size["seeds"], progress)
     result = {"size": size, "clips": counts, "recipe": RECIPE, "rows": rows}
     save(mode, "audioset", result)
     return result

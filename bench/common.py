@@ -46,6 +46,36 @@ def save(m: Mode, part: str, data: dict) -> None:
     (m.results / f"{part}.json").write_text(json.dumps(data, indent=1, default=_plain))
 
 
+class Progress:
+    """The finished rows of a long part, one JSON line each in bench/.cache, so that a run stopped half-way goes
+    on where it stopped. Rows count only under the same settings, the same lstmprune sources and the same
+    methods (bench/compare.py): `key`."""
+
+    def __init__(self, name: str, settings: object) -> None:
+        import hashlib
+
+        sources = [*sorted((ROOT / "lstmprune_cli").rglob("*.py")), ROOT / "bench" / "compare.py"]
+        digest = hashlib.sha1(repr(settings).encode())
+        for path in sources:
+            digest.update(path.read_bytes())
+        self.key = digest.hexdigest()[:16]
+        self.path = CACHE / "progress" / f"{name}-{self.key}.jsonl"
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        self.rows = [json.loads(line) for line in lines if line.strip()]
+        if self.rows:
+            log(f"resuming from {self.path.name}: {len(self.rows)} rows already run")
+
+    def done(self, method: str, theta: float, seed: int) -> dict | None:
+        return next((r for r in self.rows if (r["method"], r["theta"], r["seed"]) == (method, theta, seed)), None)
+
+    def add(self, row: dict) -> dict:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row, default=_plain) + "\n")
+        self.rows.append(row)
+        return row
+
+
 def load(m: Mode, part: str) -> dict | None:
     path = m.results / f"{part}.json"
     return json.loads(path.read_text()) if path.exists() else None

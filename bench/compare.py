@@ -12,7 +12,7 @@ import numpy as np
 from lstmprune_cli.core.plan import PlanSpec
 from lstmprune_cli.core.recipe import Recipe
 
-from .common import log
+from .common import Progress, log
 
 # name -> PlanSpec settings (and `start`); the removed units' means are folded into the biases unless the
 # consumers are refitted. A refitted cut is fine-tuned as `lstmprune finetune --start auto --val` does (epoch 1
@@ -54,8 +54,10 @@ def run(
     calibration: Callable[[], Iterable] | None = None,
     methods: Iterable[str] = tuple(METHODS),
     validation: Callable[[], Iterable] | None = None,
+    progress: Progress | None = None,
 ) -> list[dict]:
-    """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0."""
+    """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0. With `progress`,
+    rows it holds are not run again and every new row is added to it as soon as it is made."""
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework import models
     from lstmprune_cli.framework.jobs.finetune import training_start
@@ -81,16 +83,26 @@ def run(
         return score(model), time.perf_counter() - start, found.start
 
     rows = []
+    done = progress.done if progress else lambda *key: None
+    keep = progress.add if progress else lambda row: row
     for seed in seeds:
+        if found := done("unpruned", 0.0, seed):
+            rows.append(found)
+            continue
         model = models.load_model(model_path)
         tuned, seconds, _ = tune(model, seed)
-        rows.append(_row("unpruned", 0.0, seed, {g.name: g.units for g in groups}, base, original, tuned, seconds))
+        rows.append(
+            keep(_row("unpruned", 0.0, seed, {g.name: g.units for g in groups}, base, original, tuned, seconds))
+        )
         log("unpruned seed", seed, tuned)
     cuts: dict[tuple, tuple] = {}  # deterministic methods cut the same units for every seed: plan, weights, score
     for theta in thetas:
         for method in methods:
             settings = {k: v for k, v in METHODS[method].items() if k != "start"}
             for seed in seeds:
+                if found := done(method, theta, seed):
+                    rows.append(found)
+                    continue
                 key = (theta, method, seed if settings["criterion"] == "random" else None)
                 if key not in cuts:
                     cuts[key] = _cut(planner, base, PlanSpec(theta, seed=seed, **settings), calibration, score)
@@ -104,7 +116,7 @@ def run(
                 kept = {g.name: g.num_kept for g in plan.groups}
                 begun = ("rewound", "pruned")[chosen] if starts else "pruned" if model is given else "rewound"
                 extra = {"cut_seconds": cost, "start": "cut" if rewound is None else begun}
-                rows.append(_row(method, theta, seed, kept, model, found, tuned, seconds) | extra)
+                rows.append(keep(_row(method, theta, seed, kept, model, found, tuned, seconds) | extra))
                 log(method, theta, seed, kept, found, tuned, f"{seconds:.0f} s")
     return rows
 

@@ -186,7 +186,12 @@ def ptb_section(r: dict, out: Path) -> tuple[list[str], list]:
         f"perplexity against the paper's stateful models. Statistics from {r['statistics_samples']:,} time steps;",
         f"fine-tuning budget: one epoch over {size['budget']:,} windows (Adam 1e-3); refitted cuts start from the",
         "rewound weights as `lstmprune finetune` does, or from the refit (*tuned from the refit*). Test perplexity",
-        f"({w['test']:,} windows); validation perplexity below. One seed.",
+        f"({w['test']:,} windows); validation perplexity below. "
+        + (
+            f"Mean ± standard deviation over {len(size['seeds'])} seeds (the order of the fine-tuning windows)."
+            if len(size["seeds"]) > 1
+            else f"One seed: a difference under {PTB_TIE} is a tie."
+        ),
         "",
         *table,
         "",
@@ -671,10 +676,10 @@ LEARNED_REFERENCES = ("ISS-GM", "uniform rates", "default (uniform + OBS + refit
 LEARNED = ("l0", "group-lasso", "soft-gm")
 
 
-def _verdict(a: tuple[float, float], b: tuple[float, float], seeds: int) -> str:
-    """'ahead' when a beats b beyond the spreads (several seeds) or by TIE points (one seed), 'behind' the
-    reverse, else 'tied'."""
-    margin = a[1] + b[1] if seeds > 1 else TIE / 100
+def _verdict(a: tuple[float, float], b: tuple[float, float], seeds: int, tie: float = TIE / 100) -> str:
+    """'ahead' when a beats b (higher) beyond the spreads (several seeds) or by `tie` (one seed; TIE GAP@20
+    points by default), 'behind' the reverse, else 'tied'."""
+    margin = a[1] + b[1] if seeds > 1 else tie
     return "ahead" if a[0] - b[0] > margin else "behind" if b[0] - a[0] > margin else "tied"
 
 
@@ -749,36 +754,55 @@ def _long_budget(long: dict, epochs: int) -> list[str]:
 
 
 def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
-    """The learned structures on part 2's language model, beside part 2's one-shot rows."""
-    rows = list(r["rows"])
+    """The learned structures on part 2's language model, beside part 2's one-shot rows (same budget, seeds)."""
+    rows = [{**x, "cut": x.get("cut", x["tuned"])} for x in r["rows"]]  # a learned row: `learn` is its budget
     thetas = sorted({x["theta"] for x in rows})
     if one_shot:
         rows += [x for x in one_shot["rows"] if x["method"] in LEARNED_REFERENCES and x["theta"] in thetas]
+    cells = compare.summary(rows, "test")
+    seeds = max(c["seeds"] for c in cells)
+    spread = "mean ± standard deviation over seeds" if seeds > 1 else f"one seed (a tie under {PTB_TIE})"
     lines = [
         "### On Penn Treebank",
         "",
-        "`python -m bench.run --only learned` also runs the three methods on part 2's language model, with part 2's",
-        f"budget: one epoch over the same {r['budget_windows']:,} windows, all of it learning (soft-gm silences",
-        "twice, half-way and at the end), labels only as in part 2. Test perplexity (lower is better), one seed;",
-        "part 2's one-shot rows (one epoch of fine-tuning after the cut) beside them.",
-        *(
-            [
-                f"These rows are kept from the run of {r['kept_from']}, before the learners' current settings: "
-                "part 2's base model was not trained in the run that wrote the rows above."
-            ]
-            if r.get("kept_from")
-            else []
-        ),
+        "`python -m bench.run --only learned-ptb` runs the three methods on part 2's language model with part 2's",
+        f"budget: one epoch over the same {r['budget_windows']:,} windows, all of it `learn` (l0 and group-lasso",
+        "learn over a share of it, are cut and compensated as `learn` does by default, and the cut trains over the",
+        "rest; soft-gm silences twice, half-way and at the end), labels only as in part 2. Test perplexity (lower",
+        f"is better), {spread}; part 2's one-shot rows beside them (in parentheses: right after the cut, untrained;",
+        f"then after one epoch of fine-tuning). Run {r.get('written') or r.get('kept_from')}.",
         "",
-        "| theta | method | kept | params | valid | test | s per epoch |",
-        "|---|---|---|---|---|---|---|",
+        "| theta | method | kept | params | after the cut | after the budget | exact | s per epoch |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for x in sorted(rows, key=lambda x: (x["theta"], x["method"] not in ("l0", "group-lasso", "soft-gm"))):
-        seconds = x.get("seconds_per_learning_epoch") or x["seconds"]
+    timing = {}
+    for x in rows:
+        timing.setdefault((x["theta"], x["method"]), []).append(x.get("seconds_per_learning_epoch") or x["seconds"])
+    exact = {(x["theta"], x["method"]): x.get("exact") for x in r["rows"]}
+    for c in sorted(cells, key=lambda c: (c["theta"], c["method"] not in LEARNED)):
+        key = (c["theta"], c["method"])
+        learned = c["method"] in LEARNED
+        cut = "" if learned else f"({_pm(c['cut'], 1, 1)})"
+        shown = "" if not learned else "yes" if exact.get(key) else "no" if exact.get(key) is not None else ""
         lines.append(
-            f"| {x['theta']} | {x['method']} | {_kept(x['kept'])} | {x['params'] / 1e6:.2f}M | "
-            f"{x['tuned']['valid']:.1f} | {x['tuned']['test']:.1f} | {seconds:.0f} |"
+            f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
+            f"{_pm(c['tuned'], 1, 1)} | {shown} | {np.mean(timing[key]):.0f} |"
         )
+    by = {(c["theta"], c["method"]): c for c in cells}
+    lines.append("")
+    for theta in thetas:
+        default = by.get((theta, "default (uniform + OBS + refit)"))
+        for method in LEARNED:
+            c = by.get((theta, method))
+            if default is None or c is None:
+                continue
+            lower = lambda cell: (-cell[0], cell[1])  # noqa: E731  (perplexity: lower is ahead)
+            after = _verdict(lower(c["tuned"]), lower(default["cut"]), c["seeds"], tie=PTB_TIE)
+            tuned = _verdict(lower(c["tuned"]), lower(default["tuned"]), c["seeds"], tie=PTB_TIE)
+            lines.append(
+                f"- theta {theta}, {method}: {c['tuned'][0]:.1f} after its budget, against the default's untrained "
+                f"cut {default['cut'][0]:.1f} ({after}) and its fine-tuned cut {default['tuned'][0]:.1f} ({tuned})."
+            )
     return lines + [""]
 
 

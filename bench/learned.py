@@ -54,7 +54,7 @@ def part(mode: Mode) -> dict:
     phases = _phases()
     result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": phases, "rows": rows}
     result["long"] = {"factor": size["long"] and size["long"]["factor"], "rows": long}
-    result["ptb"] = on_ptb(mode) if ptb.base_path(mode).exists() or mode.quick else _kept_ptb(mode)
+    result["ptb"] = on_ptb(mode) if mode.quick else _kept_ptb(mode)  # full: `--only learned-ptb` runs them
     save(mode, "learned", result)
     return result
 
@@ -139,19 +139,30 @@ def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> 
 
 
 def _kept_ptb(mode: Mode) -> dict | None:
-    """The saved Penn Treebank rows, kept when part 2's base model is not trained yet (`--only ptb` trains it)."""
+    """The saved Penn Treebank rows: `--only learned-ptb` runs them alone (they need part 2's base model)."""
     saved = load(mode, "learned")
     if not saved or not saved.get("ptb"):
         return None
-    log("learned: part 2's base model is not cached; the saved Penn Treebank rows are kept")
-    return {**saved["ptb"], "kept_from": saved.get("ptb", {}).get("kept_from") or saved["written"]}
+    log("learned: the saved Penn Treebank rows are kept (`--only learned-ptb` reruns them)")
+    return saved["ptb"]
+
+
+def ptb_part(mode: Mode) -> dict:
+    """`--only learned-ptb`: the Penn Treebank rows of this part, run alone and saved beside its AudioSet rows."""
+    saved = load(mode, "learned") or {}
+    found = on_ptb(mode)
+    save(mode, "learned", {k: v for k, v in saved.items() if k not in ("mode", "written")} | {"ptb": found})
+    return found
 
 
 def on_ptb(mode: Mode) -> dict:
-    """The three methods on part 2's language model with part 2's budget: one epoch over its fine-tuning windows,
-    all of it learning (soft-gm silences twice: half-way and at the end); perplexity on valid and test."""
+    """The three methods on part 2's language model with part 2's budget and seeds: one epoch over its fine-tuning
+    windows, all of it `learn` (l0 and group-lasso learn over a share of it, are cut and compensated as `learn`
+    does by default, and the cut trains over the rest; soft-gm silences twice: half-way and at the end);
+    perplexity on valid and test."""
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
     from lstmprune_cli.framework.train.learners import LEARNERS, learn
     from lstmprune_cli.framework.train.loop import evaluate
@@ -170,36 +181,42 @@ def on_ptb(mode: Mode) -> dict:
     rows = []
     for theta in size["thetas"]:
         for method in METHODS:
-            model = models.load_model(path)
-            prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
-            start = time.perf_counter()
-            found = learn(
-                model,
-                method,
-                lambda: shuffled(*budget, 0, 64),
-                task,
-                theta=theta,
-                statistics=stats,
-                epochs=1,
-                steps_per_epoch=steps,
-                every=-(-steps // 2),
-                learning_rate=1e-3,
-                prior=prior,
-            )
-            seconds = time.perf_counter() - start
-            scored = {
-                s: evaluate(found.model, shuffled(*xy, 0, 256), task).metrics["perplexity"] for s, xy in held.items()
-            }
-            row = {
-                "method": method,
-                "theta": theta,
-                "seed": 0,
-                "kept": {g.name: g.num_kept for g in found.plan.groups},
-                "params": found.model.count_params(),
-                "tuned": scored,
-                "seconds_per_learning_epoch": seconds,
-                "exact": found.record["exact"],
-            }
-            rows.append(row)
-            log("ptb", method, theta, row["kept"], scored, f"{seconds:.0f} s")
-    return {"rows": rows, "budget_windows": len(budget[0])}
+            for seed in size["seeds"]:
+                model = models.load_model(path)
+                prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
+                start = time.perf_counter()
+                found = learn(
+                    model,
+                    method,
+                    lambda s=seed: shuffled(*budget, s, 64),
+                    task,
+                    theta=theta,
+                    statistics=stats,
+                    epochs=1,
+                    steps_per_epoch=steps,
+                    every=-(-steps // 2),
+                    learning_rate=1e-3,
+                    seed=seed,
+                    compensate="refit",  # as `lstmprune learn` does by default, on the first training windows
+                    calibration=inputs_of(lambda s=seed: shuffled(*budget, s, 64), ptb.REFIT_WINDOWS),
+                    prior=prior,
+                )
+                seconds = time.perf_counter() - start
+                scored = {
+                    s: evaluate(found.model, shuffled(*xy, 0, 256), task).metrics["perplexity"]
+                    for s, xy in held.items()
+                }
+                row = {
+                    "method": method,
+                    "theta": theta,
+                    "seed": seed,
+                    "kept": {g.name: g.num_kept for g in found.plan.groups},
+                    "params": found.model.count_params(),
+                    "tuned": scored,
+                    "seconds_per_learning_epoch": seconds,
+                    "exact": found.record["exact"],
+                    "removed_alive": found.record["removed_alive"],
+                }
+                rows.append(row)
+                log("ptb", method, theta, seed, row["kept"], scored, f"{seconds:.0f} s")
+    return {"rows": rows, "budget_windows": len(budget[0]), "written": time.strftime("%Y-%m-%d %H:%M")}

@@ -24,7 +24,14 @@ SIZES = {  # hidden units, base epochs, statistics windows, fine-tuning windows,
         hidden=64, epochs=1, base_windows=2000, stats=300, budget=300, evaluate=300, thetas=(0.5,), seeds=(0,)
     ),
     "full": dict(
-        hidden=200, epochs=4, base_windows=None, stats=2000, budget=4000, evaluate=None, thetas=(0.5, 0.7), seeds=(0,)
+        hidden=200,
+        epochs=4,
+        base_windows=None,
+        stats=2000,
+        budget=4000,
+        evaluate=None,
+        thetas=(0.5, 0.7),
+        seeds=(0, 1, 2),
     ),
 }
 
@@ -71,7 +78,8 @@ def build(hidden: int, vocab: int = 10_000, softmax: bool = True):
 def base_path(mode: Mode) -> Path:
     """Where the trained language model of this mode is cached (a new name when its recipe changes)."""
     size = SIZES[mode.name]
-    recipe = hashlib.sha1((inspect.getsource(build) + inspect.getsource(base) + repr(size)).encode()).hexdigest()
+    trains = {k: size[k] for k in ("hidden", "epochs", "base_windows")}  # not the thetas and seeds of the part
+    recipe = hashlib.sha1((inspect.getsource(build) + inspect.getsource(base) + repr(trains)).encode()).hexdigest()
     return CACHE / f"ptb_lm_h{size['hidden']}_e{size['epochs']}_{mode.name}_{recipe[:8]}.keras"
 
 

@@ -1,7 +1,7 @@
 """Benchmarks (not tests): `make bench` (hours) or `make bench-quick` (minutes) writes docs/benchmarks.md.
 
     python -m bench.run [--quick] [--document]
-        [--only audioset,learned,ptb,speed,cost,cuts,wide,recipe,scale,zoo,quantize]
+        [--only audioset,learned,ptb,learned-ptb,speed,cost,cuts,wide,recipe,scale,zoo,quantize]
 
 Each part saves its raw results as JSON beside the document; the document is rebuilt from all saved parts,
 so a part can be rerun alone. Speed figures are ratios of models timed alternately in the same run.
@@ -33,6 +33,7 @@ PARTS = {  # name -> the function that runs it and saves its results
     "audioset": audioset.part,
     "learned": learned.part,
     "ptb": ptb.part,
+    "learned-ptb": learned.ptb_part,  # after ptb: it cuts part 2's base model
     "speed": speed.part,
     "cost": cost.part,
     "cuts": cuts.part,
