@@ -27,7 +27,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The full suite (its parts add up to about 2.5 hours here) writes docs/benchmarks.md; the quick one (19 minutes) docs/quick/.
+# The full suite (hours; each part's time is the last table of docs/benchmarks.md) writes docs/benchmarks.md; the quick one docs/quick/.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 

@@ -46,6 +46,15 @@ def save(m: Mode, part: str, data: dict) -> None:
     (m.results / f"{part}.json").write_text(json.dumps(data, indent=1, default=_plain))
 
 
+def timed(m: Mode, part: str, seconds: float) -> None:
+    """Record how long a part took and how busy the machine was at its end (the load over 15 minutes: above 2,
+    other work shared these 2 cores), in durations.json beside the parts' results."""
+    found = load(m, "durations") or {}
+    found = {k: v for k, v in found.items() if k not in ("mode", "written")}
+    found[part] = {"seconds": seconds, "load": os.getloadavg()[2], "ended": time.strftime("%Y-%m-%d %H:%M")}
+    save(m, "durations", found)
+
+
 class Progress:
     """The finished rows of a long part, one JSON line each in bench/.cache, so that a run stopped half-way goes
     on where it stopped. Rows count only under the same settings, the same lstmprune sources and the same

@@ -472,6 +472,28 @@ def cuts_section(r: dict) -> list[str]:
     return lines + [""]
 
 
+def durations_section(durations: dict | None, parts: dict) -> list[str]:
+    """How long each part took, as `bench.run` measured it (parts whose last run predates the record: not given)."""
+    durations = {k: v for k, v in (durations or {}).items() if k not in ("mode", "written")}
+    lines = [
+        "## Time per part",
+        "",
+        "Measured by `bench.run` around each part of its last run, on this machine's 2 cores. The load is the",
+        "machine's 15-minute load average as the part ended: above 2, other work (another part, the tests) shared",
+        "the cores and the part took longer than it would alone. A part absent here was last run before",
+        "`bench.run` recorded its time.",
+        "",
+        "| part | minutes | load at its end | ended |",
+        "|---|---|---|---|",
+    ]
+    for name, d in durations.items():
+        lines.append(f"| {name} | {d['seconds'] / 60:.0f} | {d['load']:.1f} | {d['ended']} |")
+    absent = [name for name, found in parts.items() if found and name not in durations and name != "learned_search"]
+    if absent:
+        lines += ["", "Not recorded: " + ", ".join(absent) + "."]
+    return lines + [""]
+
+
 def write(mode: Mode) -> Path:
     """Assemble the document of `mode` from whatever parts have results; returns its path."""
     mode.out.mkdir(parents=True, exist_ok=True)
@@ -490,6 +512,7 @@ def write(mode: Mode) -> Path:
         "quantize",
     )
     parts = {name: load(mode, name) for name in names}
+    durations = load(mode, "durations")
     command = "make bench" if mode.name == "full" else "make bench-quick"
     lines = [
         "# Benchmarks" + (" (quick mode: small sizes, for checking the suite, not for quoting)" if mode.quick else ""),
@@ -498,6 +521,7 @@ def write(mode: Mode) -> Path:
         "alone with the command given in its section and the document rewritten with `--document`.",
         f"Machine: {machine()}. Part results (raw JSON) are in `{mode.results.relative_to(ROOT)}`;",
         "written: " + ", ".join(f"{k} {v['written']}" for k, v in parts.items() if v) + ".",
+        "How long each part took is in the last section.",
         "Speedups are ratios of models timed alternately in the same run: the machine is shared and absolute",
         "times move between runs.",
         "",
@@ -556,6 +580,7 @@ def write(mode: Mode) -> Path:
             line += " (streaming passes in one process; the goal is 1.05x as whole processes)."
         summary += [line, ""]
 
+    body += durations_section(durations, parts)
     path = mode.out / "benchmarks.md"
     path.write_text("\n".join(lines + summary + body))
     return path

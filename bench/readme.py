@@ -19,6 +19,7 @@ PARTS = (  # (the document's section heading, starts with; the README's title of
     ("## 6. The cost of the tool", "The cost of the tool"),
     ("## Right after the cut", "Right after the cut: allocation x criterion x compensation"),
     ("## Beyond one machine", "Beyond one machine, measured on this one"),
+    ("## Time per part", "The time each part of `make bench` took"),
 )
 
 

@@ -65,7 +65,9 @@ def main() -> None:
         start = time.perf_counter()
         common.log(f"part {name} ({mode.name})")
         PARTS[name](mode)
-        common.log(f"part {name} done in {time.perf_counter() - start:.0f} s")
+        seconds = time.perf_counter() - start
+        common.log(f"part {name} done in {seconds:.0f} s")
+        common.timed(mode, name, seconds)
     path = document.write(mode)
     if not mode.quick:  # the README's results come from the full document only
         readme.write(common.ROOT / "README.md", path)
