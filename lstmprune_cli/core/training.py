@@ -45,3 +45,35 @@ class Training:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Learning:
+    """What `learn` learns and how it cuts: `method` toward theta of `budget` (or a fixed `penalty`); `criterion`
+    and `allocate` (soft-gm's cut; for l0 and group-lasso `allocate` is learned or uniform); the floor per group;
+    input gates (l0); soft-gm's period in steps (0: once per epoch); the compensation of the cut; the prior
+    ranking (l0, group-lasso). None: the method's own default, resolved by the job."""
+
+    method: str
+    theta: float | None = None
+    penalty: float | None = None
+    budget: str = "units"
+    criterion: str | None = None
+    allocate: str | None = None
+    min_units: int = 1
+    inputs: bool = False
+    every: int = 0
+    compensate: str | None = None
+    prior: str | None = None
+
+    def check(self) -> Learning:
+        """Refuse numbers that cannot work, before any data is read."""
+        if self.theta is not None:
+            checks.theta(self.theta)
+        checks.penalty(self.penalty)
+        checks.at_least(self.every, "every", 0)
+        checks.at_least(self.min_units, "min_units", 1)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)

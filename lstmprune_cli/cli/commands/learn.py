@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ...core.schema import Options
-from ...core.training import Training
+from ...core.training import Learning, Training
 from .. import render
 from ..options import DATA, WS_DEFAULT, Force, Json, Workspace, data_options, shared
 
@@ -86,25 +86,28 @@ def learn(
     from ...core.summary import group_rows
     from ...framework.jobs.learn import run
 
-    job = run(
-        workspace=workspace,
+    learning = Learning(
         method=method,
-        data=data,
-        training=training,
-        options=options,
         theta=theta,
         penalty=penalty,
         budget=budget,
         criterion=criterion,
         allocate=allocate,
-        model=model,
-        validation=validation,
-        out=out,
         min_units=min_units,
         inputs=inputs,
         every=every,
         compensate=compensate,
         prior=prior,
+    )
+    job = run(
+        workspace=workspace,
+        learning=learning,
+        data=data,
+        training=training,
+        options=options,
+        model=model,
+        validation=validation,
+        out=out,
         force=force,
         display=render.display(json),
     )

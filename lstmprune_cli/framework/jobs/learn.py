@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from ...core.plan import Plan, PlanSpec
 from ...core.recipe import Recipe, criterion_names
 from ...core.schema import Options
 from ...core.statsfile import Statistics
-from ...core.training import Training
+from ...core.training import Learning, Training
 from .. import models
 from ..data.calibration import inputs_of
 from ..models import costs
@@ -53,30 +53,22 @@ def learn(
     data_spec: str,
     out: Path,
     *,
-    method: str,
-    theta: float | None,
+    learning: Learning,
     training: Training = Training(epochs=5, schedule="cosine"),
-    budget: str = "units",
-    penalty: float | None = None,
     spec: PlanSpec | None = None,
     statistics: Statistics | None = None,
     options: Options | None = None,
     validation: str | None = None,
     teacher_path: Path | None = None,
-    min_units: int = 1,
-    inputs: bool = False,
-    every: int = 0,
-    compensate: str = "refit",
-    prior: str = "none",
-    allocation: str | None = None,
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
-    """Train the model at `model_path` with `method` toward theta of `budget`, cut it, compensate the cut as
-    `prune` does (the first training sequences are its calibration data), write it to `out`. `prior` (a
-    criterion, or none): l0 and group-lasso start from its ranking of the units on `statistics`. `allocation`
-    (l0, group-lasso): "uniform" cuts every group at theta, the learned scores choosing the units; "learned" lets
-    them choose how many too; None: the method's default (`LEARNERS`)."""
+    """Train the model at `model_path` as `learning` says, cut it, compensate the cut as `prune` does (the first
+    training sequences are its calibration data; `learning.compensate` None: refit), write it to `out`.
+    `learning.prior` (a criterion, or none): l0 and group-lasso start from its ranking of the units on
+    `statistics`. `learning.allocate` (l0, group-lasso): "uniform" cuts every group at theta, the learned scores
+    choosing the units; "learned" lets them choose how many too; None: the method's default (`LEARNERS`).
+    soft-gm's cut comes from `spec`."""
     import keras
 
     from ..train.learners import learn as run_learner
@@ -94,7 +86,7 @@ def learn(
     model = models.load_model(model_path)
     if statistics is not None:
         statistics.check_model(models.fingerprint(model), model_groups(model))
-    scores = prior_scores(model, statistics, prior)
+    scores = prior_scores(model, statistics, learning.prior or "none")
     length = sequence_length(model)
     params, flops = model.count_params(), costs.flops(model, length)  # before training changes it in place
     task, schema, train, val, teacher = training_inputs(
@@ -103,21 +95,21 @@ def learn(
     steps = -(-min(schema.records, t.max_samples or schema.records) // t.batch_size)
     found = run_learner(
         model,
-        method,
+        learning.method,
         train,
         task,
-        theta=theta,
-        budget=budget,
-        penalty=penalty,
-        min_units=min_units,
-        inputs=inputs,
+        theta=learning.theta,
+        budget=learning.budget,
+        penalty=learning.penalty,
+        min_units=learning.min_units,
+        inputs=learning.inputs,
         spec=spec,
         statistics=statistics,
-        every=every,
-        compensate=compensate,
+        every=learning.every,
+        compensate=learning.compensate or Recipe().compensate,
         calibration=inputs_of(train, REFIT_SAMPLES),
         prior=scores,
-        allocation=allocation,
+        allocation=learning.allocate,
         steps_per_epoch=steps,
         seed=t.seed,
         epochs=t.epochs,
@@ -156,23 +148,13 @@ def prior_scores(model, statistics: Statistics | None, prior: str) -> dict | Non
 def run(
     *,
     workspace: Path,
-    method: str,
+    learning: Learning,
     data: str | None,
     training: Training,
     options: Options,
-    theta: float | None = None,
-    penalty: float | None = None,
-    budget: str = "units",
-    criterion: str | None = None,
-    allocate: str | None = None,
     model: Path | None = None,
     validation: str | None = None,
     out: Path | None = None,
-    min_units: int = 1,
-    inputs: bool = False,
-    every: int = 0,
-    compensate: str | None = None,
-    prior: str | None = None,
     force: bool = False,
     display: Display = QUIET,
 ) -> LearnJob:
@@ -182,13 +164,15 @@ def run(
     from ...core.workspace import Workspace
     from .. import import_tensorflow
 
+    method, theta, prior = learning.method, learning.theta, learning.prior
     known = LEARNERS.get(method)
+    allocate = learning.allocate
     learned_allocation = allocate if known is not None and not known.statistics else None  # which units, not how many
-    cut_flags = criterion is not None or (allocate is not None and learned_allocation is None)
+    cut_flags = learning.criterion is not None or (allocate is not None and learned_allocation is None)
     check_method(
         method,
         theta=theta,
-        penalty=penalty,
+        penalty=learning.penalty,
         cut_flags=cut_flags,
         prior=prior not in (None, "none"),
         allocation=learned_allocation,
@@ -198,11 +182,7 @@ def run(
     if not data:
         raise LstmpruneError("no training data; pass --data DATA (a TFRecord file, directory or glob)")
     training.check()
-    if theta is not None:
-        checks.theta(theta)
-    checks.penalty(penalty)
-    checks.at_least(every, "every", 0)
-    checks.at_least(min_units, "min_units", 1)
+    learning.check()
     entry = LEARNERS[method]
     ws = Workspace.open(workspace)
     model = model or Path(ws.require("model"))
@@ -214,8 +194,8 @@ def run(
     if prior != "none":
         statistics = Statistics.load(Path(ws.require("stats")))
     if entry.statistics:  # the paper's rates and criterion unless the flags name others; no compensation
-        recipe = Recipe.of(allocate=allocate or "energy", criterion=criterion or "gm", compensate="none")
-        spec = recipe.spec(theta, min_units=min_units, seed=training.seed, budget=budget)
+        recipe = Recipe.of(allocate=allocate or "energy", criterion=learning.criterion or "gm", compensate="none")
+        spec = recipe.spec(theta, min_units=learning.min_units, seed=training.seed, budget=learning.budget)
         statistics = Statistics.load(Path(ws.require("stats")))
     out = out or models.default_output(model, method)
     check_output(out, force=force, models=[model], reads=[data, validation], workspace=ws.root)
@@ -224,22 +204,13 @@ def run(
         model,
         data,
         out,
-        method=method,
-        theta=theta,
+        learning=replace(learning, prior=prior, allocate=learned_allocation),
         training=training,
-        budget=budget,
-        penalty=penalty,
         spec=spec,
         statistics=statistics,
         options=options,
         validation=validation,
         teacher_path=model if training.distill else None,
-        min_units=min_units,
-        inputs=inputs,
-        every=every,
-        compensate=compensate or Recipe().compensate,
-        prior=prior,
-        allocation=learned_allocation,
         force=force,
         display=display,
     )
