@@ -721,8 +721,8 @@ def learned_section(r: dict) -> list[str]:
         f"model are fine-tuned for {learn + tune} epochs in the same run (the default's start trial counted), all on",
         f"the same {r['size']['budget']:,} `bal_train` clips with the same teacher, validation and schedule.",
         *_learners_described(r["phases"]),
-        "`soft-gm`: the paper's rates and geometric-median ranking, units silenced once per epoch (their means folded",
-        "into the next biases) and free to regrow. GAP@20 (%) on eval-00001..3, mean ± standard deviation over",
+        _soft_described(r["phases"].get("soft-gm")),
+        "GAP@20 (%) on eval-00001..3, mean ± standard deviation over",
         "seeds (the seeds vary the order of the clips and the learners' draws).",
         "",
         f"| theta | method | kept {' / '.join(names)} | params | after `learn` / the cut | after fine-tuning |",
@@ -791,9 +791,9 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
         "### On Penn Treebank",
         "",
         "`python -m bench.run --only learned-ptb` runs the three methods on part 2's language model with part 2's",
-        f"budget: one epoch over the same {r['budget_windows']:,} windows, all of it `learn` (l0 and group-lasso",
-        "learn over a share of it, are cut and compensated as `learn` does by default, and the cut trains over the",
-        "rest; soft-gm silences twice, half-way and at the end), labels only as in part 2. Test perplexity (lower",
+        f"budget: one epoch over the same {r['budget_windows']:,} windows, all of it `learn` with its defaults (each",
+        "method learns over a share of it, is cut and compensated there, and the cut trains over the rest, as",
+        "above), labels only as in part 2. Test perplexity (lower",
         f"is better), {spread}; part 2's one-shot rows beside them (in parentheses: right after the cut, untrained;",
         f"then after one epoch of fine-tuning). Run {r.get('written') or r.get('kept_from')}.",
         "",
@@ -943,7 +943,32 @@ def learned_search_section(r: dict) -> list[str]:
         )
     lines += ["", "Bold: the setting chosen for each method.", ""]
     lines += _allocation_search(r["allocation"]) if "allocation" in r else []
-    return lines + (_controls_search(r["controls"]) if "controls" in r else [])
+    lines += _controls_search(r["controls"]) if "controls" in r else []
+    return lines + (_soft_search(r["soft"]) if "soft" in r else [])
+
+
+def _soft_search(a: dict) -> list[str]:
+    """The fourth stage: soft-gm's allocation, its ranking the paper's geometric median."""
+    seeds = a["seeds"]
+    lines = [
+        f"And soft-gm's allocation and phases at theta {a['theta']}, its ranking the paper's geometric median:",
+        "`units` the paper's energy rule on the share of units, `uniform` every group at theta; soft pruning over",
+        "every step with the hard cut at the end (as the paper trains), or *phased S*: soft pruning over the share S",
+        "of the steps (silencing four times), then the cut, compensated, trains over the rest as l0 and group-lasso",
+        f"do (`python -m bench.learned_search soft`; seeds {', '.join(map(str, seeds))}; a new option taken only if it",
+        f"gains more than {a['tie']} points).",
+        "",
+        "| option | kept | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+        "|---|---|" + "---|" * len(seeds) + "---|",
+    ]
+    for target, mean in a["means"].items():
+        rows = {r["seed"]: r for r in a["rows"] if r.get("option", r["target"]) == target}
+        cells = [f"{100 * rows[s]['validation_gap@20']:.2f}" if s in rows else "" for s in seeds]
+        kept = _kept(next(iter(rows.values()))["kept"]) if rows and "kept" in next(iter(rows.values())) else ""
+        shown = f"{100 * mean:.2f}"
+        shown = f"**{shown}**" if a["chosen"] == target else shown
+        lines.append(f"| {target} | {kept} | {' | '.join(cells)} | {shown} |")
+    return lines + ["", f"Bold: soft-gm's default ({a['chosen']}).", ""]
 
 
 def _controls_search(c: dict) -> list[str]:
@@ -990,6 +1015,21 @@ def _allocation_search(a: dict) -> list[str]:
         lines.append(f"| {method} | {allocation} | {' | '.join(cells)} | {shown} |")
     chosen = ", ".join(f"`{m}` {v}" for m, v in a["chosen"].items())
     return lines + ["", f"Bold: each method's default allocation with `--theta` ({chosen}; `learn --allocate`).", ""]
+
+
+def _soft_described(soft: dict | None) -> str:
+    """How soft-gm ran: the paper's way (rows before its phases were recorded) or in two phases."""
+    if not soft or not soft.get("phased"):
+        return (
+            "`soft-gm`: the paper's rates and geometric-median ranking, units silenced once per epoch (their means "
+            "folded into the next biases) and free to regrow, the hard cut at the end."
+        )
+    rates = "the paper's rates" if soft["allocation"] == "energy" else f"{soft['allocation']} rates"
+    return (
+        f"`soft-gm`: {rates} and the geometric-median ranking; units silenced {soft['prunes']} times over the "
+        "learning share (their means folded into the next biases) and free to regrow, then cut and trained on as "
+        "the others (chosen on validation clips below)."
+    )
 
 
 def _learners_described(phases: dict) -> list[str]:

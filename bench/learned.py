@@ -66,7 +66,9 @@ def _phases() -> dict:
     priors = {m: learners.LEARNERS[m].prior for m in METHODS[:2]}
     allocations = {m: learners.LEARNERS[m].allocation for m in METHODS[:2]}
     found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
-    return found | {"allocation": allocations}
+    soft = learners.LEARNERS["soft-gm"]
+    soft = {"allocation": soft.allocation, "phased": soft.phased, "prunes": learners.SOFT_PRUNES}
+    return found | {"allocation": allocations, "soft-gm": soft}
 
 
 def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> dict:
@@ -157,9 +159,8 @@ def ptb_part(mode: Mode) -> dict:
 
 def on_ptb(mode: Mode) -> dict:
     """The three methods on part 2's language model with part 2's budget and seeds: one epoch over its fine-tuning
-    windows, all of it `learn` (l0 and group-lasso learn over a share of it, are cut and compensated as `learn`
-    does by default, and the cut trains over the rest; soft-gm silences twice: half-way and at the end);
-    perplexity on valid and test."""
+    windows, all of it `learn` with its defaults (each method learns over a share of it, is cut and compensated
+    as `learn` does by default, and the cut trains over the rest); perplexity on valid and test."""
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
@@ -194,7 +195,6 @@ def on_ptb(mode: Mode) -> dict:
                     statistics=stats,
                     epochs=1,
                     steps_per_epoch=steps,
-                    every=-(-steps // 2),
                     learning_rate=1e-3,
                     seed=seed,
                     compensate="refit",  # as `lstmprune learn` does by default, on the first training windows

@@ -3,6 +3,7 @@
     python -m bench.learned_search              # writes docs/results/learned_search.json; the document shows it
     python -m bench.learned_search allocation   # only the second stage, kept beside the saved first
     python -m bench.learned_search controls     # only the third
+    python -m bench.learned_search soft         # only the fourth: soft-gm's allocation
 
 With a budget, `l0` and `group-lasso` learn the structure over LEARN of the steps, starting from a prior ranking
 (`learn --prior`: the shipped cut's OBS scores, or none), are cut and compensated there, and train the cut model
@@ -14,6 +15,10 @@ beyond the 2,048 the prior's statistics read), never on the test clips of `eval-
 The second stage chooses each learner's allocation (`learn --allocate`) where the learners' own allocation and
 uniform rates differ most, at theta ALLOCATION_THETA, with each method's chosen settings and SEEDS seeds. The
 third chooses the penalty controls (CONTROLS) there, one at a time, a new value taken only beyond TIE points.
+The fourth chooses soft-gm's allocation and phases there (SOFT_OPTIONS: the paper's energy rule on the share of
+units, or every group at theta; soft pruning over all the steps as the paper trains, or over a share of them, then
+the cut, compensated, trains over the rest as l0 and group-lasso do), its ranking the paper's geometric median, a
+new option taken only beyond TIE points.
 """
 
 from __future__ import annotations
@@ -50,6 +55,12 @@ CONTROLS = {  # the third stage: each learner's penalty controls, around their c
     "l0": {"GATE_GAIN": (3.0, 30.0)},
     "group-lasso": {"GL_RISE": (1.02, 1.1), "GL_START": (1e-5, 1e-3)},
 }
+SOFT_OPTIONS = (  # the fourth stage: soft-gm's allocation (PlanSpec.target) and phases, the current first
+    {"target": "units", "phased": False},  # the paper's: soft pruning over every step, the hard cut at the end
+    {"target": "uniform", "phased": False},
+    {"target": "uniform", "phased": True, "learn": 0.2},  # soft over a share of the steps, cut, the cut trains on
+    {"target": "uniform", "phased": True, "learn": 0.5},
+)
 TIE = 0.3  # GAP@20 points a new value's mean must gain over the current value's to replace it
 
 
@@ -75,9 +86,14 @@ def trial(
     allocation: str = "learned",
     seed: int = 0,
     constants: dict | None = None,
+    spec=None,
+    entry: dict | None = None,
 ) -> dict:
     """One setting trained, cut and scored on the validation clips; `constants`: learners' module constants
-    (GATE_GAIN, GL_START, GL_RISE) set for this trial only."""
+    (GATE_GAIN, GL_START, GL_RISE) set for this trial only; `spec`: soft-gm's rates and ranking; `entry`: fields of
+    the method's LEARNERS entry (`phased`) for this trial only."""
+    from dataclasses import replace
+
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
@@ -91,6 +107,8 @@ def trial(
     learners.LEARN, learners.GATE_TRAVEL = setting["learn"], setting.get("travel", saved[1])
     for name, value in (constants or {}).items():
         setattr(learners, name, value)
+    registered = learners.LEARNERS[method]
+    learners.LEARNERS[method] = replace(registered, **(entry or {}))
     try:
         model = models.load_model(audioset.MODEL)
         start = time.perf_counter()
@@ -111,14 +129,18 @@ def trial(
             calibration=inputs_of(batches, REFIT_SAMPLES),
             prior=jobs.learn.prior_scores(model, data["stats"], setting["prior"]),
             seed=seed,
-            allocation=allocation,
+            allocation=None if method == "soft-gm" else allocation,
+            statistics=data["stats"],
+            spec=spec,
         )
     finally:
+        learners.LEARNERS[method] = registered
         learners.LEARN, learners.GATE_TRAVEL = saved
         for name, value in kept.items():
             setattr(learners, name, value)
     score = evaluate(found.model, shuffled(*data["picked"], 0, 512), task).metrics["gap@20"]
     row = {"method": method, **setting, "validation_gap@20": score}
+    row["kept"] = {g.name: g.num_kept for g in found.plan.groups}
     return row | {"exact": found.record["exact"], "seconds": time.perf_counter() - start}
 
 
@@ -139,6 +161,8 @@ def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation", "contro
         result["allocation"] = allocation_stage(data, result["chosen"])
     if "controls" in stages:
         result["controls"] = controls_stage(data, result["chosen"], result["allocation"]["chosen"])
+    if "soft" in stages:
+        result["soft"] = soft_stage(data, result.get("soft"))
     save(m, "learned_search", result)
     return result
 
@@ -207,6 +231,40 @@ def controls_stage(data: dict, chosen: dict, allocations: dict) -> dict:
             picked[f"{name} means"] = {str(v): m for v, m in means.items()}
             picked[f"{name} current"] = current
     return {"theta": ALLOCATION_THETA, "seeds": list(SEEDS), "tie": TIE, "rows": rows, "chosen": picked}
+
+
+def soft_stage(data: dict, saved: dict | None = None) -> dict:
+    """soft-gm's allocation and phases at ALLOCATION_THETA, mean over SEEDS; the current (first) option kept
+    unless another gains more than TIE points. Rows of `saved` (the last run of this stage) for the same option
+    and seed are kept, not run again."""
+    from lstmprune_cli.core.plan import PlanSpec
+
+    rows, means = [], {}
+    for option in SOFT_OPTIONS:
+        name = _soft_name(option)
+        spec = PlanSpec.paper(ALLOCATION_THETA, target=option["target"])
+        setting = {"learn": option.get("learn", 1.0), "prior": "none"}
+        for seed in SEEDS:
+            found = [r for r in (saved or {}).get("rows", []) if r.get("option", _soft_name(r)) == name]
+            found = [r for r in found if r["seed"] == seed]
+            if found:
+                rows.append(found[0] | {"option": name})
+                continue
+            entry = {"phased": option["phased"]}
+            row = trial(data, "soft-gm", setting, theta=ALLOCATION_THETA, seed=seed, spec=spec, entry=entry)
+            rows.append(row | {"target": option["target"], "phased": option["phased"], "seed": seed, "option": name})
+            log("soft-gm allocation", rows[-1])
+        means[name] = float(np.mean([_score(r) for r in rows if r["option"] == name]))
+    current = _soft_name(SOFT_OPTIONS[0])
+    top = max(means, key=means.get)
+    chosen = top if means[top] > means[current] + TIE / 100 else current
+    return {"theta": ALLOCATION_THETA, "seeds": list(SEEDS), "tie": TIE, "rows": rows, "means": means, "chosen": chosen}
+
+
+def _soft_name(option: dict) -> str:
+    """`units`, `uniform`, `uniform, phased 0.2`: an option of soft-gm's stage as the document names it."""
+    phased = option.get("phased", False)
+    return option["target"] + (f", phased {option.get('learn', 1.0)}" if phased else "")
 
 
 def _score(row: dict) -> float:

@@ -209,14 +209,16 @@ def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
     assert found.plan.extra["budget"] == budget
 
 
-@pytest.mark.parametrize("method", ["l0", "group-lasso"])
+@pytest.mark.parametrize("method", ["l0", "group-lasso", "soft-gm"])
 def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_its_steps(tf, method):
     """With a budget: learn over LEARN of the steps, cut (compensated) there, train the cut model over the rest;
-    the model written is the one trained last (exact), with the budget removed."""
-    from lstmprune_cli.framework.train.learners import LEARN
+    the model written is the one trained last (exact), with the budget removed. soft-gm: its registered rates
+    (uniform: every group at theta)."""
+    from lstmprune_cli.framework.train.learners import LEARN, LEARNERS
 
     model = golden.build("bidirectional")
-    found = _learn(model, method, theta=0.5, epochs=10)  # 40 steps of 6 sequences, 4 per epoch
+    statistics = golden.analyzed(model, _data()[0]) if LEARNERS[method].statistics else None
+    found = _learn(model, method, theta=0.5, epochs=10, statistics=statistics)  # 40 steps of 6, 4 per epoch
     learn_steps = max(1, round(LEARN * 40))
     assert found.record["learn_steps"] == learn_steps and found.record["train_steps"] == 40 - learn_steps
     assert found.record["cut"]["step"] == learn_steps
@@ -228,6 +230,8 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     from lstmprune_cli.framework.surgery.groups import unit_groups
 
     assert {g.name: g.units for g in unit_groups(found.model)} == shapes
+    if method == "soft-gm":
+        assert {g.name: g.num_kept for g in found.plan.groups} == {g.name: g.units // 2 for g in found.plan.groups}
 
 
 def test_a_learned_cut_with_mean_compensation_equals_the_masked_model_with_its_means_folded(tf):

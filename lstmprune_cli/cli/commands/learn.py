@@ -25,8 +25,8 @@ def learn(
         str,
         typer.Option(
             help="l0: a hard-concrete gate on every unit, an expected-L0 penalty held to the budget (ISS-L0); "
-            "group-lasso: a proximal group soft-threshold on all of a unit's weights (ISS-GL); soft-gm: the "
-            "paper's soft pruning, the units its rates and criterion remove zeroed every epoch, free to regrow. "
+            "group-lasso: a proximal group soft-threshold on all of a unit's weights (ISS-GL); soft-gm: ISS-GM's "
+            "soft pruning, the units its rates and criterion remove zeroed and free to regrow, then the cut. "
             "Registered: {methods}."
         ),
     ],
@@ -51,7 +51,7 @@ def learn(
             "features through a fixed selection layer; the model keeps its input signature).",
         ),
     ] = False,
-    every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: once per epoch).")] = 0,
+    every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: four times as it learns).")] = 0,
     prior: Annotated[
         Optional[str],
         typer.Option(
@@ -75,7 +75,7 @@ def learn(
 
     Example:  lstmprune learn --method l0 --theta 0.7 --data dbs/train/ --val dbs/valid/ --epochs 5
 
-    Example:  lstmprune learn --method soft-gm --theta 0.7 --data dbs/train/   # the paper's rates, after analyze
+    Example:  lstmprune learn --method soft-gm --theta 0.7 --allocate energy --data dbs/train/   # the paper's rates
 
     Example:  lstmprune learn --method l0 --theta 0.9 --allocate uniform --data dbs/train/   # which units, not how many
 

@@ -194,7 +194,9 @@ def run(
     if prior != "none":
         statistics = Statistics.load(Path(ws.require("stats")))
     if entry.statistics:  # the paper's rates and criterion unless the flags name others; no compensation
-        recipe = Recipe.of(allocate=allocate or "energy", criterion=learning.criterion or "gm", compensate="none")
+        recipe = Recipe.of(
+            allocate=allocate or entry.allocation, criterion=learning.criterion or "gm", compensate="none"
+        )
         spec = recipe.spec(theta, min_units=learning.min_units, seed=training.seed, budget=learning.budget)
         statistics = Statistics.load(Path(ws.require("stats")))
     out = out or models.default_output(model, method)

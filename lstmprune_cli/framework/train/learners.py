@@ -41,7 +41,8 @@ GL_RISE = 1.05  # the threshold's growth per step while more units are alive tha
 # train the cut model. Chosen on validation clips by `python -m bench.learned_search`
 # (docs/results/learned_search.json).
 LEARN = 0.2
-SOFT_EVERY = 0  # soft pruning every this many steps; 0: once per epoch
+SOFT_EVERY = 0  # soft pruning every this many steps; 0: SOFT_PRUNES times while it learns (unphased: once per epoch)
+SOFT_PRUNES = 4  # a phased soft-gm silences this many times over its learning steps unless `every` says
 
 
 @dataclass
@@ -406,7 +407,7 @@ def _group_lasso(model, s: Setting) -> Learner:
 def _soft(model, s: Setting) -> Learner:
     if s.statistics is None:
         raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
-    spec = s.spec or PlanSpec.paper(s.theta, min_units=s.min_units)  # the paper's rates and ranking
+    spec = s.spec or PlanSpec.paper(s.theta, min_units=s.min_units)  # learn gives its registered rates
     counts, _, _ = allocate(s.statistics.groups, eigenvalues=s.statistics.eigenvalues(), spec=spec)
     return SoftPruning(model, s.sets, counts=counts, spec=spec, every=s.every)
 
@@ -420,16 +421,27 @@ class Method:
     prior: str | None = "obs"  # the ranking it starts from when the model was analyzed (--prior); None: takes none
     phased: bool = True  # with a budget: learn over LEARN of the steps, cut, train the cut model over the rest
     statistics: bool = False  # its rates come from analyze's statistics, its cut from --allocate and --criterion
-    allocation: str = "learned"  # with --theta and no --allocate: LEARNED_ALLOCATIONS' entry it cuts by
+    allocation: str = "learned"  # with --theta and no --allocate: LEARNED_ALLOCATIONS' entry it cuts by (a learner
+    # with statistics: the --allocate of its rates)
 
 
 LEARNERS: dict[str, Method] = {
     "l0": Method(_gates),  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
     # ISS-GL: proximal group soft-threshold on every weight of a unit; uniform rates chosen on validation clips
     "group-lasso": Method(_group_lasso, prior="none", allocation="uniform"),
-    # ISS-GM as the paper trained it: soft pruning with its rates, the hard cut at the end
-    "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, phased=False),
+    # ISS-GM's soft pruning (GM units silenced, free to regrow) over the learning share, then the hard cut and the
+    # cut trained as l0's; uniform rates and the phases chosen on validation clips (the paper: its own rates, soft
+    # pruning over every step)
+    "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, allocation="uniform"),
 }
+
+
+def soft_spec(entry: Method, theta: float, **settings) -> PlanSpec:
+    """The cut of a learner that takes its rates from the statistics: its registered allocation (`--allocate`
+    names), the geometric-median ranking, nothing compensated while it trains; settings: min_units, budget."""
+    from ...core.recipe import Recipe
+
+    return Recipe.of(allocate=entry.allocation, criterion="gm", compensate="none").spec(theta, **settings)
 
 
 def methods() -> list[str]:
@@ -509,6 +521,8 @@ def learn(
 
     check_method(method, theta=theta, penalty=penalty, prior=bool(prior), allocation=allocation)
     allocation = allocation or LEARNERS[method].allocation
+    if LEARNERS[method].statistics and spec is None and theta is not None:  # its registered rates, the GM ranking
+        spec = soft_spec(LEARNERS[method], theta, min_units=min_units, budget=budget)
     checks.choice(budget, BUDGETS, "budget")
     if penalty is not None and (not np.isfinite(penalty) or penalty < 0):
         raise LstmpruneError(f"penalty must be a number >= 0; received {penalty}", option="penalty")
@@ -536,7 +550,7 @@ def learn(
         min_units=min_units,
         seed=seed,
         learning_rate=float(training.get("learning_rate", 1e-3)),
-        every=every or per,
+        every=every or (-(-steps // SOFT_PRUNES) if phased else per),
         spec=spec,
         statistics=statistics,
         removed=removed,
