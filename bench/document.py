@@ -724,6 +724,15 @@ def learned_section(r: dict) -> list[str]:
         _soft_described(r["phases"].get("soft-gm")),
         "GAP@20 (%) on eval-00001..3, mean ± standard deviation over",
         "seeds (the seeds vary the order of the clips and the learners' draws).",
+        *(
+            [
+                "Rerun alone after a change to them (`python -m bench.learned METHOD`): "
+                + ", ".join(f"{m} on {when}" for m, when in r["rerun"].items())
+                + f"; the other rows are from the run of {r['rerun_from']}."
+            ]
+            if r.get("rerun")
+            else []
+        ),
         "",
         f"| theta | method | kept {' / '.join(names)} | params | after `learn` / the cut | after fine-tuning |",
         "|---|---|---|---|---|---|",

@@ -4,7 +4,9 @@ Each learned row trains the shipped sample with `lstmprune learn` for LEARN epoc
 a share of those steps, are cut, and the cut trains over the rest), then is fine-tuned like a one-shot cut for
 TUNE more epochs. The default one-shot cut (uniform + OBS + refit) and the unpruned model are fine-tuned in the
 same run for LEARN + TUNE epochs (`compare.run`, its start trial counted), on the same clips, with the same
-teacher, validation and schedule. The long budget gives l0, group-lasso and the default FACTOR times as many.
+teacher, validation and schedule. The long budget gives the learners and the default FACTOR times as many.
+
+    python -m bench.learned soft-gm    # only these methods' rows again, the others kept (a change to them alone)
 """
 
 from __future__ import annotations
@@ -24,6 +26,53 @@ SIZES = {
 
 
 def part(mode: Mode) -> dict:
+    size = SIZES[mode.name]
+    data, recipe, shape = _setup(mode)
+    rows, _ = audioset.compare_on_audioset(audioset.MODEL, shape, recipe, (DEFAULT,), size["seeds"])
+    rows += [_learned_row(m, t, s, data, LEARN, TUNE) for t in size["thetas"] for m in METHODS for s in size["seeds"]]
+    long = []
+    if size["long"]:
+        theta, factor = size["long"]["theta"], size["long"]["factor"]
+        longer = {**recipe, "epochs": factor * (LEARN + TUNE)}
+        found, _ = audioset.compare_on_audioset(audioset.MODEL, {**shape, "thetas": (theta,)}, longer, (DEFAULT,), (0,))
+        long = [r for r in found if r["method"] == DEFAULT]
+        long += [_learned_row(m, theta, 0, data, factor * LEARN, factor * TUNE) for m in METHODS]
+    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": _phases(), "rows": rows}
+    result["long"] = {"factor": size["long"] and size["long"]["factor"], "rows": long}
+    result["ptb"] = on_ptb(mode) if mode.quick else _kept_ptb(mode)  # full: `--only learned-ptb` runs them
+    save(mode, "learned", result)
+    return result
+
+
+def rerun(mode: Mode, methods: tuple[str, ...]) -> dict:
+    """`python -m bench.learned METHOD...`: only these methods' rows run again (equal and long budget), the
+    others kept from the saved part; `rerun` records which and when. For a change that touches these methods
+    alone."""
+    saved = load(mode, "learned")
+    if not saved:
+        raise SystemExit("no saved learned part to rerun rows of: run `python -m bench.run --only learned`")
+    size = SIZES[mode.name]
+    data, _, _ = _setup(mode)
+    kept = [r for r in saved["rows"] if r["method"] not in methods]
+    rows = kept + [
+        _learned_row(m, t, s, data, LEARN, TUNE) for t in size["thetas"] for m in methods for s in size["seeds"]
+    ]
+    long = dict(saved["long"])
+    if size["long"]:
+        theta, factor = size["long"]["theta"], size["long"]["factor"]
+        long["rows"] = [r for r in long["rows"] if r["method"] not in methods]
+        long["rows"] += [_learned_row(m, theta, 0, data, factor * LEARN, factor * TUNE) for m in methods]
+    when = time.strftime("%Y-%m-%d %H:%M")
+    rerun = {**saved.get("rerun", {}), **{m: when for m in methods}}
+    result = {k: v for k, v in saved.items() if k not in ("mode", "written")}
+    result |= {"rows": rows, "long": long, "phases": _phases(), "rerun": rerun}
+    result["rerun_from"] = saved.get("rerun_from") or saved["written"]
+    save(mode, "learned", result)
+    return result
+
+
+def _setup(mode: Mode) -> tuple[dict, dict, dict]:
+    """The part's data (statistics, clips, teacher), the default's recipe and the compare shape."""
     from lstmprune_cli.framework import jobs, models
 
     size = SIZES[mode.name]
@@ -35,28 +84,9 @@ def part(mode: Mode) -> dict:
     recipe = dict(epochs=LEARN + TUNE, learning_rate=audioset.RECIPE["learning_rate"], schedule="cosine")
     recipe |= dict(steps_per_epoch=steps, alpha=audioset.RECIPE["alpha"])  # as part 1 fine-tunes
     shape = dict(stats=None, budget=size["budget"], evaluate=size["evaluate"], thetas=size["thetas"])
-    rows, _ = audioset.compare_on_audioset(audioset.MODEL, shape, recipe, (DEFAULT,), size["seeds"])
     data = dict(stats=stats, budget=budget, held=held, picked=audioset.validation_clips())
     data["teacher"] = models.load_model(audioset.MODEL)
-    for theta in size["thetas"]:
-        for method in METHODS:
-            for seed in size["seeds"]:
-                rows.append(_learned_row(method, theta, seed, data, LEARN, TUNE))
-    long = []
-    if size["long"]:
-        theta, factor = size["long"]["theta"], size["long"]["factor"]
-        shape = {**shape, "thetas": (theta,)}
-        found, _ = audioset.compare_on_audioset(
-            audioset.MODEL, shape, {**recipe, "epochs": factor * (LEARN + TUNE)}, (DEFAULT,), (0,)
-        )
-        long = [r for r in found if r["method"] == DEFAULT]
-        long += [_learned_row(m, theta, 0, data, factor * LEARN, factor * TUNE) for m in METHODS[:2]]
-    phases = _phases()
-    result = {"size": size, "learn_epochs": LEARN, "tune_epochs": TUNE, "phases": phases, "rows": rows}
-    result["long"] = {"factor": size["long"] and size["long"]["factor"], "rows": long}
-    result["ptb"] = on_ptb(mode) if mode.quick else _kept_ptb(mode)  # full: `--only learned-ptb` runs them
-    save(mode, "learned", result)
-    return result
+    return data, recipe, shape
 
 
 def _phases() -> dict:
@@ -220,3 +250,17 @@ def on_ptb(mode: Mode) -> dict:
                 rows.append(row)
                 log("ptb", method, theta, seed, row["kept"], scored, f"{seconds:.0f} s")
     return {"rows": rows, "budget_windows": len(budget[0]), "written": time.strftime("%Y-%m-%d %H:%M")}
+
+
+if __name__ == "__main__":
+    import sys
+
+    from lstmprune_cli.framework import import_tensorflow
+
+    from .common import mode
+
+    unknown = set(sys.argv[1:]) - set(METHODS)
+    if not sys.argv[1:] or unknown:
+        raise SystemExit(f"usage: python -m bench.learned {' '.join(METHODS)} (any of them); received {sys.argv[1:]}")
+    import_tensorflow()
+    rerun(mode("full"), tuple(sys.argv[1:]))
