@@ -64,7 +64,8 @@ def rerun(mode: Mode, methods: tuple[str, ...]) -> dict:
         long["rows"] += [_learned_row(m, theta, 0, data, factor * LEARN, factor * TUNE) for m in methods]
     when = time.strftime("%Y-%m-%d %H:%M")
     rerun = {**saved.get("rerun", {}), **{m: when for m in methods}}
-    result = {k: v for k, v in saved.items() if k not in ("mode", "written")}
+    latest = load(mode, "learned")  # read as it ends: `--only learned-ptb` may have saved its rows meanwhile
+    result = {k: v for k, v in latest.items() if k not in ("mode", "written")}
     result |= {"rows": rows, "long": long, "phases": _phases(), "rerun": rerun}
     result["rerun_from"] = saved.get("rerun_from") or saved["written"]
     save(mode, "learned", result)
@@ -181,8 +182,8 @@ def _kept_ptb(mode: Mode) -> dict | None:
 
 def ptb_part(mode: Mode) -> dict:
     """`--only learned-ptb`: the Penn Treebank rows of this part, run alone and saved beside its AudioSet rows."""
-    saved = load(mode, "learned") or {}
     found = on_ptb(mode)
+    saved = load(mode, "learned") or {}  # read as it ends: another rerun may have saved rows meanwhile
     save(mode, "learned", {k: v for k, v in saved.items() if k not in ("mode", "written")} | {"ptb": found})
     return found
 
