@@ -24,8 +24,9 @@ demo: $(STAMP)
 	$(BIN)/lstmprune report --eval sample_models/heldout.tfrecord --tflite-file $(LITE) --markdown $(WS)/report.md --workspace $(WS) --force
 
 
+# Test files run on every core (pytest-xdist), each file's tests in one worker so its fixtures are built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The full suite (hours; each part's time is the last table of docs/benchmarks.md) writes docs/benchmarks.md; the quick one docs/quick/.
 bench: $(STAMP)
