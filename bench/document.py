@@ -831,8 +831,9 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
             if default is None or c is None:
                 continue
             lower = lambda cell: (-cell[0], cell[1])  # noqa: E731  (perplexity: lower is ahead)
-            after = _verdict(lower(c["tuned"]), lower(default["cut"]), c["seeds"], tie=PTB_TIE)
-            tuned = _verdict(lower(c["tuned"]), lower(default["tuned"]), c["seeds"], tie=PTB_TIE)
+            seeds = min(c["seeds"], default["seeds"])  # a one-seed side: the threshold
+            after = _verdict(lower(c["tuned"]), lower(default["cut"]), c["seeds"], tie=PTB_TIE)  # the cut: no spread
+            tuned = _verdict(lower(c["tuned"]), lower(default["tuned"]), seeds, tie=PTB_TIE)
             lines.append(
                 f"- theta {theta}, {method}: {c['tuned'][0]:.1f} after its budget, against the default's untrained "
                 f"cut {default['cut'][0]:.1f} ({after}) and its fine-tuned cut {default['tuned'][0]:.1f} ({tuned})."
