@@ -3,6 +3,9 @@ import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # xdist gives its workers COLUMNS=80, as if a user had narrowed the output
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 import pytest  # noqa: E402
 
