@@ -812,7 +812,10 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
     timing = {}
     for x in rows:
         timing.setdefault((x["theta"], x["method"]), []).append(x.get("seconds_per_learning_epoch") or x["seconds"])
-    exact = {(x["theta"], x["method"]): x.get("exact") for x in r["rows"]}
+    exact: dict[tuple, bool | None] = {}
+    for x in r["rows"]:  # exact only if every seed's run was
+        key = (x["theta"], x["method"])
+        exact[key] = None if x.get("exact") is None else bool(x["exact"]) and exact.get(key, True) is not False
     for c in sorted(cells, key=lambda c: (c["theta"], c["method"] not in LEARNED)):
         key = (c["theta"], c["method"])
         learned = c["method"] in LEARNED
