@@ -73,13 +73,11 @@ def run(
     log("unpruned", original)
 
     def tune(model, seed: int, starts=()) -> tuple[dict, float, int]:
-        """Fine-tune within the budget: the trial epoch of another start counts against it, so every row trains
-        `recipe["epochs"]` epochs in all; with no epoch to spare the trial is skipped (the unjudged start)."""
+        """Fine-tune within the budget: the library counts the trials of other starts against it
+        (core.training.trial_budget), so every row trains `recipe["epochs"]` epochs of batches in all."""
         start = time.perf_counter()
         teacher = base if recipe.get("alpha") else None  # distilled from the original, as `finetune` does
-        starts = list(starts) if recipe["epochs"] > len(starts) else []
-        budget = {**recipe, "epochs": recipe["epochs"] - len(starts)}
-        found = fit(model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **budget)
+        found = fit(model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **recipe)
         return score(model), time.perf_counter() - start, found.start
 
     rows = []

@@ -139,7 +139,7 @@ def part(mode: Mode) -> dict:
         "default (uniform + OBS + refit)",
         "default, tuned from the refit",
     ]
-    recipe = dict(epochs=1, learning_rate=1e-3)
+    recipe = dict(epochs=1, learning_rate=1e-3, steps_per_epoch=-(-len(budget[0]) // 64))  # shuffled's batches
     picked = windows("valid")
     picked = picked[0][-1000:], picked[1][-1000:]
     validation = lambda: shuffled(*picked, 0, 256)  # noqa: E731  (finetune --val: the start)

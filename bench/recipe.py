@@ -78,7 +78,6 @@ def part(mode: Mode) -> dict:
                 if theta:  # finetune --start auto --val: the rewound start, the refitted one tried too
                     model, starts = training_start(pruned, cut(base, plan), "auto", judged=True)
                 start = time.perf_counter()
-                budget = {**recipe, "epochs": recipe["epochs"] - len(starts)}  # the trial epoch counts too
                 found = fit(
                     model,
                     lambda s=seed, t=train: shuffled(*t, s),
@@ -87,7 +86,7 @@ def part(mode: Mode) -> dict:
                     alpha=ALPHA,
                     starts=starts,
                     validation=validation,
-                    **budget,
+                    **recipe,  # the trial epoch counts against it (core.training.trial_budget)
                 )
                 row = {"theta": theta, "seed": seed, "params": model.count_params(), "tuned": gap(model)}
                 row |= {"start": ("rewound", "pruned")[found.start] if theta else "-"}

@@ -49,3 +49,32 @@ def test_the_ends_of_the_bracket_and_the_record():
     assert again == found and again.points[0].theta == HIGH
     with pytest.raises(LstmpruneError):
         border(lambda t: t, float("inf"), rising=True)
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 4, 5, 9])
+@pytest.mark.parametrize("steps", [1, 7, 125])
+@pytest.mark.parametrize("starts", [1, 2, 3])
+def test_the_trial_of_other_starts_counts_against_the_training_budget(epochs, steps, starts):
+    """finetune --start auto: every batch any start trains is one of the budget's epochs x steps."""
+    from lstmprune_cli.core.training import trial_budget
+
+    trial, lengths = trial_budget(epochs, steps, starts)
+    assert all(0 < n <= steps for n in lengths) and lengths[0] >= trial
+    if starts == 1:
+        assert trial == 0 and lengths == [steps] * epochs
+        return
+    assert 1 <= trial <= steps
+    assert (starts - 1) * trial + sum(lengths) == max(epochs * steps, starts * trial)  # over only at 1 step
+    assert starts * trial <= max(starts, epochs * steps // 2)  # the trials take at most half the budget
+    if epochs >= 2 * starts:
+        assert trial == steps  # a long budget judges after a whole epoch
+
+
+def test_a_budget_of_one_epoch_judges_two_starts_after_a_quarter_of_it():
+    from lstmprune_cli.core.training import trial_budget
+
+    assert trial_budget(1, 100, 2) == (25, [75])
+    assert trial_budget(5, 100, 2) == (100, [100, 100, 100, 100])
+    assert trial_budget(2, 100, 2) == (50, [100, 50])
+    assert trial_budget(3, 10, 1) == (0, [10, 10, 10])
+    assert trial_budget(3, None, 2) == (None, [None, None])

@@ -77,3 +77,22 @@ class Learning:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def trial_budget(epochs: int, steps: int | None, starts: int) -> tuple[int | None, list[int | None]]:
+    """(batches each start trains before they are judged, batches of every epoch the chosen start trains).
+
+    Every batch any start trains counts against `epochs` x `steps`: a trial takes at most one epoch and, with
+    the other starts', at most half the budget, so a one-epoch budget judges after a fraction of it. Epoch 1
+    of the chosen start includes its trial. steps None (unknown): the trials are whole epochs, the first of
+    the budget (starts beyond it are not tried; the job decides that).
+    """
+    checks.at_least(epochs, "epochs", 1)
+    if starts <= 1:
+        return 0, [steps] * epochs
+    if steps is None:
+        return None, [None] * max(1, epochs - (starts - 1))
+    trial = min(steps, max(1, epochs * steps // (2 * starts)))
+    left = max(trial, epochs * steps - (starts - 1) * trial)  # the chosen start's batches, its trial included
+    full, last = divmod(left, steps)
+    return trial, [steps] * full + ([last] if last else [])

@@ -34,9 +34,11 @@ def finetune(
     start: Annotated[
         str,
         typer.Option(
-            help="When the cut refitted its consumers: auto trains the first epoch from the refitted weights and "
-            "from the same units with the original's own weights (rewound), and goes on with the lower "
-            "validation loss (rewound without --val); rewound or pruned (the refitted file) choose one."
+            help="When the cut refitted its consumers: auto trains the first batches from the refitted weights "
+            "and from the same units with the original's own weights (rewound), and goes on with the lower "
+            "validation loss (rewound without --val); the trial counts against --epochs (a whole epoch each "
+            "when --epochs is at least 4, else a quarter of the budget each). rewound or pruned (the refitted "
+            "file) choose one."
         ),
     ] = "auto",
     backup_dir: Annotated[
@@ -51,7 +53,7 @@ def finetune(
 
     Example:  lstmprune finetune --data dbs/train/ --val dbs/valid/ --epochs 5
 
-    Example:  lstmprune finetune --data dbs/train/ --start rewound   # skip the first-epoch trial of both starts
+    Example:  lstmprune finetune --data dbs/train/ --start rewound   # skip the trial of both starts
 
     Example:  TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker", "index": 0}}'
     lstmprune finetune --data dbs/train/ --strategy multi-worker --backup-dir /shared/backup
@@ -82,7 +84,8 @@ def finetune(
         return
     for name, epoch in job.trials().items():
         loss = epoch["validation"]["loss"] if epoch["validation"] else epoch["loss"]
-        render.err.print(f"start {name}: epoch 1 {'validation' if epoch['validation'] else 'training'} loss {loss:.4f}")
+        kind = "validation" if epoch["validation"] else "training"
+        render.err.print(f"start {name}: {epoch['samples']:,} sequences of trial, {kind} loss {loss:.4f}")
     if job.start == "rewound":
         render.err.print("note: trained the plan's units with the original's own weights, not the refitted ones")
     if job.kept_given:

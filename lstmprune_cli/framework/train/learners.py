@@ -407,7 +407,7 @@ def _group_lasso(model, s: Setting) -> Learner:
 def _soft(model, s: Setting) -> Learner:
     if s.statistics is None:
         raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
-    spec = s.spec or PlanSpec.paper(s.theta, min_units=s.min_units)  # learn gives its registered rates
+    spec = s.spec or soft_spec(LEARNERS["soft-gm"], s.theta, min_units=s.min_units)  # learn passes the same
     counts, _, _ = allocate(s.statistics.groups, eigenvalues=s.statistics.eigenvalues(), spec=spec)
     return SoftPruning(model, s.sets, counts=counts, spec=spec, every=s.every)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ import numpy as np
 
 from ...core import checks, metrics
 from ...core.errors import LstmpruneError
+from ...core.training import trial_budget
 from ..models.tasks import TASKS, Task
 from .distribute import distributed, replica_copy
 
@@ -93,7 +95,7 @@ class FinetuneResult:
     best_epoch: int = 0
     stopped_early: bool = False
     start: int = 0  # which start went on: 0 the model's own weights, i the i-th of `starts`
-    trials: list[Epoch] = field(default_factory=list)  # epoch 1 from each start
+    trials: list[Epoch] = field(default_factory=list)  # the first batches of epoch 1 from each start
     resumed_from: int = 0  # the epoch a backup held when training resumed (0: a fresh start)
 
 
@@ -121,8 +123,10 @@ def fit(
 ) -> FinetuneResult:
     """Train `model` in place; the best epoch's weights (by validation loss, else training loss) are kept.
 
-    starts: other weights for the same model; the first epoch is trained from each (and from the model's
-    own), every one with a fresh optimizer, and the one with the lowest loss goes on.
+    starts: other weights for the same model; each (and the model's own) trains the first batches of epoch 1
+    with a fresh optimizer, and the one with the lowest loss goes on. The trials count against `epochs`
+    (core.training.trial_budget: with two starts and five epochs, a one-epoch trial each and four epochs in all
+    for the chosen start; with one epoch, a quarter of it each).
     learner: a `learn.Learner` (its forward pass, penalty, variables and after-step hook) that learns the
     structure while training; then every epoch runs (no early stop) and the last one is kept.
     strategy: a tf.distribute strategy (distribute.strategy_of), each replica taking its own batches; with
@@ -138,9 +142,12 @@ def fit(
         raise LstmpruneError(f"epochs must be at least 1; received {epochs}", option="epochs")
     if not 0 <= alpha <= 1:
         raise LstmpruneError(f"alpha must be in [0, 1]; received {alpha}", option="alpha")
+    per_epoch = steps_per_worker or steps_per_epoch  # batches of one worker's epoch
+    trial, lengths = trial_budget(epochs, per_epoch, 1 + len(starts))
     lr = learning_rate
     if schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * (steps_per_epoch or 1)))
+        decay = sum(lengths) if per_epoch else epochs * (steps_per_epoch or 1)
+        lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, decay))
     elif schedule != "constant":
         raise LstmpruneError(f"schedule must be constant or cosine; received {schedule!r}", option="schedule")
     makers = {
@@ -179,9 +186,13 @@ def fit(
         loss, n = strategy.run(lambda x, y: (replica_step(x, y), tf.shape(y)[0]), args=(x, y))
         return strategy.reduce("MEAN", loss, axis=None), strategy.reduce("SUM", n, axis=None)
 
-    def run_epoch(epoch: int) -> Epoch:
+    def run_epoch(epoch: int, skip: int = 0, take: int | None = None, before: Epoch | None = None) -> Epoch:
+        """Batches skip..skip+take of the epoch (all: None), added to `before` (its first batches)."""
         start, total, samples = time.perf_counter(), 0.0, 0
-        batches = wrap(train(), epoch)
+        if before is not None:
+            start, total, samples = start - before.seconds, before.loss * before.samples, before.samples
+        batches = train() if take is None else itertools.islice(train(), skip, skip + take)
+        batches = wrap(batches, epoch)
         batches = distributed(strategy, batches, steps_per_worker) if strategy is not None else batches
         for x, y in batches:
             loss, n = step(x, y)
@@ -201,7 +212,7 @@ def fit(
 
     result, best, best_weights, waited = FinetuneResult(), np.inf, None, 0
     saved = backup.load() if backup is not None else None
-    first = 1
+    first, trials = 1, []  # trials: the first batches of epoch 1 from each start: (record, weights, optimizer state)
     if saved is not None:  # resume after the last epoch a lost run finished
         _restore(work, opt, saved)
         result.epochs = [Epoch.from_dict(e) for e in saved["epochs"]]
@@ -210,15 +221,21 @@ def fit(
         first = saved["epoch"] + 1
     else:
         fresh = [v.numpy() for v in opt.variables]
-        trials = []  # epoch 1 from each start: (record, weights, optimizer state)
-        for weights in [work.get_weights(), *starts]:
+        for weights in [work.get_weights(), *starts] if starts else []:
             _set_state(work, opt, weights, fresh)
-            trials.append((run_epoch(1), work.get_weights(), [v.numpy() for v in opt.variables]))
-        result.start = min(range(len(trials)), key=lambda i: score(trials[i][0]))
-        result.trials = [t[0] for t in trials]
-        _set_state(work, opt, *trials[result.start][1:])
-    for epoch in range(first, epochs + 1):
-        record = trials[result.start][0] if epoch == 1 else run_epoch(epoch)
+            trials.append((run_epoch(1, 0, trial), work.get_weights(), [v.numpy() for v in opt.variables]))
+        if trials:
+            result.start = min(range(len(trials)), key=lambda i: score(trials[i][0]))
+            result.trials = [t[0] for t in trials]
+            _set_state(work, opt, *trials[result.start][1:])
+    for epoch in range(first, len(lengths) + 1):
+        take = lengths[epoch - 1]
+        if epoch == 1 and trials:  # the chosen start's trial was the first batches of this epoch
+            done = trials[result.start][0]
+            more = take - trial if take is not None else 0
+            record = run_epoch(1, trial, more, before=done) if more else done
+        else:
+            record = run_epoch(epoch, 0, take)
         result.epochs.append(record)
         if learner or score(record) < best:  # a learner's structure moves with the weights: the last is kept
             best, best_weights, result.best_epoch, waited = score(record), work.get_weights(), epoch, 0
