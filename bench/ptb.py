@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from . import compare
-from .common import CACHE, PTB, Mode, log, save, shuffled
+from .common import CACHE, PTB, Mode, load, log, save, shuffled
 
 WINDOW = 35
 PAPER_KEPT = (236, 297)  # of 1500, 1500: ISS-GM in the paper's Table I
@@ -107,7 +108,45 @@ def base(mode: Mode) -> Path:
     return path
 
 
-def part(mode: Mode) -> dict:
+METHODS = [
+    "ISS-GM",
+    "L2-norm units",
+    "uniform rates",
+    "ISS-GM + refit",
+    "default (uniform + OBS + refit)",
+    "default, tuned from the refit",
+]
+
+
+class Kept:
+    """compare.run's progress for a partial rerun: the saved rows of every method not rerun (the unpruned
+    model's included)."""
+
+    def __init__(self, rows: list[dict], rerun: tuple[str, ...]) -> None:
+        self.rows = {(r["method"], r["theta"], r["seed"]): r for r in rows if r["method"] not in rerun}
+
+    def done(self, method: str, theta: float, seed: int) -> dict | None:
+        return self.rows.get((method, theta, seed))
+
+    def add(self, row: dict) -> dict:
+        return row
+
+
+def rerun(mode: Mode, methods: tuple[str, ...]) -> dict:
+    """`python -m bench.ptb METHOD...`: only these methods' rows run again, the others kept from the saved part;
+    `rerun` records which and when. For a change that touches these methods alone."""
+    saved = load(mode, "ptb")
+    if not saved:
+        raise SystemExit("no saved ptb part to rerun rows of: run `python -m bench.run --only ptb`")
+    result = part(mode, keep=Kept(saved["rows"], methods))
+    when = time.strftime("%Y-%m-%d %H:%M")
+    result["rerun"] = {**saved.get("rerun", {}), **{m: when for m in methods}}
+    result["rerun_from"] = saved.get("rerun_from") or saved["written"]
+    save(mode, "ptb", result)
+    return result
+
+
+def part(mode: Mode, keep: Kept | None = None) -> dict:
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
@@ -131,14 +170,6 @@ def part(mode: Mode) -> dict:
     model = models.load_model(path)
     batches = calibration_batches(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
     tuning = lambda s: shuffled(*budget, s)  # noqa: E731
-    methods = [
-        "ISS-GM",
-        "L2-norm units",
-        "uniform rates",
-        "ISS-GM + refit",
-        "default (uniform + OBS + refit)",
-        "default, tuned from the refit",
-    ]
     recipe = dict(epochs=1, learning_rate=1e-3, steps_per_epoch=-(-len(budget[0]) // 64))  # shuffled's batches
     picked = windows("valid")
     picked = picked[0][-1000:], picked[1][-1000:]
@@ -152,8 +183,9 @@ def part(mode: Mode) -> dict:
         score,
         recipe,
         calibration=batches,
-        methods=methods,
+        methods=METHODS,
         validation=validation,
+        progress=keep,
     )
     result = {
         "size": dict(size),
@@ -164,3 +196,18 @@ def part(mode: Mode) -> dict:
     }
     save(mode, "ptb", result)
     return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    from lstmprune_cli.framework import import_tensorflow
+
+    from .common import mode
+
+    unknown = set(sys.argv[1:]) - set(METHODS)
+    if not sys.argv[1:] or unknown:
+        names = " ".join(repr(m) for m in METHODS)
+        raise SystemExit(f"usage: python -m bench.ptb METHOD... (any of {names}); received {sys.argv[1:]}")
+    import_tensorflow()
+    rerun(mode("full"), tuple(sys.argv[1:]))
