@@ -169,6 +169,31 @@ def audioset_section(r: dict, out: Path) -> tuple[list[str], list]:
     return lines, outcomes
 
 
+def _rerun_note(r: dict, command: str) -> list[str]:
+    """Which rows of a part were rerun alone, when, and where the others come from."""
+    if not r.get("rerun"):
+        return []
+    rows = ", ".join(f"{m} on {when}" for m, when in r["rerun"].items())
+    since = r["rerun_from"]
+    return [f"Rerun alone after a change to them (`{command}`): {rows}; the other rows are from the run of {since}."]
+
+
+def _starts_chosen(rows: list[dict]) -> list[str]:
+    """The starts `--start auto` chose, per row of the table (rows it judged: both starts tried)."""
+    judged: dict[tuple, list[str]] = {}
+    for row in rows:
+        if row.get("start") in ("rewound", "pruned") and not row["method"].endswith("tuned from the refit"):
+            judged.setdefault((row["method"], row["theta"]), []).append(row["start"])
+    if not judged:
+        return []
+    named = {"pruned": "the refit", "rewound": "rewound"}
+    chosen = "; ".join(
+        f"{m} at {t}: " + ", ".join(f"{named[s]} {starts.count(s)}x" for s in sorted(set(starts)))
+        for (m, t), starts in judged.items()
+    )
+    return [f"The start `--start auto` went on with, over the seeds: {chosen}.", ""]
+
+
 def ptb_section(r: dict, out: Path) -> tuple[list[str], list]:
     cells, table, outcomes = comparison(r["rows"], "test", "test perplexity", 1, 1, False, out / "ptb.png", PTB_TIE)
 
@@ -185,17 +210,21 @@ def ptb_section(r: dict, out: Path) -> tuple[list[str], list]:
         "(Adam 2e-3, clipnorm 5, batch 32, initialised uniform ±0.1 as Zaremba et al.); windows are independent",
         "(the state is not carried across them), which costs",
         f"perplexity against the paper's stateful models. Statistics from {r['statistics_samples']:,} time steps;",
-        f"fine-tuning budget: one epoch over {size['budget']:,} windows (Adam 1e-3); refitted cuts start from the",
-        "rewound weights as `lstmprune finetune` does, or from the refit (*tuned from the refit*). Test perplexity",
+        f"fine-tuning budget: one epoch over {size['budget']:,} windows (Adam 1e-3); refitted cuts start as",
+        "`lstmprune finetune --val` does (`--start auto`: a quarter of the epoch from the refitted weights and a",
+        "quarter from the rewound ones, judged on 1,000 validation windows, the lower going on for the rest of",
+        "the epoch, so the trial is inside the budget), or from the refit (*tuned from the refit*). Test perplexity",
         f"({w['test']:,} windows); validation perplexity below. "
         + (
             f"Mean ± standard deviation over {len(size['seeds'])} seeds (the order of the fine-tuning windows)."
             if len(size["seeds"]) > 1
             else f"One seed: a difference under {PTB_TIE} is a tie."
         ),
+        *_rerun_note(r, "python -m bench.ptb METHOD"),
         "",
         *table,
         "",
+        *_starts_chosen(r["rows"]),
         "| theta | method | valid perplexity after the cut | after fine-tuning |",
         "|---|---|---|---|",
     ]
@@ -725,15 +754,7 @@ def learned_section(r: dict) -> list[str]:
         _soft_described(r["phases"].get("soft-gm")),
         "GAP@20 (%) on eval-00001..3, mean ± standard deviation over",
         "seeds (the seeds vary the order of the clips and the learners' draws).",
-        *(
-            [
-                "Rerun alone after a change to them (`python -m bench.learned METHOD`): "
-                + ", ".join(f"{m} on {when}" for m, when in r["rerun"].items())
-                + f"; the other rows are from the run of {r['rerun_from']}."
-            ]
-            if r.get("rerun")
-            else []
-        ),
+        *_rerun_note(r, "python -m bench.learned METHOD"),
         "",
         f"| theta | method | kept {' / '.join(names)} | params | after `learn` / the cut | after fine-tuning |",
         "|---|---|---|---|---|---|",
