@@ -863,6 +863,36 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
                 f"- theta {theta}, {method}: {c['tuned'][0]:.1f} after its budget, against the default's untrained "
                 f"cut {default['cut'][0]:.1f} ({after}) and its fine-tuned cut {default['tuned'][0]:.1f} ({tuned})."
             )
+    return lines + [""] + _ptb_long(r.get("long"))
+
+
+def _ptb_long(long: dict | None) -> list[str]:
+    """The long-budget PTB rows: one seed, ties under PTB_TIE."""
+    if not long or not long["rows"]:
+        return []
+    rows = sorted(long["rows"], key=lambda x: x["method"] not in LEARNED)
+    default = next((x for x in rows if x["method"] not in LEARNED), None)
+    lines = [
+        f"#### The long budget on Penn Treebank: {long['factor']} epoch(s)",
+        "",
+        f"`python -m bench.learned --ptb-long` (run {long['written']}). Theta {long['theta']}, seed 0, the same",
+        f"windows, {long['factor']} epoch(s) for every method (`learn`'s share and the default's start trial",
+        f"included); test perplexity, a difference under {PTB_TIE} is a tie.",
+        "",
+        "| method | kept | right after the cut | after the budget | exact | against the default | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in rows:
+        learned = x["method"] in LEARNED
+        cut = "" if learned else f"({x['cut']['test']:.1f})"
+        exact = ("yes" if x.get("exact") else "no") if learned else ""
+        verdict = ""
+        if default is not None and x is not default:
+            verdict = _verdict((-x["tuned"]["test"], 0), (-default["tuned"]["test"], 0), 1, tie=PTB_TIE)
+        lines.append(
+            f"| {x['method']} | {_kept(x['kept'])} | {cut} | {x['tuned']['test']:.1f} | {exact} | {verdict} | "
+            f"{x['seconds']:.0f} |"
+        )
     return lines + [""]
 
 

@@ -180,18 +180,46 @@ def _kept_ptb(mode: Mode) -> dict | None:
     return saved["ptb"]
 
 
+PTB_LONG = dict(theta=0.7, factor=4)  # the long budget on PTB: 4 epochs, seed 0, where the one-shot cut loses most
+
+
 def ptb_part(mode: Mode) -> dict:
-    """`--only learned-ptb`: the Penn Treebank rows of this part, run alone and saved beside its AudioSet rows."""
+    """`--only learned-ptb`: the Penn Treebank rows of this part (the equal budget and the long one), run alone
+    and saved beside its AudioSet rows."""
     found = on_ptb(mode)
-    saved = load(mode, "learned") or {}  # read as it ends: another rerun may have saved rows meanwhile
-    save(mode, "learned", {k: v for k, v in saved.items() if k not in ("mode", "written")} | {"ptb": found})
+    found["long"] = on_ptb_long(mode)
+    _save_ptb(mode, found)
     return found
 
 
-def on_ptb(mode: Mode) -> dict:
-    """The three methods on part 2's language model with part 2's budget and seeds: one epoch over its fine-tuning
-    windows, all of it `learn` with its defaults (each method learns over a share of it, is cut and compensated
-    as `learn` does by default, and the cut trains over the rest); perplexity on valid and test."""
+def ptb_long_part(mode: Mode) -> dict:
+    """`python -m bench.learned --ptb-long`: only the long-budget PTB rows, the equal-budget ones kept."""
+    saved = (load(mode, "learned") or {}).get("ptb")
+    if not saved:
+        raise SystemExit("no saved learned PTB rows: run `python -m bench.run --only learned-ptb`")
+    found = {**saved, "long": on_ptb_long(mode)}
+    _save_ptb(mode, found)
+    return found
+
+
+def _save_ptb(mode: Mode, found: dict) -> None:
+    saved = load(mode, "learned") or {}  # read as it ends: another rerun may have saved rows meanwhile
+    save(mode, "learned", {k: v for k, v in saved.items() if k not in ("mode", "written")} | {"ptb": found})
+
+
+def on_ptb_long(mode: Mode) -> dict:
+    """The three methods and the default at PTB_LONG's theta with `factor` epochs each (seed 0), the default's
+    start trial counted; quick: one epoch."""
+    theta, factor = PTB_LONG["theta"], PTB_LONG["factor"] if not mode.quick else 1
+    rows = on_ptb(mode, thetas=(theta,), seeds=(0,), epochs=factor)["rows"]
+    rows += ptb.long_default(mode, theta, factor)
+    return {"theta": theta, "factor": factor, "rows": rows, "written": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1) -> dict:
+    """The three methods on part 2's language model with part 2's budget and seeds (or these): `epochs` over its
+    fine-tuning windows, all of it `learn` with its defaults (each method learns over a share of it, is cut and
+    compensated as `learn` does by default, and the cut trains over the rest); perplexity on valid and test."""
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
@@ -211,9 +239,9 @@ def on_ptb(mode: Mode) -> dict:
     task = Task("lm", 10_000)
     steps = -(-len(budget[0]) // 64)
     rows = []
-    for theta in size["thetas"]:
+    for theta in thetas or size["thetas"]:
         for method in METHODS:
-            for seed in size["seeds"]:
+            for seed in seeds or size["seeds"]:
                 model = models.load_model(path)
                 prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
                 start = time.perf_counter()
@@ -224,7 +252,7 @@ def on_ptb(mode: Mode) -> dict:
                     task,
                     theta=theta,
                     statistics=stats,
-                    epochs=1,
+                    epochs=epochs,
                     steps_per_epoch=steps,
                     learning_rate=1e-3,
                     seed=seed,
@@ -244,7 +272,8 @@ def on_ptb(mode: Mode) -> dict:
                     "kept": {g.name: g.num_kept for g in found.plan.groups},
                     "params": found.model.count_params(),
                     "tuned": scored,
-                    "seconds_per_learning_epoch": seconds,
+                    "seconds_per_learning_epoch": seconds / epochs,
+                    "seconds": seconds,
                     "exact": found.record["exact"],
                     "removed_alive": found.record["removed_alive"],
                 }
@@ -260,8 +289,13 @@ if __name__ == "__main__":
 
     from .common import mode
 
+    if sys.argv[1:] == ["--ptb-long"]:
+        import_tensorflow()
+        ptb_long_part(mode("full"))
+        raise SystemExit(0)
     unknown = set(sys.argv[1:]) - set(METHODS)
     if not sys.argv[1:] or unknown:
-        raise SystemExit(f"usage: python -m bench.learned {' '.join(METHODS)} (any of them); received {sys.argv[1:]}")
+        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb-long"
+        raise SystemExit(f"usage: {usage}; received {sys.argv[1:]}")
     import_tensorflow()
     rerun(mode("full"), tuple(sys.argv[1:]))

@@ -108,12 +108,13 @@ def base(mode: Mode) -> Path:
     return path
 
 
+DEFAULT = "default (uniform + OBS + refit)"
 METHODS = [
     "ISS-GM",
     "L2-norm units",
     "uniform rates",
     "ISS-GM + refit",
-    "default (uniform + OBS + refit)",
+    DEFAULT,
     "default, tuned from the refit",
 ]
 
@@ -147,6 +148,24 @@ def rerun(mode: Mode, methods: tuple[str, ...]) -> dict:
 
 
 def part(mode: Mode, keep: Kept | None = None) -> dict:
+    size = SIZES[mode.name]
+    rows, info = compare_on_ptb(mode, METHODS, size["thetas"], size["seeds"], epochs=1, keep=keep)
+    result = {"size": dict(size), **info, "rows": rows, "paper_kept": PAPER_KEPT}
+    save(mode, "ptb", result)
+    return result
+
+
+def long_default(mode: Mode, theta: float, epochs: int) -> list[dict]:
+    """The default cut fine-tuned for `epochs` (seed 0) as part 2 tunes it: the one-shot row beside a longer
+    learned budget (the unpruned model is not tuned again)."""
+    placeholder = Kept([{"method": "unpruned", "theta": 0.0, "seed": 0}], ())
+    rows, _ = compare_on_ptb(mode, [DEFAULT], (theta,), (0,), epochs=epochs, keep=placeholder)
+    return [r for r in rows if r["method"] != "unpruned"]
+
+
+def compare_on_ptb(mode: Mode, methods, thetas, seeds, *, epochs: int, keep: Kept | None) -> tuple[list[dict], dict]:
+    """compare.run on the base model: statistics from train, fine-tuning on its last windows validated on the
+    last 1,000 of valid, perplexity on valid and test; the rows and the data's sizes."""
     from lstmprune_cli.core.schema import Options
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
@@ -170,32 +189,28 @@ def part(mode: Mode, keep: Kept | None = None) -> dict:
     model = models.load_model(path)
     batches = calibration_batches(model, str(PTB / "ptb.train.txt"), options, max_samples=REFIT_WINDOWS)
     tuning = lambda s: shuffled(*budget, s)  # noqa: E731
-    recipe = dict(epochs=1, learning_rate=1e-3, steps_per_epoch=-(-len(budget[0]) // 64))  # shuffled's batches
+    recipe = dict(epochs=epochs, learning_rate=1e-3, steps_per_epoch=-(-len(budget[0]) // 64))  # shuffled's batches
     picked = windows("valid")
     picked = picked[0][-1000:], picked[1][-1000:]
     validation = lambda: shuffled(*picked, 0, 256)  # noqa: E731  (finetune --val: the start)
     rows = compare.run(
         path,
         stats,
-        size["thetas"],
-        size["seeds"],
+        thetas,
+        seeds,
         tuning,
         score,
         recipe,
         calibration=batches,
-        methods=METHODS,
+        methods=methods,
         validation=validation,
         progress=keep,
     )
-    result = {
-        "size": dict(size),
+    info = {
         "windows": {"train": len(train[0]), **{s: len(xy[0]) for s, xy in held.items()}},
         "statistics_samples": next(iter(stats.stats.values())).count,
-        "rows": rows,
-        "paper_kept": PAPER_KEPT,
     }
-    save(mode, "ptb", result)
-    return result
+    return rows, info
 
 
 if __name__ == "__main__":
