@@ -238,6 +238,8 @@ def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1) -> dict:
     held = {split: ptb.windows(split, size["evaluate"]) for split in ("valid", "test")}
     task = Task("lm", 10_000)
     steps = -(-len(budget[0]) // 64)
+    picked = ptb.windows("valid")
+    picked = picked[0][-1000:], picked[1][-1000:]  # part 2's validation windows: the best epoch of the cut's training
     rows = []
     for theta in thetas or size["thetas"]:
         for method in METHODS:
@@ -259,6 +261,7 @@ def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1) -> dict:
                     compensate="refit",  # as `lstmprune learn` does by default, on the first training windows
                     calibration=inputs_of(lambda s=seed: shuffled(*budget, s, 64), ptb.REFIT_WINDOWS),
                     prior=prior,
+                    validation=lambda: shuffled(*picked, 0, 256),
                 )
                 seconds = time.perf_counter() - start
                 scored = {

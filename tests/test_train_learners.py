@@ -234,6 +234,24 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
         assert {g.name: g.num_kept for g in found.plan.groups} == {g.name: g.units // 2 for g in found.plan.groups}
 
 
+def test_with_validation_data_the_cut_keeps_its_best_epoch_of_training(tf):
+    """learn --val: the cut model's training is judged on the validation batches every epoch, and the model
+    written is its best epoch there, as finetune's (labels opposite to the training ones: fitting them makes the
+    later epochs worse there)."""
+    from lstmprune_cli.framework.models.tasks import Task
+    from lstmprune_cli.framework.train.loop import evaluate
+
+    x, y = _data()
+    held = lambda: [(x, 1 - y)]  # noqa: E731
+    found = _learn(golden.build("single"), "l0", theta=0.5, epochs=10, validation=held, patience=99)
+    trained = [e for e in found.record["epochs"] if e["phase"] == "train"]
+    assert trained and all(e["validation"] is not None for e in trained)
+    assert all(e["validation"] is None for e in found.record["epochs"] if e["phase"] == "learn")
+    losses = [e["validation"]["loss"] for e in trained]
+    assert min(losses) < losses[-1]  # the last epoch is not the best
+    assert evaluate(found.model, held(), Task("multilabel", 3)).loss == pytest.approx(min(losses), rel=1e-5)
+
+
 def test_a_learned_cut_with_mean_compensation_equals_the_masked_model_with_its_means_folded(tf):
     """Golden: the compensated cut of a learned plan is the trained model with the removed units masked and
     each one's mean output on the calibration data folded into the next layer's bias."""

@@ -38,7 +38,8 @@ def learn(
     ] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model to train (default: the analyzed one).")] = None,
     validation: Annotated[
-        Optional[str], typer.Option("--val", help="Validation data: metrics each epoch and of the cut model.")
+        Optional[str],
+        typer.Option("--val", help="Validation data: metrics each epoch; the cut model's best epoch is written."),
     ] = None,
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="Output (default: beside MODEL, '-METHOD', same format).")

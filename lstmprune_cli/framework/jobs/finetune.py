@@ -35,7 +35,7 @@ class FinetuneJob:
     model: str = ""  # the model trained, as given
 
     def trials(self) -> dict:
-        """Epoch 1 from each start, when finetune tried both."""
+        """The trial of each start (the first batches of epoch 1), when finetune tried both."""
         found = self.result.trials
         return dict(zip(("rewound", "pruned"), (e.to_dict() for e in found))) if len(found) > 1 else {}
 
@@ -93,8 +93,8 @@ def finetune(
     rewind: (original model, plan). When the plan refitted the consumers, the plan's cut of the original
     (the kept units' own weights, the removed units' means in the biases) is another start: with enough
     training it ends better than the refitted weights (docs/benchmarks.md). start: "rewound" trains it,
-    "pruned" the file as given, "auto" the first epoch from both and goes on with the lower validation loss
-    (without validation data: rewound).
+    "pruned" the file as given, "auto" the first batches from both and goes on with the lower validation loss,
+    the trial counted in the epochs (core.training.trial_budget; without validation data: rewound).
     training.strategy: none, mirrored (the devices of this machine) or multi-worker (TF_CONFIG; each worker reads
     its shard of the records, the chief writes `out`). backup_dir: the state after every epoch, resumed from.
     """

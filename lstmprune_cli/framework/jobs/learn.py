@@ -117,7 +117,8 @@ def learn(
         schedule=t.schedule,
         teacher=teacher,
         alpha=t.alpha,
-        on_epoch=display.epoch,  # no validation while the structure moves: the cut model is evaluated at the end
+        validation=val,  # the best epoch of the cut model's training; none while the structure moves
+        on_epoch=display.epoch,
         wrap=display.epochs(),
     )
     small = found.model

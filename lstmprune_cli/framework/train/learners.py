@@ -504,6 +504,7 @@ def learn(
     calibration: Callable[[], Iterable] | None = None,
     prior: dict[str, np.ndarray] | None = None,
     allocation: str | None = None,
+    validation: Callable[[], Iterable] | None = None,
     **training,
 ) -> Learned:
     """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
@@ -515,7 +516,8 @@ def learn(
     the budget like units. `prior` (l0, group-lasso): a one-shot criterion's scores by group name, the ranking
     the learner starts from. `allocation` (l0, group-lasso): "uniform" cuts every group at the same rate, the learned
     scores choosing which units; "learned" lets the scores choose how many too (one ranking over all groups); None:
-    the method's own default (LEARNERS).
+    the method's own default (LEARNERS). `validation`: the batches that choose the best epoch of the cut model's
+    training (as finetune's), while the structure moves the last epoch is kept.
     """
     from .loop import fit
 
@@ -574,7 +576,8 @@ def learn(
         exact = {"removed_alive": 0, "exact": True, "cut": {"step": steps, **exact}}
         if total > steps:
             batches, count = stream.take(total - steps, per)
-            tuned = fit(small, batches, task, steps_per_epoch=per, **{**training, "epochs": count})
+            tuning = {**training, "epochs": count, "validation": validation}
+            tuned = fit(small, batches, task, steps_per_epoch=per, **tuning)
             history += [{"phase": "train", **e.to_dict()} for e in tuned.epochs]
     seconds = time.perf_counter() - start
     phases = {"learn_steps": steps, "train_steps": total - steps if phased else 0}
