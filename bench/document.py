@@ -880,7 +880,8 @@ def _ptb_long(long: dict | None) -> list[str]:
         f"windows, {long['factor']} epoch(s) for every method (`learn`'s share and the default's start trial",
         f"included); test perplexity, a difference under {PTB_TIE} is a tie.",
         "",
-        "| method | kept | right after the cut | after the budget | exact | against the default | seconds |",
+        "| method | kept | right after the cut | after the budget | exact | against the default | seconds (shared "
+        "cores) |",
         "|---|---|---|---|---|---|---|",
     ]
     for x in rows:
