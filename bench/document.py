@@ -785,12 +785,17 @@ def learned_section(r: dict) -> list[str]:
     return lines + [""] + _long_budget(r["long"], learn + tune)
 
 
+def _learned_first(rows: list[dict]) -> tuple[list[dict], dict | None]:
+    """The learned methods' rows first, and the one-shot row they are judged against."""
+    ordered = sorted(rows, key=lambda x: x["method"] not in LEARNED)
+    return ordered, next((x for x in ordered if x["method"] not in LEARNED), None)
+
+
 def _long_budget(long: dict, epochs: int) -> list[str]:
     """The long-budget rows: one seed, ties under TIE points."""
     if not long["rows"]:
         return []
-    rows = sorted(long["rows"], key=lambda x: x["method"] not in LEARNED)
-    default = next((x for x in rows if x["method"] not in LEARNED), None)
+    rows, default = _learned_first(long["rows"])
     lines = [
         f"### The long budget: {long['factor']}x, {long['factor'] * epochs} epochs",
         "",
@@ -871,8 +876,7 @@ def _ptb_long(long: dict | None) -> list[str]:
     """The long-budget PTB rows: one seed, ties under PTB_TIE."""
     if not long or not long["rows"]:
         return []
-    rows = sorted(long["rows"], key=lambda x: x["method"] not in LEARNED)
-    default = next((x for x in rows if x["method"] not in LEARNED), None)
+    rows, default = _learned_first(long["rows"])
     lines = [
         f"#### The long budget on Penn Treebank: {long['factor']} epoch(s)",
         "",
