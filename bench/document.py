@@ -756,7 +756,7 @@ def learned_section(r: dict) -> list[str]:
         "seeds (the seeds vary the order of the clips and the learners' draws).",
         *_rerun_note(r, "python -m bench.learned METHOD"),
         "",
-        f"| theta | method | kept {' / '.join(names)} | params | after `learn` / the cut | after fine-tuning |",
+        f"| theta | method | kept {' / '.join(names)} | params | {_cut_label(r['rows'])} | after fine-tuning |",
         "|---|---|---|---|---|---|",
     ]
     for c in cells:
@@ -765,8 +765,9 @@ def learned_section(r: dict) -> list[str]:
             f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
             f"{_pm(c['tuned'], 100)} |"
         )
-    lines += ["", "In parentheses: the default right after its cut, before any training.", ""]
+    lines += ["", _cut_note(r["rows"]), ""]
     by = {(c["theta"], c["method"]): c for c in cells}
+    said = "after `learn`" if _cut_label(r["rows"]) == "after `learn` / the cut" else "right after its cut"
     for theta in sorted({c["theta"] for c in cells if c["method"] in LEARNED}):
         default = by.get((theta, "default (uniform + OBS + refit)"))
         if default is None:
@@ -778,11 +779,27 @@ def learned_section(r: dict) -> list[str]:
             after = _verdict(c["cut"], default["cut"], c["seeds"])
             tuned = _verdict(c["tuned"], default["tuned"], c["seeds"])
             lines.append(
-                f"- theta {theta}, {method}: after `learn` {100 * c['cut'][0]:.2f} against the default's untrained cut "
-                f"{100 * default['cut'][0]:.2f} ({after}); after the whole budget {100 * c['tuned'][0]:.2f} against "
-                f"{100 * default['tuned'][0]:.2f} ({tuned})."
+                f"- theta {theta}, {method}: {said} {100 * c['cut'][0]:.2f} against the default's "
+                f"untrained cut {100 * default['cut'][0]:.2f} ({after}); after the whole budget "
+                f"{100 * c['tuned'][0]:.2f} against {100 * default['tuned'][0]:.2f} ({tuned})."
             )
     return lines + [""] + _long_budget(r["long"], learn + tune)
+
+
+def _cut_label(rows: list[dict]) -> str:
+    """What the learned rows' `cut` is: right after the cut (rows that score it, `after_learn` beside it), or the
+    model `learn` ended in (rows from before)."""
+    learned = [x for x in rows if x["method"] in LEARNED]
+    return "right after the cut" if all("after_learn" in x for x in learned) else "after `learn` / the cut"
+
+
+def _cut_note(rows: list[dict]) -> str:
+    if _cut_label(rows) == "after `learn` / the cut":
+        return "In parentheses: the default right after its cut, before any training."
+    return (
+        "Right after the cut: a learned method's cut compensated at the end of its learning phase, before the cut\n"
+        "trains; in parentheses, the default's cut before any training."
+    )
 
 
 def _learned_first(rows: list[dict]) -> tuple[list[dict], dict | None]:
@@ -801,7 +818,7 @@ def _long_budget(long: dict, epochs: int) -> list[str]:
         "",
         f"Theta {rows[0]['theta']}, seed 0, the same clips; a difference under {TIE} GAP@20 points is a tie.",
         "",
-        "| method | kept | after `learn` / the cut | after fine-tuning | against the default |",
+        f"| method | kept | {_cut_label(long['rows'])} | after fine-tuning | against the default |",
         "|---|---|---|---|---|",
     ]
     for x in rows:
@@ -816,7 +833,8 @@ def _long_budget(long: dict, epochs: int) -> list[str]:
 
 def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
     """The learned structures on part 2's language model, beside part 2's one-shot rows (same budget, seeds)."""
-    rows = [{**x, "cut": x.get("cut", x["tuned"])} for x in r["rows"]]  # a learned row: `learn` is its budget
+    rows = [{**x, "cut": x.get("cut", x["tuned"])} for x in r["rows"]]  # rows from before the cut was scored
+    scored = all("cut" in x for x in r["rows"])  # each learned cut scored right after the cut
     thetas = sorted({x["theta"] for x in rows})
     if one_shot:
         rows += [x for x in one_shot["rows"] if x["method"] in LEARNED_REFERENCES and x["theta"] in thetas]
@@ -832,7 +850,13 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
         "above, keeping its best epoch on part 2's validation windows as `learn --val` does), labels only as in",
         "part 2. Test perplexity (lower",
         f"is better), {spread}; part 2's one-shot rows beside them (in parentheses: right after the cut, untrained;",
-        f"then after one epoch of fine-tuning). Run {r.get('written') or r.get('kept_from')}.",
+        "then after one epoch of fine-tuning)."
+        + (
+            " A learned method's cut is scored at the end of its learning phase, compensated, before it trains."
+            if scored
+            else ""
+        ),
+        f"Run {r.get('written') or r.get('kept_from')}.",
         "",
         "| theta | method | kept | params | after the cut | after the budget | exact | s per epoch |",
         "|---|---|---|---|---|---|---|---|",
@@ -847,7 +871,7 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
     for c in sorted(cells, key=lambda c: (c["theta"], c["method"] not in LEARNED)):
         key = (c["theta"], c["method"])
         learned = c["method"] in LEARNED
-        cut = "" if learned else f"({_pm(c['cut'], 1, 1)})"
+        cut = (_pm(c["cut"], 1, 1) if scored else "") if learned else f"({_pm(c['cut'], 1, 1)})"
         shown = "" if not learned else "yes" if exact.get(key) else "no" if exact.get(key) is not None else ""
         lines.append(
             f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
@@ -863,8 +887,16 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
                 continue
             lower = lambda cell: (-cell[0], cell[1])  # noqa: E731  (perplexity: lower is ahead)
             seeds = min(c["seeds"], default["seeds"])  # a one-seed side: the threshold
-            after = _verdict(lower(c["tuned"]), lower(default["cut"]), c["seeds"], tie=PTB_TIE)  # the cut: no spread
             tuned = _verdict(lower(c["tuned"]), lower(default["tuned"]), seeds, tie=PTB_TIE)
+            if scored:  # the default's cut is one model: no spread
+                after = _verdict(lower(c["cut"]), lower(default["cut"]), c["seeds"], tie=PTB_TIE)
+                lines.append(
+                    f"- theta {theta}, {method}: right after its cut {c['cut'][0]:.1f} against the default's untrained "
+                    f"cut {default['cut'][0]:.1f} ({after}); after the budget {c['tuned'][0]:.1f} against "
+                    f"{default['tuned'][0]:.1f} ({tuned})."
+                )
+                continue
+            after = _verdict(lower(c["tuned"]), lower(default["cut"]), c["seeds"], tie=PTB_TIE)
             lines.append(
                 f"- theta {theta}, {method}: {c['tuned'][0]:.1f} after its budget, against the default's untrained "
                 f"cut {default['cut'][0]:.1f} ({after}) and its fine-tuned cut {default['tuned'][0]:.1f} ({tuned})."
@@ -890,7 +922,7 @@ def _ptb_long(long: dict | None) -> list[str]:
     ]
     for x in rows:
         learned = x["method"] in LEARNED
-        cut = "" if learned else f"({x['cut']['test']:.1f})"
+        cut = (f"{x['cut']['test']:.1f}" if "cut" in x else "") if learned else f"({x['cut']['test']:.1f})"
         exact = ("yes" if x.get("exact") else "no") if learned else ""
         verdict = ""
         if default is not None and x is not default:
@@ -1015,7 +1047,33 @@ def learned_search_section(r: dict) -> list[str]:
     lines += ["", "Bold: the setting chosen for each method.", ""]
     lines += _allocation_search(r["allocation"]) if "allocation" in r else []
     lines += _controls_search(r["controls"]) if "controls" in r else []
-    return lines + (_soft_search(r["soft"]) if "soft" in r else [])
+    lines += _soft_search(r["soft"]) if "soft" in r else []
+    return lines + (_across_search(r["across"]) if "across" in r else [])
+
+
+def _across_search(a: dict) -> list[str]:
+    """The fifth stage: settings tried on Penn Treebank as well as on the sample, each against the current one."""
+    thetas = " and ".join(map(str, a["ptb_thetas"]))
+    lines = [
+        "A default must hold on both data sets at hand, so these settings were tried on part 2's language model too "
+        f"(`python -m bench.learned_search across`): on the sample at theta {a['rows'][0]['theta']} (mean over seeds "
+        f"{', '.join(map(str, a['seeds']))}, validation GAP@20 %), and on Penn Treebank at theta {thetas} with part "
+        "2's budget of one epoch (seed 0, mean validation perplexity over the thetas, on the valid windows that no "
+        f"best-epoch choice reads). A new setting is taken if it gains more than the tie on one ({a['tie']} points; "
+        f"{a['ptb_tie']} perplexity) and loses no more than the tie on the other.",
+        "",
+        "| method | setting | sample: validation GAP@20 | PTB: validation perplexity | taken |",
+        "|---|---|---|---|---|",
+    ]
+    for method, c in a["chosen"].items():
+        change = ", ".join(f"{k} {v}" for k, v in c["change"].items())
+        current = next(r for r in a["rows"] if r["method"] == method and r["setting"] == "current")
+        before = ", ".join(f"{k} {current[k]}" for k in c["change"])
+        for name, label in (("current", before), ("new", change)):
+            m = c["means"][name]
+            taken = "yes" if c["taken"] == (name == "new") else ""
+            lines.append(f"| {method} | {label} | {100 * m['audioset']:.2f} | {m['ptb']:.1f} | {taken} |")
+    return lines + [""]
 
 
 def _soft_search(a: dict) -> list[str]:

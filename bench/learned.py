@@ -124,7 +124,6 @@ def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> 
 
     model = models.load_model(audioset.MODEL)
     prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
-    start = time.perf_counter()
     found = learn(
         model,
         method,
@@ -138,10 +137,11 @@ def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> 
         compensate="refit",  # as `lstmprune learn` does by default, on the first training clips
         calibration=inputs_of(lambda: shuffled(*budget, seed), REFIT_SAMPLES),
         prior=prior,
+        at_cut=score,  # right after the cut, compensated, before the cut trains
         **common,
     )
-    learned = time.perf_counter() - start
-    cut = score(found.model)
+    learned = found.record["seconds"]  # at_cut's scoring not counted
+    after_learn = score(found.model)
     start = time.perf_counter()
     fit(
         found.model,
@@ -159,7 +159,8 @@ def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> 
         "seed": seed,
         "kept": {g.name: g.num_kept for g in found.plan.groups},
         "params": found.model.count_params(),
-        "cut": cut,
+        "cut": found.record["at_cut"],
+        "after_learn": after_learn,
         "tuned": tuned,
         "epochs": learn_epochs + tune_epochs,
         "seconds_per_learning_epoch": learned / learn_epochs,
@@ -167,7 +168,7 @@ def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> 
         "exact": found.record["exact"],
         "removed_alive": found.record["removed_alive"],
     }
-    log(method, theta, seed, row["kept"], cut, tuned, f"{learned:.0f} s learning")
+    log(method, theta, seed, row["kept"], row["cut"], tuned, f"{learned:.0f} s learning")
     return row
 
 
@@ -220,60 +221,22 @@ def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1) -> dict:
     """The three methods on part 2's language model with part 2's budget and seeds (or these): `epochs` over its
     fine-tuning windows, all of it `learn` with its defaults (each method learns over a share of it, is cut and
     compensated as `learn` does by default, and the cut trains over the rest); perplexity on valid and test."""
-    from lstmprune_cli.core.schema import Options
-    from lstmprune_cli.framework import jobs, models
-    from lstmprune_cli.framework.data.calibration import inputs_of
-    from lstmprune_cli.framework.models.tasks import Task
-    from lstmprune_cli.framework.train.learners import LEARNERS, learn
-    from lstmprune_cli.framework.train.loop import evaluate
-
+    data = ptb_data(mode)
     size = ptb.SIZES[mode.name]
-    path = ptb.base(mode)
-    options = Options(vocab=str(ptb.vocabulary()))
-    stats = jobs.analyze.analyze(
-        path, str(ptb.PTB / "ptb.train.txt"), options, max_samples=size["stats"], every_step=True
-    ).statistics
-    train = ptb.windows("train")
-    budget = train[0][-size["budget"] :], train[1][-size["budget"] :]
-    held = {split: ptb.windows(split, size["evaluate"]) for split in ("valid", "test")}
-    task = Task("lm", 10_000)
-    steps = -(-len(budget[0]) // 64)
-    picked = ptb.windows("valid")
-    picked = picked[0][-1000:], picked[1][-1000:]  # part 2's validation windows: the best epoch of the cut's training
     rows = []
     for theta in thetas or size["thetas"]:
         for method in METHODS:
             for seed in seeds or size["seeds"]:
-                model = models.load_model(path)
-                prior = jobs.learn.prior_scores(model, stats, LEARNERS[method].prior or "none")
-                start = time.perf_counter()
-                found = learn(
-                    model,
-                    method,
-                    lambda s=seed: shuffled(*budget, s, 64),
-                    task,
-                    theta=theta,
-                    statistics=stats,
-                    epochs=epochs,
-                    steps_per_epoch=steps,
-                    learning_rate=1e-3,
-                    seed=seed,
-                    compensate="refit",  # as `lstmprune learn` does by default, on the first training windows
-                    calibration=inputs_of(lambda s=seed: shuffled(*budget, s, 64), ptb.REFIT_WINDOWS),
-                    prior=prior,
-                    validation=lambda: shuffled(*picked, 0, 256),
-                )
-                seconds = time.perf_counter() - start
-                scored = {
-                    s: evaluate(found.model, shuffled(*xy, 0, 256), task).metrics["perplexity"]
-                    for s, xy in held.items()
-                }
+                held = lambda model: {s: ptb_score(data, model, xy) for s, xy in data["held"].items()}  # noqa: E731
+                found, seconds = ptb_learn(data, method, theta=theta, seed=seed, epochs=epochs, at_cut=held)
+                scored = held(found.model)
                 row = {
                     "method": method,
                     "theta": theta,
                     "seed": seed,
                     "kept": {g.name: g.num_kept for g in found.plan.groups},
                     "params": found.model.count_params(),
+                    "cut": found.record["at_cut"],  # right after the cut, compensated, before it trains
                     "tuned": scored,
                     "seconds_per_learning_epoch": seconds / epochs,
                     "seconds": seconds,
@@ -282,7 +245,72 @@ def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1) -> dict:
                 }
                 rows.append(row)
                 log("ptb", method, theta, seed, row["kept"], scored, f"{seconds:.0f} s")
-    return {"rows": rows, "budget_windows": len(budget[0]), "written": time.strftime("%Y-%m-%d %H:%M")}
+    return {"rows": rows, "budget_windows": len(data["budget"][0]), "written": time.strftime("%Y-%m-%d %H:%M")}
+
+
+PICKED = 1000  # part 2's validation windows (the last of valid): the best epoch of the cut's training
+
+
+def ptb_data(mode: Mode) -> dict:
+    """Part 2's language model, its statistics, fine-tuning windows, held-out splits and the PICKED windows."""
+    from lstmprune_cli.core.schema import Options
+    from lstmprune_cli.framework import jobs
+
+    size = ptb.SIZES[mode.name]
+    path = ptb.base(mode)
+    options = Options(vocab=str(ptb.vocabulary()))
+    stats = jobs.analyze.analyze(
+        path, str(ptb.PTB / "ptb.train.txt"), options, max_samples=size["stats"], every_step=True
+    ).statistics
+    train = ptb.windows("train")
+    valid = ptb.windows("valid")
+    return dict(
+        path=path,
+        stats=stats,
+        budget=(train[0][-size["budget"] :], train[1][-size["budget"] :]),
+        held={split: ptb.windows(split, size["evaluate"]) for split in ("valid", "test")},
+        picked=(valid[0][-PICKED:], valid[1][-PICKED:]),
+        unpicked=(valid[0][:-PICKED], valid[1][:-PICKED]),  # validation for a search: never a best-epoch choice
+    )
+
+
+def ptb_learn(data: dict, method: str, *, theta: float, seed: int, epochs: int, prior: str | None = None, at_cut=None):
+    """`learn` on part 2's model with its defaults (or this prior), its cut's best epoch on the picked windows:
+    the Learned and the seconds it took. at_cut: as `learn`'s."""
+    from lstmprune_cli.framework import jobs, models
+    from lstmprune_cli.framework.data.calibration import inputs_of
+    from lstmprune_cli.framework.models.tasks import Task
+    from lstmprune_cli.framework.train.learners import LEARNERS, learn
+
+    model = models.load_model(data["path"])
+    budget = data["budget"]
+    scores = jobs.learn.prior_scores(model, data["stats"], prior or LEARNERS[method].prior or "none")
+    found = learn(
+        model,
+        method,
+        lambda: shuffled(*budget, seed, 64),
+        Task("lm", 10_000),
+        theta=theta,
+        statistics=data["stats"],
+        epochs=epochs,
+        steps_per_epoch=-(-len(budget[0]) // 64),
+        learning_rate=1e-3,
+        seed=seed,
+        compensate="refit",  # as `lstmprune learn` does by default, on the first training windows
+        calibration=inputs_of(lambda: shuffled(*budget, seed, 64), ptb.REFIT_WINDOWS),
+        prior=scores,
+        validation=lambda: shuffled(*data["picked"], 0, 256),
+        at_cut=at_cut,
+    )
+    return found, found.record["seconds"]  # at_cut's scoring not counted
+
+
+def ptb_score(data: dict, model, windows: tuple) -> float:
+    """The perplexity of `model` on (x, y) windows."""
+    from lstmprune_cli.framework.models.tasks import Task
+    from lstmprune_cli.framework.train.loop import evaluate
+
+    return evaluate(model, shuffled(*windows, 0, 256), Task("lm", 10_000)).metrics["perplexity"]
 
 
 if __name__ == "__main__":

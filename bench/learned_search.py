@@ -4,6 +4,7 @@
     python -m bench.learned_search allocation   # only the second stage, kept beside the saved first
     python -m bench.learned_search controls     # only the third
     python -m bench.learned_search soft         # only the fourth: soft-gm's allocation
+    python -m bench.learned_search across       # only the fifth: settings tried on Penn Treebank too
 
 With a budget, `l0` and `group-lasso` learn the structure over LEARN of the steps, starting from a prior ranking
 (`learn --prior`: the shipped cut's OBS scores, or none), are cut and compensated there, and train the cut model
@@ -19,12 +20,15 @@ The fourth chooses soft-gm's allocation and phases there (SOFT_OPTIONS: the pape
 units, or every group at theta; soft pruning over all the steps as the paper trains, or over a share of them, then
 the cut, compensated, trains over the rest as l0 and group-lasso do), its ranking the paper's geometric median, a
 new option taken only beyond TIE points.
+The fifth tries each ACROSS setting on part 2's language model as well (validation perplexity on valid windows
+that no best-epoch choice reads): a learner's default must hold on both of the data sets at hand.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -62,6 +66,11 @@ SOFT_OPTIONS = (  # the fourth stage: soft-gm's allocation (PlanSpec.target) and
     {"target": "uniform", "phased": True, "learn": 0.5},
 )
 TIE = 0.3  # GAP@20 points a new value's mean must gain over the current value's to replace it
+ACROSS = {  # the fifth stage: a setting tried on Penn Treebank as well as on the sample, against the current one
+    "group-lasso": {"prior": "obs"},  # the shipped cut's ranking as where the thresholds start (tied on the sample)
+    "l0": {"travel": 0.1},  # gates that move less from the prior
+}
+PTB_THETAS, PTB_TIE = (0.5, 0.7), 2.0  # PTB_TIE: validation perplexity a one-seed mean must gain (about 1%)
 
 
 def setup() -> dict:
@@ -75,6 +84,30 @@ def setup() -> dict:
         teacher=models.load_model(audioset.MODEL),
         stats=jobs.analyze.analyze(audioset.MODEL, calibration, batch_size=64, max_samples=REFIT_SAMPLES).statistics,
     )
+
+
+@contextmanager
+def overridden(method: str, setting: dict, constants: dict | None = None, entry: dict | None = None):
+    """learners' LEARN and GATE_TRAVEL from `setting`, its module `constants` and fields of `method`'s LEARNERS
+    `entry`, for the duration of one trial."""
+    from dataclasses import replace
+
+    from lstmprune_cli.framework.train import learners
+
+    saved = (learners.LEARN, learners.GATE_TRAVEL)
+    kept = {name: getattr(learners, name) for name in constants or {}}
+    learners.LEARN, learners.GATE_TRAVEL = setting["learn"], setting.get("travel", saved[1])
+    for name, value in (constants or {}).items():
+        setattr(learners, name, value)
+    registered = learners.LEARNERS[method]
+    learners.LEARNERS[method] = replace(registered, **(entry or {}))
+    try:
+        yield
+    finally:
+        learners.LEARNERS[method] = registered
+        learners.LEARN, learners.GATE_TRAVEL = saved
+        for name, value in kept.items():
+            setattr(learners, name, value)
 
 
 def trial(
@@ -92,8 +125,6 @@ def trial(
     """One setting trained, cut and scored on the validation clips; `constants`: learners' module constants
     (GATE_GAIN, GL_START, GL_RISE) set for this trial only; `spec`: soft-gm's rates and ranking; `entry`: fields of
     the method's LEARNERS entry (`phased`) for this trial only."""
-    from dataclasses import replace
-
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data.calibration import inputs_of
     from lstmprune_cli.framework.models.tasks import Task
@@ -102,14 +133,7 @@ def trial(
     from lstmprune_cli.framework.train.loop import evaluate
 
     task = Task("multilabel", 527)
-    saved = (learners.LEARN, learners.GATE_TRAVEL)
-    kept = {name: getattr(learners, name) for name in constants or {}}
-    learners.LEARN, learners.GATE_TRAVEL = setting["learn"], setting.get("travel", saved[1])
-    for name, value in (constants or {}).items():
-        setattr(learners, name, value)
-    registered = learners.LEARNERS[method]
-    learners.LEARNERS[method] = replace(registered, **(entry or {}))
-    try:
+    with overridden(method, setting, constants, entry):
         model = models.load_model(audioset.MODEL)
         start = time.perf_counter()
         batches = lambda: shuffled(*data["budget"], seed)  # noqa: E731
@@ -133,11 +157,6 @@ def trial(
             statistics=data["stats"],
             spec=spec,
         )
-    finally:
-        learners.LEARNERS[method] = registered
-        learners.LEARN, learners.GATE_TRAVEL = saved
-        for name, value in kept.items():
-            setattr(learners, name, value)
     score = evaluate(found.model, shuffled(*data["picked"], 0, 512), task).metrics["gap@20"]
     row = {"method": method, **setting, "validation_gap@20": score}
     row["kept"] = {g.name: g.num_kept for g in found.plan.groups}
@@ -163,6 +182,8 @@ def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation", "contro
         result["controls"] = controls_stage(data, result["chosen"], result["allocation"]["chosen"])
     if "soft" in stages:
         result["soft"] = soft_stage(data, result.get("soft"))
+    if "across" in stages:
+        result["across"] = across_stage(data, result)
     save(m, "learned_search", result)
     return result
 
@@ -259,6 +280,58 @@ def soft_stage(data: dict, saved: dict | None = None) -> dict:
     top = max(means, key=means.get)
     chosen = top if means[top] > means[current] + TIE / 100 else current
     return {"theta": ALLOCATION_THETA, "seeds": list(SEEDS), "tie": TIE, "rows": rows, "means": means, "chosen": chosen}
+
+
+def across_stage(data: dict, result: dict) -> dict:
+    """Each ACROSS setting against the method's current one, on the sample (ALLOCATION_THETA, mean over SEEDS,
+    validation clips) and on Penn Treebank (PTB_THETAS, seed 0, part 2's budget of one epoch, perplexity on the
+    valid windows that no best-epoch choice read). The new setting is taken if it gains beyond the tie on one and
+    loses no more than the tie on the other (TIE GAP@20 points; PTB_TIE perplexity)."""
+    from . import learned
+
+    language = learned.ptb_data(mode("full"))
+    rows, chosen = [], {}
+    for method, change in ACROSS.items():
+        best = result["chosen"][method]
+        current = {k: best[k] for k in ("learn", "prior", "travel") if k in best}
+        allocation = result["allocation"]["chosen"][method]
+        means = {}
+        for name, setting in (("current", current), ("new", current | change)):
+            for seed in SEEDS:
+                row = trial(data, method, setting, theta=ALLOCATION_THETA, allocation=allocation, seed=seed)
+                rows.append(row | {"data": "audioset", "setting": name, "seed": seed, "theta": ALLOCATION_THETA})
+                log("learned across", rows[-1])
+            for theta in PTB_THETAS:
+                with overridden(method, setting):
+                    found, seconds = learned.ptb_learn(
+                        language, method, theta=theta, seed=0, epochs=1, prior=setting["prior"]
+                    )
+                score = learned.ptb_score(language, found.model, language["unpicked"])
+                kept = {g.name: g.num_kept for g in found.plan.groups}
+                row = {"method": method, **setting, "validation_perplexity": score, "kept": kept, "seconds": seconds}
+                rows.append(row | {"data": "ptb", "setting": name, "seed": 0, "theta": theta})
+                log("learned across", rows[-1])
+            ours = [r for r in rows if r["method"] == method and r["setting"] == name]
+            means[name] = {
+                "audioset": float(np.mean([_score(r) for r in ours if r["data"] == "audioset"])),
+                "ptb": float(np.mean([r["validation_perplexity"] for r in ours if r["data"] == "ptb"])),
+            }
+        gain = {  # the new setting's gain: GAP@20 points, perplexity
+            "audioset": 100 * (means["new"]["audioset"] - means["current"]["audioset"]),
+            "ptb": means["current"]["ptb"] - means["new"]["ptb"],
+        }
+        better = (gain["ptb"] > PTB_TIE and gain["audioset"] >= -TIE) or (
+            gain["audioset"] > TIE and gain["ptb"] >= -PTB_TIE
+        )
+        chosen[method] = {"change": change, "means": means, "gain": gain, "taken": bool(better)}
+    return {
+        "seeds": list(SEEDS),
+        "ptb_thetas": list(PTB_THETAS),
+        "tie": TIE,
+        "ptb_tie": PTB_TIE,
+        "rows": rows,
+        "chosen": chosen,
+    }
 
 
 def _soft_name(option: dict) -> str:

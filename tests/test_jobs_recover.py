@@ -207,6 +207,7 @@ def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_p
     assert abs(record["plan"]["achieved"]["units"] - 0.5) < 0.05
     assert record["params"]["after"] < record["params"]["before"] and Path(record["out"]).is_file()
     assert record["plan"]["target"] == "l0" and "gap@20" in record["validation"]  # of the cut model
+    assert record["at_cut"]["samples"] == record["validation"]["samples"]  # the cut before it trained, same data
     report = json.loads(invoke("report", "--eval", tagged / "valid.tfrecord", "--json", *ws).stdout)
     assert report["models"]["pruned"]["params"] == record["params"]["after"]
 

@@ -252,6 +252,26 @@ def test_with_validation_data_the_cut_keeps_its_best_epoch_of_training(tf):
     assert evaluate(found.model, held(), Task("multilabel", 3)).loss == pytest.approx(min(losses), rel=1e-5)
 
 
+def test_at_cut_scores_the_compensated_cut_once_between_learning_and_training(tf):
+    """learn(at_cut=): the cut model, smaller and compensated, is scored after the last learning epoch and before
+    the first training one (what `learn --val` reports as right after the cut)."""
+    events, sizes = [], []
+
+    def at_cut(model):
+        events.append("cut")
+        sizes.append(model.count_params())
+        return {"params": model.count_params()}
+
+    model = golden.build("single")
+    before = model.count_params()
+    found = _learn(model, "group-lasso", theta=0.5, epochs=5, at_cut=at_cut, on_epoch=lambda e: events.append(e))
+    phases = [e["phase"] for e in found.record["epochs"]]
+    assert events.count("cut") == 1 and len(events) == len(phases) + 1
+    assert events.index("cut") == phases.index("train")  # every learning epoch before it, every training one after
+    assert found.record["at_cut"] == {"params": found.model.count_params()} == {"params": sizes[0]}
+    assert sizes[0] < before
+
+
 def test_a_learned_cut_with_mean_compensation_equals_the_masked_model_with_its_means_folded(tf):
     """Golden: the compensated cut of a learned plan is the trained model with the removed units masked and
     each one's mean output on the calibration data folded into the next layer's bias."""

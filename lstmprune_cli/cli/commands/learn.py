@@ -125,6 +125,10 @@ def learn(
             f"note: {job.record['removed_alive']} removed units still carried weight when training ended; "
             "the cut model differs from the trained one by them (more epochs close them)"
         )
+    if "at_cut" in job.record:
+        render.out.print(
+            "validation right after the cut: " + ", ".join(f"{k} {v:.4g}" for k, v in job.record["at_cut"].items())
+        )
     if job.after is not None:
         render.out.print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in job.after.to_dict().items()))
     render.err.print(f"plan -> {job.plan_path}   model -> {job.out} ({job.kind})")

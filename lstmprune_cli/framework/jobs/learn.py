@@ -118,6 +118,7 @@ def learn(
         teacher=teacher,
         alpha=t.alpha,
         validation=val,  # the best epoch of the cut model's training; none while the structure moves
+        at_cut=(lambda cut: evaluate(cut, val(), task).to_dict()) if val else None,
         on_epoch=display.epoch,
         wrap=display.epochs(),
     )

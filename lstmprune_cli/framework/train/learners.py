@@ -505,6 +505,7 @@ def learn(
     prior: dict[str, np.ndarray] | None = None,
     allocation: str | None = None,
     validation: Callable[[], Iterable] | None = None,
+    at_cut: Callable[[object], dict] | None = None,
     **training,
 ) -> Learned:
     """Train `model` in place with `method`, then cut it: the plan, the smaller model, and the record.
@@ -517,7 +518,8 @@ def learn(
     the learner starts from. `allocation` (l0, group-lasso): "uniform" cuts every group at the same rate, the learned
     scores choosing which units; "learned" lets the scores choose how many too (one ranking over all groups); None:
     the method's own default (LEARNERS). `validation`: the batches that choose the best epoch of the cut model's
-    training (as finetune's), while the structure moves the last epoch is kept.
+    training (as finetune's), while the structure moves the last epoch is kept. `at_cut(model)`: scores of the
+    compensated cut right after the cut, before it trains (`record["at_cut"]`).
     """
     from .loop import fit
 
@@ -571,6 +573,9 @@ def learn(
         plan.extra["allocate"] = allocation  # how many units each group kept: its scores', or theta's in each
     exact = _exact(sets, kept, model)
     small = compensated_cut(model, plan, compensate, calibration)
+    tick = time.perf_counter()
+    scored = {"at_cut": at_cut(small)} if at_cut is not None else {}
+    start += time.perf_counter() - tick  # the scoring is not the learner's time
     history = [{"phase": "learn", **e.to_dict()} for e in result.epochs]
     if phased:  # the cut model trains over the rest: it is the model written, so the cut loses nothing of it
         exact = {"removed_alive": 0, "exact": True, "cut": {"step": steps, **exact}}
@@ -585,7 +590,7 @@ def learn(
         budget=budget,
         learned={"method": method, "penalty": penalty, "seconds": seconds, "epochs": epochs, **phases, **exact},
     )
-    record = {"epochs": history, "seconds": seconds, **phases, **exact}
+    record = {"epochs": history, "seconds": seconds, **phases, **exact, **scored}
     if getattr(learner, "trace", None):
         record["trace"] = learner.trace
     return Learned(plan, small, record)
