@@ -3,8 +3,9 @@
     @shared("epochs", "batch_size", record="training", make=Training, epochs=5)
     def learn(..., training: Training): ...
 
-A help text may name a registry as {allocations}, {criteria}, {methods}, {losses}, {strategies}, {formats} or
-{runners}: `Command` fills it in when the command is built, so `--help` lists what is registered right then.
+A help text may name a registry as {allocations}, {criteria}, {methods}, {priors}, {losses}, {strategies},
+{formats} or {runners}: `Command` fills it in when the command is built, so `--help` lists what is registered
+right then.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ def registered() -> dict[str, str]:
     from ..framework.jobs.export import FORMATS
     from ..framework.models.tasks import losses
     from ..framework.train.distribute import STRATEGIES
-    from ..framework.train.learners import methods
+    from ..framework.train.learners import LEARNERS, methods
 
     names = dict(allocations=allocations(), criteria=criterion_names(), methods=methods())
+    names |= dict(priors=[f"{entry.prior} for {name}" for name, entry in LEARNERS.items() if entry.prior])
     names |= dict(losses=[name for name in losses() if name != "auto"])
     names |= dict(strategies=STRATEGIES, formats=FORMATS, runners=list(RUNNERS))
     return {key: ", ".join(values) for key, values in names.items()}

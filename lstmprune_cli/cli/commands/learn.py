@@ -57,8 +57,8 @@ def learn(
         Optional[str],
         typer.Option(
             help="l0, group-lasso: start from a criterion's ranking of the units on the analyzed statistics, or "
-            "none. Criteria: {criteria}. Default when the workspace analyzed this model: obs for l0, none for "
-            "group-lasso (chosen on validation data: docs/benchmarks.md); else none."
+            "none. Criteria: {criteria}. Default when the workspace analyzed this model: {priors} (chosen on "
+            "validation data: docs/benchmarks.md); else none."
         ),
     ] = None,
     criterion: Optional[str] = None,

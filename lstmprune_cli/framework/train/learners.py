@@ -427,8 +427,9 @@ class Method:
 
 LEARNERS: dict[str, Method] = {
     "l0": Method(_gates),  # ISS-L0 (seed 003): hard-concrete gates, expected L0 held to the budget
-    # ISS-GL: proximal group soft-threshold on every weight of a unit; uniform rates chosen on validation clips
-    "group-lasso": Method(_group_lasso, prior="none", allocation="uniform"),
+    # ISS-GL: proximal group soft-threshold on every weight of a unit; uniform rates chosen on validation clips, the
+    # OBS prior (adaptive thresholds) on validation windows of Penn Treebank, tied on the clips (learned_search across)
+    "group-lasso": Method(_group_lasso, allocation="uniform"),
     # ISS-GM's soft pruning (GM units silenced, free to regrow) over the learning share, then the hard cut and the
     # cut trained as l0's; uniform rates and the phases chosen on validation clips (the paper: its own rates, soft
     # pruning over every step)
