@@ -1044,7 +1044,9 @@ def learned_search_section(r: dict) -> list[str]:
             f"| {row['method']} | {row['learn']} | {row['prior']} | {row.get('travel', '')} | "
             f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
-    lines += ["", "Bold: the setting chosen for each method.", ""]
+    changed = [m for m, c in r.get("across", {}).get("chosen", {}).items() if c["taken"]]
+    later = f" (the last stage below changed {', '.join(changed)}'s)" if changed else ""
+    lines += ["", f"Bold: the setting chosen for each method here{later}.", ""]
     lines += _allocation_search(r["allocation"]) if "allocation" in r else []
     lines += _controls_search(r["controls"]) if "controls" in r else []
     lines += _soft_search(r["soft"]) if "soft" in r else []
@@ -1062,7 +1064,7 @@ def _across_search(a: dict) -> list[str]:
         f"best-epoch choice reads). A new setting is taken if it gains more than the tie on one ({a['tie']} points; "
         f"{a['ptb_tie']} perplexity) and loses no more than the tie on the other.",
         "",
-        "| method | setting | sample: validation GAP@20 | PTB: validation perplexity | taken |",
+        "| method | setting | sample: validation GAP@20 | PTB: validation perplexity | the default |",
         "|---|---|---|---|---|",
     ]
     for method, c in a["chosen"].items():
