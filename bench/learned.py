@@ -7,6 +7,8 @@ same run for LEARN + TUNE epochs (`compare.run`, its start trial counted), on th
 teacher, validation and schedule. The long budget gives the learners and the default FACTOR times as many.
 
     python -m bench.learned soft-gm    # only these methods' rows again, the others kept (a change to them alone)
+    python -m bench.learned --ptb      # only the Penn Treebank rows with part 2's budget, the long ones kept
+    python -m bench.learned --ptb-long # only the long-budget Penn Treebank rows
 """
 
 from __future__ import annotations
@@ -195,12 +197,25 @@ def ptb_part(mode: Mode) -> dict:
 
 def ptb_long_part(mode: Mode) -> dict:
     """`python -m bench.learned --ptb-long`: only the long-budget PTB rows, the equal-budget ones kept."""
-    saved = (load(mode, "learned") or {}).get("ptb")
-    if not saved:
-        raise SystemExit("no saved learned PTB rows: run `python -m bench.run --only learned-ptb`")
+    saved = _saved_ptb(mode)
     found = {**saved, "long": on_ptb_long(mode)}
     _save_ptb(mode, found)
     return found
+
+
+def ptb_equal_part(mode: Mode) -> dict:
+    """`python -m bench.learned --ptb`: only the equal-budget PTB rows, the long-budget ones kept."""
+    saved = _saved_ptb(mode)
+    found = {**on_ptb(mode), "long": saved.get("long")}
+    _save_ptb(mode, found)
+    return found
+
+
+def _saved_ptb(mode: Mode) -> dict:
+    saved = (load(mode, "learned") or {}).get("ptb")
+    if not saved:
+        raise SystemExit("no saved learned PTB rows: run `python -m bench.run --only learned-ptb`")
+    return saved
 
 
 def _save_ptb(mode: Mode, found: dict) -> None:
@@ -320,13 +335,14 @@ if __name__ == "__main__":
 
     from .common import mode
 
-    if sys.argv[1:] == ["--ptb-long"]:
+    parts = {"--ptb-long": ptb_long_part, "--ptb": ptb_equal_part}
+    if len(sys.argv) == 2 and sys.argv[1] in parts:
         import_tensorflow()
-        ptb_long_part(mode("full"))
+        parts[sys.argv[1]](mode("full"))
         raise SystemExit(0)
     unknown = set(sys.argv[1:]) - set(METHODS)
     if not sys.argv[1:] or unknown:
-        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb-long"
+        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb | --ptb-long"
         raise SystemExit(f"usage: {usage}; received {sys.argv[1:]}")
     import_tensorflow()
     rerun(mode("full"), tuple(sys.argv[1:]))
