@@ -52,11 +52,11 @@ def validation_clips() -> tuple[np.ndarray, np.ndarray]:
 
 
 def compare_on_audioset(
-    path, size: dict, recipe: dict, methods, seeds, progress: Progress | None = None
-) -> tuple[list[dict], dict]:
+    path, size: dict, recipe: dict, methods, seeds, progress: Progress | None = None, shard=(0, 1)
+) -> tuple[list[dict] | None, dict]:
     """compare.run for a model of AudioSet frames: statistics and refits from eval-00000, fine-tuning on
     bal_train validated on the rest of eval-00000, GAP@20 and mAP on eval-00001..3; rows and clip counts.
-    `progress`: the rows of a stopped run of the same settings, kept and added to."""
+    `progress`: the rows of a stopped run of the same settings, kept and added to; `shard`: compare.run's."""
     from lstmprune_cli.framework import jobs, models
     from lstmprune_cli.framework.data import calibration as calibration_batches
     from lstmprune_cli.framework.models.tasks import Task
@@ -87,6 +87,7 @@ def compare_on_audioset(
         methods=methods,
         validation=lambda: shuffled(*picked, 0, 512),  # finetune --val: the best epoch and the start
         progress=progress,
+        shard=shard,
     )
     counts = {
         "calibration": next(iter(stats.stats.values())).count,
@@ -109,7 +110,9 @@ def part(mode: Mode) -> dict:
     )
     methods = [m for m in compare.METHODS if m not in SKIPPED]
     progress = None if mode.quick else Progress("audioset", (MODEL.read_bytes(), size, recipe, methods))
-    rows, counts = compare_on_audioset(MODEL, size, recipe, methods, size["seeds"], progress)
+    rows, counts = compare_on_audioset(MODEL, size, recipe, methods, size["seeds"], progress, mode.shard)
+    if rows is None:  # another shard's rows are still running: the last shard to end saves the part
+        return {}
     result = {"size": size, "clips": counts, "recipe": RECIPE, "rows": rows}
     save(mode, "audioset", result)
     return result

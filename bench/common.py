@@ -18,6 +18,7 @@ AUDIOSET = SHARED / "audioset"
 PTB = SHARED / "ptb"
 SAMPLE = ROOT / "sample_models"
 CACHE = ROOT / "bench" / ".cache"  # trained base models, reused between runs (git-ignored)
+PROGRESS = ROOT / "bench" / "progress"  # the finished rows of a long part, committed so another clone goes on
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Mode:
 
     name: str
     out: Path  # where the document, the plots and the raw results go
+    shard: tuple[int, int] = (0, 1)  # (i, n): a long part runs only every n-th of its rows, from the i-th
 
     @property
     def quick(self) -> bool:
@@ -36,8 +38,8 @@ class Mode:
         return self.out / "results"
 
 
-def mode(name: str) -> Mode:
-    return Mode(name, ROOT / "docs" if name == "full" else ROOT / "docs" / "quick")
+def mode(name: str, shard: tuple[int, int] = (0, 1)) -> Mode:
+    return Mode(name, ROOT / "docs" if name == "full" else ROOT / "docs" / "quick", shard)
 
 
 def save(m: Mode, part: str, data: dict) -> None:
@@ -56,9 +58,10 @@ def timed(m: Mode, part: str, seconds: float) -> None:
 
 
 class Progress:
-    """The finished rows of a long part, one JSON line each in bench/.cache, so that a run stopped half-way goes
-    on where it stopped. Rows count only under the same settings, the same lstmprune sources and the same
-    methods (bench/compare.py): `key`."""
+    """The finished rows of a long part, one JSON line each in bench/progress, so that a run stopped half-way
+    goes on where it stopped, in this clone or (once committed) in another, and shards of one part running side
+    by side (`bench.run --shard`) share their rows. Rows count only under the same settings, the same lstmprune
+    sources and the same methods (bench/compare.py): `key`."""
 
     def __init__(self, name: str, settings: object) -> None:
         import hashlib
@@ -68,11 +71,15 @@ class Progress:
         for path in sources:
             digest.update(path.read_bytes())
         self.key = digest.hexdigest()[:16]
-        self.path = CACHE / "progress" / f"{name}-{self.key}.jsonl"
-        lines = self.path.read_text().splitlines() if self.path.exists() else []
-        self.rows = [json.loads(line) for line in lines if line.strip()]
+        self.path = PROGRESS / f"{name}-{self.key}.jsonl"
+        self.rows = self.read()
         if self.rows:
             log(f"resuming from {self.path.name}: {len(self.rows)} rows already run")
+
+    def read(self) -> list[dict]:
+        """The rows on disk now: this run's and those of shards running beside it."""
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        return [json.loads(line) for line in lines if line.strip()]
 
     def done(self, method: str, theta: float, seed: int) -> dict | None:
         return next((r for r in self.rows if (r["method"], r["theta"], r["seed"]) == (method, theta, seed)), None)

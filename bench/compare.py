@@ -55,9 +55,12 @@ def run(
     methods: Iterable[str] = tuple(METHODS),
     validation: Callable[[], Iterable] | None = None,
     progress: Progress | None = None,
-) -> list[dict]:
+    shard: tuple[int, int] = (0, 1),
+) -> list[dict] | None:
     """Rows of {method, theta, seed, kept, params, cut, tuned}; method 'unpruned' has theta 0. With `progress`,
-    rows it holds are not run again and every new row is added to it as soon as it is made."""
+    rows it holds are not run again and every new row is added to it as soon as it is made. `shard` (i, n):
+    only every n-th row is run, from the i-th; the others are read from `progress` once their shards have
+    written them, and None is returned while one is missing."""
     from lstmprune_cli.core.plan import PlanSpec
     from lstmprune_cli.framework import models
     from lstmprune_cli.framework.jobs.finetune import training_start
@@ -80,12 +83,18 @@ def run(
         found = fit(model, lambda: train(seed), task, starts=starts, validation=validation, teacher=teacher, **recipe)
         return score(model), time.perf_counter() - start, found.start
 
-    rows = []
+    rows: list[dict | tuple] = []  # a row, or the key of a row another shard runs
     done = progress.done if progress else lambda *key: None
     keep = progress.add if progress else lambda row: row
+    thetas, seeds, methods = tuple(thetas), tuple(seeds), tuple(methods)
+    order = [("unpruned", 0.0, s) for s in seeds] + [(m, t, s) for t in thetas for m in methods for s in seeds]
+    skipped = lambda *key: order.index(key) % shard[1] != shard[0]  # noqa: E731  (another shard's row)
     for seed in seeds:
         if found := done("unpruned", 0.0, seed):
             rows.append(found)
+            continue
+        if skipped("unpruned", 0.0, seed):
+            rows.append(("unpruned", 0.0, seed))
             continue
         model = models.load_model(model_path)
         tuned, seconds, _ = tune(model, seed)
@@ -100,6 +109,9 @@ def run(
             for seed in seeds:
                 if found := done(method, theta, seed):
                     rows.append(found)
+                    continue
+                if skipped(method, theta, seed):
+                    rows.append((method, theta, seed))
                     continue
                 key = (theta, method, seed if settings["criterion"] == "random" else None)
                 if key not in cuts:
@@ -116,7 +128,21 @@ def run(
                 extra = {"cut_seconds": cost, "start": "cut" if rewound is None else begun}
                 rows.append(keep(_row(method, theta, seed, kept, model, found, tuned, seconds) | extra))
                 log(method, theta, seed, kept, found, tuned, f"{seconds:.0f} s")
-    return rows
+    return _gathered(rows, progress)
+
+
+def _gathered(rows: list[dict | tuple], progress: Progress | None) -> list[dict] | None:
+    """`rows` with the keys of other shards' rows replaced by those rows, as they are on disk; None while one
+    of them is missing."""
+    if all(isinstance(r, dict) for r in rows):
+        return rows
+    written = {(r["method"], r["theta"], r["seed"]): r for r in progress.read()} if progress else {}
+    found = [r if isinstance(r, dict) else written.get(r) for r in rows]
+    missing = sum(r is None for r in found)
+    if missing:
+        log(f"{missing} of {len(rows)} rows are other shards' and not written yet: the part is saved by the last")
+        return None
+    return found
 
 
 def _cut(planner, base, spec, calibration, score) -> tuple:

@@ -518,7 +518,8 @@ def durations_section(durations: dict | None, parts: dict) -> list[str]:
     ]
     for name, d in durations.items():
         lines.append(f"| {name} | {d['seconds'] / 60:.0f} | {d['load']:.1f} | {d['ended']} |")
-    absent = [name for name, found in parts.items() if found and name not in durations and name != "learned_search"]
+    timed = {name.split(", shard")[0] for name in durations}
+    absent = [name for name, found in parts.items() if found and name not in timed and name != "learned_search"]
     if absent:
         lines += ["", "Not recorded: " + ", ".join(absent) + "."]
     return lines + [""]
