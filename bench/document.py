@@ -1045,7 +1045,7 @@ def learned_search_section(r: dict) -> list[str]:
             f"| {row['method']} | {row['learn']} | {row['prior']} | {row.get('travel', '')} | "
             f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
-    changed = [m for m, c in r.get("across", {}).get("chosen", {}).items() if c["taken"]]
+    changed = sorted({c.get("method", m) for m, c in r.get("across", {}).get("chosen", {}).items() if c["taken"]})
     later = f" (the last stage below changed {', '.join(changed)}'s)" if changed else ""
     lines += ["", f"Bold: the setting chosen for each method here{later}.", ""]
     lines += _allocation_search(r["allocation"]) if "allocation" in r else []
@@ -1068,14 +1068,15 @@ def _across_search(a: dict) -> list[str]:
         "| method | setting | sample: validation GAP@20 | PTB: validation perplexity | the default |",
         "|---|---|---|---|---|",
     ]
-    for method, c in a["chosen"].items():
+    for label, c in a["chosen"].items():
+        method = c.get("method", label)  # (entries first saved by method)
         change = ", ".join(f"{k} {v}" for k, v in c["change"].items())
-        current = next(r for r in a["rows"] if r["method"] == method and r["setting"] == "current")
+        current = next(r for r in a["rows"] if r.get("entry", r["method"]) == label and r["setting"] == "current")
         before = ", ".join(f"{k} {current[k]}" for k in c["change"])
-        for name, label in (("current", before), ("new", change)):
+        for name, shown in (("current", before), ("new", change)):
             m = c["means"][name]
             taken = "yes" if c["taken"] == (name == "new") else ""
-            lines.append(f"| {method} | {label} | {100 * m['audioset']:.2f} | {m['ptb']:.1f} | {taken} |")
+            lines.append(f"| {method} | {shown} | {100 * m['audioset']:.2f} | {m['ptb']:.1f} | {taken} |")
     return lines + [""]
 
 

@@ -8,6 +8,7 @@ teacher, validation and schedule. The long budget gives the learners and the def
 
     python -m bench.learned soft-gm    # only these methods' rows again, the others kept (a change to them alone)
     python -m bench.learned --ptb      # only the Penn Treebank rows with part 2's budget, the long ones kept
+    python -m bench.learned --ptb l0   # only these methods' Penn Treebank rows with part 2's budget
     python -m bench.learned --ptb-long # only the long-budget Penn Treebank rows
 """
 
@@ -203,11 +204,15 @@ def ptb_long_part(mode: Mode) -> dict:
     return found
 
 
-def ptb_equal_part(mode: Mode) -> dict:
-    """`python -m bench.learned --ptb`: only the equal-budget PTB rows, the long-budget ones kept."""
+def ptb_equal_part(mode: Mode, methods: tuple[str, ...] = ()) -> dict:
+    """`python -m bench.learned --ptb [METHOD...]`: only the equal-budget PTB rows (of these methods, the other
+    methods' kept), the long-budget ones kept."""
     saved = _saved_ptb(mode)
-    found = {**on_ptb(mode), "long": saved.get("long")}
-    _save_ptb(mode, found)
+    found = on_ptb(mode, methods=methods or METHODS)
+    if methods:
+        found["rows"] = [r for r in saved["rows"] if r["method"] not in methods] + found["rows"]
+        found["rerun"] = {**saved.get("rerun", {}), **{m: found["written"] for m in methods}}
+    _save_ptb(mode, found | {"long": saved.get("long")})
     return found
 
 
@@ -232,15 +237,15 @@ def on_ptb_long(mode: Mode) -> dict:
     return {"theta": theta, "factor": factor, "rows": rows, "written": time.strftime("%Y-%m-%d %H:%M")}
 
 
-def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1) -> dict:
-    """The three methods on part 2's language model with part 2's budget and seeds (or these): `epochs` over its
+def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1, methods=METHODS) -> dict:
+    """The learned methods on part 2's language model with part 2's budget and seeds (or these): `epochs` over its
     fine-tuning windows, all of it `learn` with its defaults (each method learns over a share of it, is cut and
     compensated as `learn` does by default, and the cut trains over the rest); perplexity on valid and test."""
     data = ptb_data(mode)
     size = ptb.SIZES[mode.name]
     rows = []
     for theta in thetas or size["thetas"]:
-        for method in METHODS:
+        for method in methods:
             for seed in seeds or size["seeds"]:
                 held = lambda model: {s: ptb_score(data, model, xy) for s, xy in data["held"].items()}  # noqa: E731
                 found, seconds = ptb_learn(data, method, theta=theta, seed=seed, epochs=epochs, at_cut=held)
@@ -335,14 +340,17 @@ if __name__ == "__main__":
 
     from .common import mode
 
-    parts = {"--ptb-long": ptb_long_part, "--ptb": ptb_equal_part}
-    if len(sys.argv) == 2 and sys.argv[1] in parts:
+    if sys.argv[1:2] == ["--ptb"] and not set(sys.argv[2:]) - set(METHODS):
         import_tensorflow()
-        parts[sys.argv[1]](mode("full"))
+        ptb_equal_part(mode("full"), tuple(sys.argv[2:]))
+        raise SystemExit(0)
+    if sys.argv[1:] == ["--ptb-long"]:
+        import_tensorflow()
+        ptb_long_part(mode("full"))
         raise SystemExit(0)
     unknown = set(sys.argv[1:]) - set(METHODS)
     if not sys.argv[1:] or unknown:
-        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb | --ptb-long"
+        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb [METHOD...] | --ptb-long"
         raise SystemExit(f"usage: {usage}; received {sys.argv[1:]}")
     import_tensorflow()
     rerun(mode("full"), tuple(sys.argv[1:]))

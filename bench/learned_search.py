@@ -4,7 +4,8 @@
     python -m bench.learned_search allocation   # only the second stage, kept beside the saved first
     python -m bench.learned_search controls     # only the third
     python -m bench.learned_search soft         # only the fourth: soft-gm's allocation
-    python -m bench.learned_search across       # only the fifth: settings tried on Penn Treebank too
+    python -m bench.learned_search across       # only the fifth: settings tried on Penn Treebank too (the
+                                                # entries not saved yet; `across again`: all of them)
 
 With a budget, `l0` and `group-lasso` learn the structure over LEARN of the steps, starting from a prior ranking
 (`learn --prior`: the shipped cut's OBS scores, or none), are cut and compensated there, and train the cut model
@@ -66,10 +67,13 @@ SOFT_OPTIONS = (  # the fourth stage: soft-gm's allocation (PlanSpec.target) and
     {"target": "uniform", "phased": True, "learn": 0.5},
 )
 TIE = 0.3  # GAP@20 points a new value's mean must gain over the current value's to replace it
-ACROSS = {  # the fifth stage: a setting tried on Penn Treebank as well as on the sample, against the current one
-    "group-lasso": {"prior": "obs"},  # the shipped cut's ranking as where the thresholds start (tied on the sample)
-    "l0": {"travel": 0.1},  # gates that move less from the prior
-}
+ACROSS = [  # the fifth stage: (method, change) tried on Penn Treebank as well as on the sample, in order, each
+    # against the method's setting after the entries before it
+    ("group-lasso", {"prior": "obs"}),  # the shipped cut's ranking as where the thresholds start (tied on the sample)
+    ("l0", {"travel": 0.1}),  # gates that move less from the prior
+    ("l0", {"start": 6.0}),  # the prior's top gates start where the hard-concrete noise is small, its lowest at 2.4
+]
+GATES = {"travel": "GATE_TRAVEL", "start": "GATE_START"}  # l0's settings: constants
 PTB_THETAS, PTB_TIE = (0.5, 0.7), 2.0  # PTB_TIE: validation perplexity a one-seed mean must gain (about 1%)
 
 
@@ -88,16 +92,15 @@ def setup() -> dict:
 
 @contextmanager
 def overridden(method: str, setting: dict, constants: dict | None = None, entry: dict | None = None):
-    """learners' LEARN and GATE_TRAVEL from `setting`, its module `constants` and fields of `method`'s LEARNERS
-    `entry`, for the duration of one trial."""
+    """learners' LEARN and l0's constants (GATES) from `setting`, its module `constants` and fields of
+    `method`'s LEARNERS `entry`, for the duration of one trial."""
     from dataclasses import replace
 
     from lstmprune_cli.framework.train import learners
 
-    saved = (learners.LEARN, learners.GATE_TRAVEL)
-    kept = {name: getattr(learners, name) for name in constants or {}}
-    learners.LEARN, learners.GATE_TRAVEL = setting["learn"], setting.get("travel", saved[1])
-    for name, value in (constants or {}).items():
+    constants = {GATES[k]: v for k, v in setting.items() if k in GATES} | (constants or {})
+    kept = {name: getattr(learners, name) for name in ["LEARN", *constants]}
+    for name, value in ({"LEARN": setting["learn"]} | constants).items():
         setattr(learners, name, value)
     registered = learners.LEARNERS[method]
     learners.LEARNERS[method] = replace(registered, **(entry or {}))
@@ -105,7 +108,6 @@ def overridden(method: str, setting: dict, constants: dict | None = None, entry:
         yield
     finally:
         learners.LEARNERS[method] = registered
-        learners.LEARN, learners.GATE_TRAVEL = saved
         for name, value in kept.items():
             setattr(learners, name, value)
 
@@ -183,7 +185,7 @@ def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation", "contro
     if "soft" in stages:
         result["soft"] = soft_stage(data, result.get("soft"))
     if "across" in stages:
-        result["across"] = across_stage(data, result)
+        result["across"] = across_stage(data, result, again="again" in stages)
     save(m, "learned_search", result)
     return result
 
@@ -282,48 +284,33 @@ def soft_stage(data: dict, saved: dict | None = None) -> dict:
     return {"theta": ALLOCATION_THETA, "seeds": list(SEEDS), "tie": TIE, "rows": rows, "means": means, "chosen": chosen}
 
 
-def across_stage(data: dict, result: dict) -> dict:
-    """Each ACROSS setting against the method's current one, on the sample (ALLOCATION_THETA, mean over SEEDS,
+def across_stage(data: dict, result: dict, again: bool = False) -> dict:
+    """Each ACROSS entry against the method's current setting, on the sample (ALLOCATION_THETA, mean over SEEDS,
     validation clips) and on Penn Treebank (PTB_THETAS, seed 0, part 2's budget of one epoch, perplexity on the
     valid windows that no best-epoch choice read). The new setting is taken if it gains beyond the tie on one and
-    loses no more than the tie on the other (TIE GAP@20 points; PTB_TIE perplexity)."""
-    from . import learned
+    loses no more than the tie on the other (TIE GAP@20 points; PTB_TIE perplexity). Entries already saved are
+    kept (`again`: all run again)."""
+    from lstmprune_cli.framework.train import learners
 
-    language = learned.ptb_data(mode("full"))
+    saved = {} if again else result.get("across", {})
     rows, chosen = [], {}
-    for method, change in ACROSS.items():
+    for method, change in ACROSS:
         best = result["chosen"][method]
         current = {k: best[k] for k in ("learn", "prior", "travel") if k in best}
-        allocation = result["allocation"]["chosen"][method]
-        means = {}
-        for name, setting in (("current", current), ("new", current | change)):
-            for seed in SEEDS:
-                row = trial(data, method, setting, theta=ALLOCATION_THETA, allocation=allocation, seed=seed)
-                rows.append(row | {"data": "audioset", "setting": name, "seed": seed, "theta": ALLOCATION_THETA})
-                log("learned across", rows[-1])
-            for theta in PTB_THETAS:
-                with overridden(method, setting):
-                    found, seconds = learned.ptb_learn(
-                        language, method, theta=theta, seed=0, epochs=1, prior=setting["prior"]
-                    )
-                score = learned.ptb_score(language, found.model, language["unpicked"])
-                kept = {g.name: g.num_kept for g in found.plan.groups}
-                row = {"method": method, **setting, "validation_perplexity": score, "kept": kept, "seconds": seconds}
-                rows.append(row | {"data": "ptb", "setting": name, "seed": 0, "theta": theta})
-                log("learned across", rows[-1])
-            ours = [r for r in rows if r["method"] == method and r["setting"] == name]
-            means[name] = {
-                "audioset": float(np.mean([_score(r) for r in ours if r["data"] == "audioset"])),
-                "ptb": float(np.mean([r["validation_perplexity"] for r in ours if r["data"] == "ptb"])),
-            }
-        gain = {  # the new setting's gain: GAP@20 points, perplexity
-            "audioset": 100 * (means["new"]["audioset"] - means["current"]["audioset"]),
-            "ptb": means["current"]["ptb"] - means["new"]["ptb"],
-        }
-        better = (gain["ptb"] > PTB_TIE and gain["audioset"] >= -TIE) or (
-            gain["audioset"] > TIE and gain["ptb"] >= -PTB_TIE
-        )
-        chosen[method] = {"change": change, "means": means, "gain": gain, "taken": bool(better)}
+        if method == "l0":
+            current = {k: getattr(learners, name) for k, name in GATES.items()} | current
+        for earlier in chosen.values():  # the changes of entries before this one that were taken
+            current |= earlier["change"] if earlier["method"] == method and earlier["taken"] else {}
+        label = f"{method}: " + ", ".join(f"{k} {v}" for k, v in change.items())
+        old = saved.get("chosen", {})  # entries saved before, by label (or, as first saved, by method)
+        legacy = old.get(method, {}).get("change") == change and method
+        if found := label if label in old else legacy:
+            chosen[label] = {"method": method, **old[found]}
+            rows += [r | {"entry": label} for r in saved["rows"] if r.get("entry", r["method"]) == found]
+            continue
+        entry, means = _across_trials(data, result, method, current, change)
+        rows += [r | {"entry": label} for r in entry]
+        chosen[label] = {"method": method, "change": change, **means}
     return {
         "seeds": list(SEEDS),
         "ptb_thetas": list(PTB_THETAS),
@@ -332,6 +319,48 @@ def across_stage(data: dict, result: dict) -> dict:
         "rows": rows,
         "chosen": chosen,
     }
+
+
+def _across_trials(data: dict, result: dict, method: str, current: dict, change: dict) -> tuple[list, dict]:
+    """One ACROSS entry's trials, the current setting and the changed one: rows, and means, gain and whether the
+    change is taken."""
+    from . import learned
+
+    if "language" not in data:
+        data["language"] = learned.ptb_data(mode("full"))
+    language = data["language"]
+    allocation = result["allocation"]["chosen"][method]
+    rows, means = [], {}
+    for name, setting in (("current", current), ("new", current | change)):
+        for seed in SEEDS:
+            row = trial(data, method, setting, theta=ALLOCATION_THETA, allocation=allocation, seed=seed)
+            rows.append(row | {"data": "audioset", "setting": name, "seed": seed, "theta": ALLOCATION_THETA})
+            log("learned across", rows[-1])
+        for theta in PTB_THETAS:
+            at_cut = lambda model: learned.ptb_score(language, model, language["unpicked"])  # noqa: E731
+            with overridden(method, setting):
+                found, seconds = learned.ptb_learn(
+                    language, method, theta=theta, seed=0, epochs=1, prior=setting["prior"], at_cut=at_cut
+                )
+            score = learned.ptb_score(language, found.model, language["unpicked"])
+            kept = {g.name: g.num_kept for g in found.plan.groups}
+            row = {"method": method, **setting, "validation_perplexity": score, "kept": kept, "seconds": seconds}
+            row["validation_perplexity_at_cut"] = found.record["at_cut"]
+            rows.append(row | {"data": "ptb", "setting": name, "seed": 0, "theta": theta})
+            log("learned across", rows[-1])
+        ours = [r for r in rows if r["setting"] == name]
+        means[name] = {
+            "audioset": float(np.mean([_score(r) for r in ours if r["data"] == "audioset"])),
+            "ptb": float(np.mean([r["validation_perplexity"] for r in ours if r["data"] == "ptb"])),
+        }
+    gain = {  # the new setting's gain: GAP@20 points, perplexity
+        "audioset": 100 * (means["new"]["audioset"] - means["current"]["audioset"]),
+        "ptb": means["current"]["ptb"] - means["new"]["ptb"],
+    }
+    better = (gain["ptb"] > PTB_TIE and gain["audioset"] >= -TIE) or (
+        gain["audioset"] > TIE and gain["ptb"] >= -PTB_TIE
+    )
+    return rows, {"means": means, "gain": gain, "taken": bool(better)}
 
 
 def _soft_name(option: dict) -> str:

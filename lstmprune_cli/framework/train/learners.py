@@ -29,8 +29,10 @@ from ..surgery.units import UnitSet, entries, fold_means, scale_units, squared_n
 GATE_TRAVEL = 0.5
 FIXED_TRAVEL = 16.0
 GATE_START = 3.0  # initial log_alpha: every gate open (deterministic value 1)
-# A prior ranking (the one-shot cut's criterion) spreads the initial log_alpha over [FULL_OPEN, GATE_START] by
-# percentile, every gate still open; group lasso weights each unit's threshold by 1 / percentile (adaptive).
+GATE_FLOOR = learned.FULL_OPEN  # with a prior: the initial log_alpha of the set's lowest-ranked gate
+# A prior ranking (the one-shot cut's criterion) spreads the initial log_alpha over [GATE_FLOOR, GATE_START] by
+# percentile (the gates the prior ranks low start where the hard-concrete noise is largest); group lasso weights
+# each unit's threshold by 1 / percentile (adaptive).
 # The penalty controls below were checked on validation clips (`python -m bench.learned_search controls`: 3 and 30,
 # 1.02 and 1.1, 1e-5 and 1e-3 gain at most 0.08 points over these at theta 0.9, within its 0.3-point tie)
 GATE_GAIN = 10.0  # the L0 penalty's weight per unit of excess expected share (proportional control)
@@ -125,7 +127,7 @@ class Gates(Learner):
         travel = GATE_TRAVEL if penalty is None else FIXED_TRAVEL
         self.speed = travel / (lr * max(1, steps))  # (the weights' Adam steps are about lr each)
         p = np.concatenate(priors(sets, setting))  # (N,) in (0, 1]
-        start = GATE_START - (GATE_START - learned.FULL_OPEN) * (1 - p)
+        start = GATE_START - (GATE_START - GATE_FLOOR) * (1 - p)
         self.v = tf.Variable((start / self.speed).astype("float32"), name="log_alpha")
         self.variables = [self.v]
         self.weight = tf.constant(np.concatenate([np.full(s.units, s.members) for s in sets]), tf.float32)
@@ -142,7 +144,7 @@ class Gates(Learner):
     def _share(self):
         import tensorflow as tf
 
-        p = tf.sigmoid(self._log_alpha() - learned.OPEN_SHIFT)  # P(z != 0)
+        p = tf.sigmoid(self._log_alpha() - learned.OPEN_SHIFT)  # (N,) P(z != 0)
         return tf.reduce_sum(p * self.weight) / tf.reduce_sum(self.weight)
 
     def forward(self, model, x):
