@@ -837,7 +837,8 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
     rows = [{**x, "cut": x.get("cut", x["tuned"])} for x in r["rows"]]  # rows from before the cut was scored
     scored = all("cut" in x for x in r["rows"])  # each learned cut scored right after the cut
     thetas = sorted({x["theta"] for x in rows})
-    if one_shot:
+    own = any(x["method"] not in LEARNED for x in rows)  # the default's rows run beside them on the same base
+    if one_shot and not own:
         rows += [x for x in one_shot["rows"] if x["method"] in LEARNED_REFERENCES and x["theta"] in thetas]
     cells = compare.summary(rows, "test")
     seeds = max(c["seeds"] for c in cells)
@@ -850,8 +851,14 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
         "method learns over a share of it, is cut and compensated there, and the cut trains over the rest, as",
         "above, keeping its best epoch on part 2's validation windows as `learn --val` does), labels only as in",
         "part 2. Test perplexity (lower",
-        f"is better), {spread}; part 2's one-shot rows beside them (in parentheses: right after the cut, untrained;",
-        "then after one epoch of fine-tuning)."
+        f"is better), {spread}; "
+        + (
+            "the default one-shot cut beside them, fine-tuned in the same run from the same training of the base "
+            f"model ({r['base']})"
+            if own
+            else "part 2's one-shot rows beside them"
+        )
+        + " (in parentheses: right after the cut, untrained; then after one epoch of fine-tuning)."
         + (
             " A learned method's cut is scored at the end of its learning phase, compensated, before it trains."
             if scored

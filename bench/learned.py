@@ -208,7 +208,12 @@ def ptb_equal_part(mode: Mode, methods: tuple[str, ...] = ()) -> dict:
     """`python -m bench.learned --ptb [METHOD...]`: only the equal-budget PTB rows (of these methods, the other
     methods' kept), the long-budget ones kept."""
     saved = _saved_ptb(mode)
-    found = on_ptb(mode, methods=methods or METHODS)
+    if methods and saved.get("base") != ptb.base_digest(mode):
+        raise SystemExit(
+            f"the saved Penn Treebank rows come from another training of the base model ({saved.get('base')}); "
+            "rerun them all with `python -m bench.learned --ptb`"
+        )
+    found = on_ptb(mode, methods=methods or METHODS, references=not methods)
     if methods:
         found["rows"] = [r for r in saved["rows"] if r["method"] not in methods] + found["rows"]
         found["rerun"] = {**saved.get("rerun", {}), **{m: found["written"] for m in methods}}
@@ -232,15 +237,16 @@ def on_ptb_long(mode: Mode) -> dict:
     """The three methods and the default at PTB_LONG's theta with `factor` epochs each (seed 0), the default's
     start trial counted; quick: one epoch."""
     theta, factor = PTB_LONG["theta"], PTB_LONG["factor"] if not mode.quick else 1
-    rows = on_ptb(mode, thetas=(theta,), seeds=(0,), epochs=factor)["rows"]
-    rows += ptb.long_default(mode, theta, factor)
-    return {"theta": theta, "factor": factor, "rows": rows, "written": time.strftime("%Y-%m-%d %H:%M")}
+    rows = on_ptb(mode, thetas=(theta,), seeds=(0,), epochs=factor)["rows"]  # the default's row among them
+    written = time.strftime("%Y-%m-%d %H:%M")
+    return {"theta": theta, "factor": factor, "rows": rows, "base": ptb.base_digest(mode), "written": written}
 
 
-def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1, methods=METHODS) -> dict:
+def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1, methods=METHODS, references: bool = True) -> dict:
     """The learned methods on part 2's language model with part 2's budget and seeds (or these): `epochs` over its
     fine-tuning windows, all of it `learn` with its defaults (each method learns over a share of it, is cut and
-    compensated as `learn` does by default, and the cut trains over the rest); perplexity on valid and test."""
+    compensated as `learn` does by default, and the cut trains over the rest); perplexity on valid and test.
+    `references`: the default one-shot cut's rows with the same budget, in the same run on the same base model."""
     data = ptb_data(mode)
     size = ptb.SIZES[mode.name]
     rows = []
@@ -265,7 +271,10 @@ def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1, methods=METHODS
                 }
                 rows.append(row)
                 log("ptb", method, theta, seed, row["kept"], scored, f"{seconds:.0f} s")
-    return {"rows": rows, "budget_windows": len(data["budget"][0]), "written": time.strftime("%Y-%m-%d %H:%M")}
+    if references:
+        rows += ptb.defaults(mode, thetas or size["thetas"], seeds or size["seeds"], epochs)
+    found = {"rows": rows, "budget_windows": len(data["budget"][0]), "base": ptb.base_digest(mode)}
+    return found | {"written": time.strftime("%Y-%m-%d %H:%M")}
 
 
 PICKED = 1000  # part 2's validation windows (the last of valid): the best epoch of the cut's training

@@ -150,16 +150,22 @@ def rerun(mode: Mode, methods: tuple[str, ...]) -> dict:
 def part(mode: Mode, keep: Kept | None = None) -> dict:
     size = SIZES[mode.name]
     rows, info = compare_on_ptb(mode, METHODS, size["thetas"], size["seeds"], epochs=1, keep=keep)
-    result = {"size": dict(size), **info, "rows": rows, "paper_kept": PAPER_KEPT}
+    result = {"size": dict(size), **info, "rows": rows, "paper_kept": PAPER_KEPT, "base": base_digest(mode)}
     save(mode, "ptb", result)
     return result
 
 
-def long_default(mode: Mode, theta: float, epochs: int) -> list[dict]:
-    """The default cut fine-tuned for `epochs` (seed 0) as part 2 tunes it: the one-shot row beside a longer
-    learned budget (the unpruned model is not tuned again)."""
-    placeholder = Kept([{"method": "unpruned", "theta": 0.0, "seed": 0}], ())
-    rows, _ = compare_on_ptb(mode, [DEFAULT], (theta,), (0,), epochs=epochs, keep=placeholder)
+def base_digest(mode: Mode) -> str:
+    """The trained base model's fingerprint: rows compared in one table must come from the same training of it
+    (a clone without bench/.cache trains it again, and training on these cores is not bit-exact)."""
+    return hashlib.sha1(base(mode).read_bytes()).hexdigest()[:12]
+
+
+def defaults(mode: Mode, thetas, seeds, epochs: int) -> list[dict]:
+    """The default cut fine-tuned for `epochs` as part 2 tunes it, at these thetas and seeds: the one-shot rows
+    beside learned ones in the same run, on the same base model (the unpruned model is not tuned again)."""
+    placeholder = Kept([{"method": "unpruned", "theta": 0.0, "seed": s} for s in seeds], ())
+    rows, _ = compare_on_ptb(mode, [DEFAULT], tuple(thetas), tuple(seeds), epochs=epochs, keep=placeholder)
     return [r for r in rows if r["method"] != "unpruned"]
 
 
