@@ -1053,7 +1053,7 @@ def learned_search_section(r: dict) -> list[str]:
             f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
     changed = sorted({c.get("method", m) for m, c in r.get("across", {}).get("chosen", {}).items() if c["taken"]})
-    later = f" (the last stage below changed {', '.join(changed)}'s)" if changed else ""
+    later = f" (the last stage below changed {' and '.join(m + chr(39) + 's' for m in changed)})" if changed else ""
     lines += ["", f"Bold: the setting chosen for each method here{later}.", ""]
     lines += _allocation_search(r["allocation"]) if "allocation" in r else []
     lines += _controls_search(r["controls"]) if "controls" in r else []
@@ -1070,7 +1070,9 @@ def _across_search(a: dict) -> list[str]:
         f"{', '.join(map(str, a['seeds']))}, validation GAP@20 %), and on Penn Treebank at theta {thetas} with part "
         "2's budget of one epoch (seed 0, mean validation perplexity over the thetas, on the valid windows that no "
         f"best-epoch choice reads). A new setting is taken if it gains more than the tie on one ({a['tie']} points; "
-        f"{a['ptb_tie']} perplexity) and loses no more than the tie on the other.",
+        f"{a['ptb_tie']} perplexity) and loses no more than the tie on the other. Each entry's two settings ran side "
+        "by side; an entry run later may meet another training of the base model (a clone trains it again), so the "
+        "same setting can score differently in two entries.",
         "",
         "| method | setting | sample: validation GAP@20 | PTB: validation perplexity | the default |",
         "|---|---|---|---|---|",
