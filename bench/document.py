@@ -921,7 +921,9 @@ def _ptb_long(long: dict | None) -> list[str]:
     lines = [
         f"#### The long budget on Penn Treebank: {long['factor']} epoch(s)",
         "",
-        f"`python -m bench.learned --ptb-long` (run {long['written']}). Theta {long['theta']}, seed 0, the same",
+        f"`python -m bench.learned --ptb-long` (run {long['written']}"
+        + (f", base model {long['base']}" if long.get("base") else "")
+        + f"). Theta {long['theta']}, seed 0, the same",
         f"windows, {long['factor']} epoch(s) for every method (`learn`'s share and the default's start trial",
         f"included); test perplexity, a difference under {PTB_TIE} is a tie.",
         "",
