@@ -156,9 +156,15 @@ def part(mode: Mode, keep: Kept | None = None) -> dict:
 
 
 def base_digest(mode: Mode) -> str:
-    """The trained base model's fingerprint: rows compared in one table must come from the same training of it
-    (a clone without bench/.cache trains it again, and training on these cores is not bit-exact)."""
-    return hashlib.sha1(base(mode).read_bytes()).hexdigest()[:12]
+    """The trained base model's fingerprint, its weights' (the file also holds the date it was saved): rows compared
+    in one table must come from the same weights. A clone without bench/.cache trains the model again; here that
+    gives the same weights, but another version of Keras or TensorFlow need not."""
+    import numpy as np
+
+    from lstmprune_cli.framework import models
+
+    weights = models.load_model(base(mode)).get_weights()
+    return hashlib.sha1(b"".join(np.ascontiguousarray(w).tobytes() for w in weights)).hexdigest()[:12]
 
 
 def defaults(mode: Mode, thetas, seeds, epochs: int) -> list[dict]:
