@@ -866,6 +866,7 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
             else ""
         ),
         f"Run {r.get('written') or r.get('kept_from')}.",
+        *_rerun_note(r, "python -m bench.learned --ptb METHOD"),
         "",
         "| theta | method | kept | params | after the cut | after the budget | exact | s per epoch |",
         "|---|---|---|---|---|---|---|---|",

@@ -217,6 +217,7 @@ def ptb_equal_part(mode: Mode, methods: tuple[str, ...] = ()) -> dict:
     if methods:
         found["rows"] = [r for r in saved["rows"] if r["method"] not in methods] + found["rows"]
         found["rerun"] = {**saved.get("rerun", {}), **{m: found["written"] for m in methods}}
+        found["rerun_from"] = saved.get("rerun_from") or saved["written"]
     _save_ptb(mode, found | {"long": saved.get("long")})
     return found
 

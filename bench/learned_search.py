@@ -74,6 +74,7 @@ ACROSS = [  # the fifth stage: (method, change) tried on Penn Treebank as well a
     ("l0", {"start": 6.0}),  # the prior's top gates start where the hard-concrete noise is small, its lowest at 2.4
 ]
 GATES = {"travel": "GATE_TRAVEL", "start": "GATE_START"}  # l0's settings: constants
+BEFORE = {"l0": {"start": 3.0}}  # what the first four stages ran with where their settings do not name it
 PTB_THETAS, PTB_TIE = (0.5, 0.7), 2.0  # PTB_TIE: validation perplexity a one-seed mean must gain (about 1%)
 
 
@@ -290,21 +291,17 @@ def across_stage(data: dict, result: dict, again: bool = False) -> dict:
     valid windows that no best-epoch choice read). The new setting is taken if it gains beyond the tie on one and
     loses no more than the tie on the other (TIE GAP@20 points; PTB_TIE perplexity). Entries already saved are
     kept (`again`: all run again)."""
-    from lstmprune_cli.framework.train import learners
-
     saved = {} if again else result.get("across", {})
     rows, chosen = [], {}
     for method, change in ACROSS:
         best = result["chosen"][method]
-        current = {k: best[k] for k in ("learn", "prior", "travel") if k in best}
-        if method == "l0":
-            current = {k: getattr(learners, name) for k, name in GATES.items()} | current
+        current = BEFORE.get(method, {}) | {k: best[k] for k in ("learn", "prior", "travel") if k in best}
         for earlier in chosen.values():  # the changes of entries before this one that were taken
             current |= earlier["change"] if earlier["method"] == method and earlier["taken"] else {}
         label = f"{method}: " + ", ".join(f"{k} {v}" for k, v in change.items())
         old = saved.get("chosen", {})  # entries saved before, by label (or, as first saved, by method)
-        legacy = old.get(method, {}).get("change") == change and method
-        if found := label if label in old else legacy:
+        first = old.get(method, {}).get("change") == change  # saved under the method's name
+        if found := label if label in old else method if first else None:
             chosen[label] = {"method": method, **old[found]}
             rows += [r | {"entry": label} for r in saved["rows"] if r.get("entry", r["method"]) == found]
             continue

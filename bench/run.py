@@ -56,10 +56,8 @@ def main() -> None:
     parser.add_argument("--document", action="store_true", help="only rewrite the document from saved results")
     parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N shares of part 1's rows")
     args = parser.parse_args()
-    try:
-        shard = tuple(int(x) for x in args.shard.split("/"))
-        assert len(shard) == 2 and 1 <= shard[0] <= shard[1]
-    except (ValueError, AssertionError):
+    shard = tuple(int(x) for x in args.shard.split("/") if x.isdigit())
+    if len(shard) != 2 or args.shard.count("/") != 1 or not 1 <= shard[0] <= shard[1]:
         parser.error(f"--shard takes I/N with 1 <= I <= N, e.g. 1/2; received {args.shard}")
     mode = common.mode("quick" if args.quick else "full", (shard[0] - 1, shard[1]))
     parts = [] if args.document else [p.strip() for p in args.only.split(",") if p.strip()]
