@@ -133,6 +133,78 @@ def test_soft_pruning_lets_a_zeroed_unit_grow_back_and_cuts_exactly(tf):
     assert found.record["exact"]
 
 
+SILENCED = [*[(a, m, "LSTM", "gm") for a, m in SHAPES], ("stacked", "concat", "GRU", "obs")]
+
+
+@pytest.mark.parametrize(("arch", "merge", "cell", "criterion"), SILENCED)
+def test_a_compensated_silencing_makes_the_uncut_model_compute_its_refitted_cut(tf, arch, merge, cell, criterion):
+    """Golden: soft-gm silences units compensated as `prune` compensates a cut; the model it leaves (every unit
+    still there) computes what the refitted cut of the model before it computes, and the cut of it is that cut."""
+    from lstmprune_cli.core.plan import PlanSpec, allocate
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
+    from lstmprune_cli.framework.surgery.units import squared_norms, unit_sets
+    from lstmprune_cli.framework.train.learners import SoftPruning, compensated_cut, learned_plan
+
+    model = golden.build(arch, merge, cell=cell)
+    x, _ = _data()
+    statistics = golden.analyzed(model, x)
+    spec = PlanSpec.paper(0.5, target="uniform", criterion=criterion)
+    counts, _, _ = allocate(statistics.groups, eigenvalues=statistics.eigenvalues(), spec=spec)
+    before, sets = _copy(model), unit_sets(model)
+    settings = dict(counts=counts, spec=spec, every=1, compensate="refit", calibration=lambda: [x])
+    soft = SoftPruning(model, sets, **settings, statistics=statistics)
+    soft.prune(model)
+    ranked = soft.ranked[1]
+    kept = [ranked[s.groups[0].name][0] for s in sets]
+    plan = learned_plan("", unit_groups(before), sets, kept, [np.zeros(s.units) for s in sets], None, "soft-gm", 1, 0)
+    small = compensated_cut(before, plan, "refit", lambda: [x])
+    assert plan.extra["refit"]["consumers"]
+    assert _max_diff(model, small, x) <= 1e-5
+    assert _max_diff(model, before, x) > 1e-3  # the silencing changed the function; the refit is what it computes
+    again = prune_model(model, plan.kept())
+    for ours, theirs in zip(again.get_weights(), small.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    for s, k in zip(sets, kept):
+        removed = np.setdiff1d(np.arange(s.units), k)
+        assert np.all(squared_norms(model, s, "incoming")[removed] == 0)  # silenced
+        assert np.all(squared_norms(model, s, "outgoing")[removed] > 0)  # the rows that let it regrow stay
+
+
+def test_a_written_back_cut_carries_a_batch_normalization_constant_exactly(tf):
+    """write_back: the cut of the edited model is the edited cut, also where a removed unit's 0 leaves a
+    BatchNormalization constant that the cut folds into the next bias."""
+    import keras
+
+    from lstmprune_cli.framework.surgery.cut import index_maps, prune_model, write_back
+    from lstmprune_cli.framework.surgery.units import scale_units, unit_sets
+
+    inputs = keras.Input((golden.T, golden.F))
+    h = keras.layers.LSTM(6)(inputs)
+    h = keras.layers.BatchNormalization()(h)
+    model = keras.Model(inputs, keras.layers.Dense(3)(h))
+    rng = np.random.default_rng(0)
+    norm = model.layers[2]
+    norm.set_weights([w + rng.uniform(0.5, 1.0, w.shape).astype("float32") for w in norm.get_weights()])
+    x, _ = _data()
+    kept = {model.layers[1].name: np.array([0, 2, 3, 5])}
+    maps = index_maps(model, kept)
+    for name, at in maps.items():  # positions only: the cut of a model without constants is a gather
+        for w, a in zip(model.get_layer(name).get_weights(), at):
+            assert a.dtype == np.int64 and len(np.unique(a)) == a.size <= w.size
+    sets = unit_sets(model)
+    factors = np.zeros(6)
+    factors[kept[model.layers[1].name]] = 1.0
+    scale_units(model, sets[0], factors, slots="incoming")  # the removed units output 0
+    small = prune_model(model, kept)
+    dense = small.layers[-1]
+    dense.set_weights([w + rng.normal(size=w.shape).astype("float32") for w in dense.get_weights()])  # an edit
+    write_back(model, small, kept)
+    assert _max_diff(model, small, x) <= 1e-5
+    for ours, theirs in zip(prune_model(model, kept).get_weights(), small.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
 def _language_model():
     import keras
 

@@ -21,7 +21,7 @@ from ..models import costs
 from ..models.layers import sequence_length
 from ..prune.planner import REFIT_SAMPLES, make_plan
 from ..surgery.groups import model_groups
-from ..train.learners import LEARNERS, check_method
+from ..train.learners import LEARNERS, check_method, soft_spec
 from .display import QUIET, Display
 
 
@@ -195,11 +195,9 @@ def run(
         prior = entry.prior if entry.prior and analyzed else "none"
     if prior != "none":
         statistics = Statistics.load(Path(ws.require("stats")))
-    if entry.statistics:  # the paper's rates and criterion unless the flags name others; no compensation
-        recipe = Recipe.of(
-            allocate=allocate or entry.allocation, criterion=learning.criterion or "gm", compensate="none"
-        )
-        spec = recipe.spec(theta, min_units=learning.min_units, seed=training.seed, budget=learning.budget)
+    if entry.statistics:  # its registered rates and criterion unless the flags name others
+        settings = dict(min_units=learning.min_units, seed=training.seed, budget=learning.budget)
+        spec = soft_spec(entry, theta, allocate=allocate, criterion=learning.criterion, **settings)
         statistics = Statistics.load(Path(ws.require("stats")))
     out = out or models.default_output(model, method)
     check_output(out, force=force, models=[model], reads=[data, validation], workspace=ws.root)

@@ -37,37 +37,13 @@ def prune_model(
     inserted before the layer, so the model keeps its input signature.
     Optimizer state and compile settings are dropped.
     """
-    cut = Cut(kept, fill or {})
     config = copy.deepcopy(model.get_config())
     class_name = type(model).__name__
     shapes = output_shapes(model)
     graph = nodes(config, class_name)
-    _check_inputs(graph, shapes, inputs or {})
-    sources = {name: _embedding_source(graph, name) for name in inputs or {}}
-    features: dict[str, Features] = {}
-    new_weights: dict[str, list[np.ndarray]] = {}
-    selections: dict[str, np.ndarray] = {}  # recurrent layer -> kept features, read through a selection
-    for entry, node in zip(config["layers"], graph):
-        width = feature_width(shapes, node.name)
-        picked = next((inputs[n] for n, e in sources.items() if e == node.name), None)
-        if picked is not None:  # an Embedding whose output dimensions go
-            entry["config"]["output_dim"] = len(picked)
-            new_weights[node.name] = [model.get_layer(node.name).get_weights()[0][:, picked]]  # (V, D')
-            features[node.name] = Features(width, np.asarray(picked))
-            continue
-        reads = [features.get(p) or Features(feature_width(shapes, p)) for p in node.parents]
-        if node.name in (inputs or {}) and sources[node.name] is None:  # raw features: a selection before it
-            selections[node.name] = np.asarray(inputs[node.name])
-            reads = [Features(reads[0].width, selections[node.name])]
-        rule = None if node.module.startswith("keras.src.ops") else rule_for(node.class_name, node.config)
-        touched = any(f.kept is not None for f in reads) or (rule is not None and rule.flow == "group")
-        if rule is None or not touched:
-            features[node.name] = Features(width)
-            continue
-        weights = model.get_layer(node.name).get_weights()
-        layer = LayerCut(node.name, node.class_name, node.config, weights, reads, cut, width)
-        entry["config"], weights, features[node.name] = rule.slicer(layer)
-        new_weights[node.name] = weights
+    new_weights, selections = _sliced(
+        config, graph, shapes, Cut(kept, fill or {}), inputs or {}, lambda name: model.get_layer(name).get_weights()
+    )
     for name, picked in selections.items():
         width = feature_width(shapes, next(n for n in graph if n.name == name).parents[0])
         selection = np.eye(width, dtype="float32")[:, picked]  # (F, F') 0/1
@@ -86,6 +62,67 @@ def prune_model(
             )
         layer.set_weights(weights)
     return pruned
+
+
+def _sliced(config: dict, graph, shapes, cut: Cut, inputs: dict, weights_of, constants: bool = True):
+    """Slice every touched layer of the model (`config`, its `graph` and output `shapes`) by `cut`, editing `config`
+    in place: the new weights by layer name, and the recurrent layers that read their features through a selection.
+    `weights_of(name)`: a layer's weights; without `constants`, removed features' constants are not carried (index
+    maps: only positions move)."""
+    _check_inputs(graph, shapes, inputs)
+    sources = {name: _embedding_source(graph, name) for name in inputs}
+    features: dict[str, Features] = {}
+    new_weights: dict[str, list[np.ndarray]] = {}
+    selections: dict[str, np.ndarray] = {}  # recurrent layer -> kept features, read through a selection
+    for entry, node in zip(config["layers"], graph):
+        width = feature_width(shapes, node.name)
+        picked = next((inputs[n] for n, e in sources.items() if e == node.name), None)
+        if picked is not None:  # an Embedding whose output dimensions go
+            entry["config"]["output_dim"] = len(picked)
+            new_weights[node.name] = [weights_of(node.name)[0][:, picked]]  # (V, D')
+            features[node.name] = Features(width, np.asarray(picked))
+            continue
+        reads = [features.get(p) or Features(feature_width(shapes, p)) for p in node.parents]
+        if node.name in inputs and sources[node.name] is None:  # raw features: a selection before it
+            selections[node.name] = np.asarray(inputs[node.name])
+            reads = [Features(reads[0].width, selections[node.name])]
+        rule = None if node.module.startswith("keras.src.ops") else rule_for(node.class_name, node.config)
+        touched = any(f.kept is not None for f in reads) or (rule is not None and rule.flow == "group")
+        if rule is None or not touched:
+            features[node.name] = Features(width)
+            continue
+        layer = LayerCut(node.name, node.class_name, node.config, weights_of(node.name), reads, cut, width)
+        entry["config"], new_weights[node.name], out = rule.slicer(layer)
+        features[node.name] = out if constants else Features(out.width, out.kept)
+    return new_weights, selections
+
+
+def index_maps(model, kept: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Where each weight of the cut by `kept` comes from: for every layer the cut slices, one array per weight, of
+    the cut's shape, holding flat indices into the original weight (the cut's weight is `original.flat[map]`)."""
+    config = copy.deepcopy(model.get_config())
+    graph = nodes(config, type(model).__name__)
+    sizes = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers}
+
+    def positions(name: str) -> list[np.ndarray]:
+        return [np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape) for shape in sizes[name]]
+
+    maps, _ = _sliced(config, graph, output_shapes(model), Cut(kept), {}, positions, constants=False)
+    return maps
+
+
+def write_back(model, pruned, kept: dict[str, np.ndarray]) -> None:
+    """Write `pruned` (a cut of `model` by `kept`, edited since, e.g. refitted) into `model` in place, so that the
+    cut of `model` by `kept` is `pruned` again: the change of each kept weight is added where it came from. Removed
+    units' own weights and the rows that read them stay; when those units output 0 (silenced), `model` computes
+    what `pruned` computes. No input selection (`kept` names groups only)."""
+    cut = prune_model(model, kept)
+    for name, maps in index_maps(model, kept).items():
+        layer, theirs, ours = model.get_layer(name), cut.get_layer(name).get_weights(), pruned.get_layer(name)
+        weights = layer.get_weights()
+        for w, at, before, after in zip(weights, maps, theirs, ours.get_weights()):
+            w.flat[at.ravel()] += (after - before).ravel().astype(w.dtype)  # the cut's shape -> the kept positions
+        layer.set_weights(weights)
 
 
 def _check_inputs(graph, shapes, inputs: dict[str, np.ndarray]) -> None:

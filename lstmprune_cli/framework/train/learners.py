@@ -19,7 +19,7 @@ from ...core import checks, learned
 from ...core.errors import LstmpruneError
 from ...core.plan import BUDGETS, COMPENSATIONS, Plan, PlanSpec, allocate, rank
 from .. import models
-from ..surgery.cut import prune_model
+from ..surgery.cut import prune_model, write_back
 from ..surgery.groups import unit_groups
 from ..surgery.units import UnitSet, entries, fold_means, scale_units, squared_norms, unit_sets, variable
 
@@ -242,36 +242,72 @@ class GroupLasso(Learner):
 class SoftPruning(Learner):
     """The paper's training (ISS-GM as in its Table II): every `every` steps the units that the plan's rates
     and the criterion, on the current weights, would remove are silenced (their own columns zeroed); between
-    prunings they regrow through the rows that read them. The hard cut silences the last choice."""
+    prunings they regrow through the rows that read them. Each silencing is compensated as `prune` compensates a
+    cut (`compensate` on the `calibration` batches: the cut of the model before it, compensated, written back into
+    the model's kept weights); without calibration batches, each newly silenced unit's mean output on the step's
+    inputs goes into the biases that read it. The hard cut is the ranking after the last step."""
 
-    def __init__(self, model, sets: list[UnitSet], *, counts: dict[str, int], spec: PlanSpec, every: int):
+    def __init__(
+        self,
+        model,
+        sets: list[UnitSet],
+        *,
+        counts: dict[str, int],
+        spec: PlanSpec,
+        every: int,
+        compensate: str = "none",
+        calibration: Callable[[], Iterable] | None = None,
+        statistics=None,
+    ):
         from ..surgery.groups import model_groups
 
         self.sets, self.counts, self.spec, self.every = sets, counts, spec, max(1, every)
+        self.compensate, self.calibration, self.statistics = compensate, calibration, statistics
         self.groups = model_groups(model)
         self.step, self.probe, self.last = 0, None, None
+        self.ranked: tuple[int, dict] | None = None  # the step of the last silencing and its ranking
         self.zeroed: list[dict[str, np.ndarray]] = []  # the units zeroed at each pruning, by set
 
-    def _ranked(self, model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        from ..prune.planner import unit_vectors
+    @property
+    def compensated(self) -> bool:
+        """Whether each silencing is compensated as `prune` compensates a cut (else: the step's means, if any)."""
+        return self.compensate != "none" and self.calibration is not None
 
-        return rank(self.groups, num_kept=self.counts, vectors=unit_vectors(model, self.groups), spec=self.spec)
+    def _ranked(self, model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The criterion's ranking on the current weights (obs: the consumers' current rows, the statistics)."""
+        from ..prune.planner import unit_vectors
+        from ..surgery.groups import consumer_rows
+
+        vectors = unit_vectors(model, self.groups)
+        if self.spec.criterion != "obs":
+            return rank(self.groups, num_kept=self.counts, vectors=vectors, spec=self.spec)
+        stats = self.statistics.stats if self.statistics is not None else None
+        found = dict(stats=stats, consumers=consumer_rows(model, self.groups))
+        return rank(self.groups, num_kept=self.counts, vectors=vectors, spec=self.spec, **found)
 
     def prune(self, model, x=None) -> None:
-        """Silence every unit the current ranking removes; with inputs `x`, each newly silenced unit's mean
-        output on them goes into the biases of the layers that read it (the tool's mean compensation)."""
+        """Silence every unit the current ranking removes, compensated (see the class)."""
         ranked = self._ranked(model)
-        means = self._means(model, x) if x is not None else {}
+        self.ranked = (self.step, ranked)
+        kept = [ranked[s.groups[0].name][0] for s in self.sets]
+        small = self._compensated_cut(model, kept, ranked) if self.compensated else None
+        means = self._means(model, x) if x is not None and small is None else {}
         zeroed = {}
-        for s in self.sets:
-            kept = ranked[s.groups[0].name][0]
+        for s, k in zip(self.sets, kept):
             factors = np.zeros(s.units)
-            factors[kept] = 1.0
+            factors[k] = 1.0
             if s.name in means:
                 fold_means(model, s, means[s.name] * (1 - factors))
             scale_units(model, s, factors, slots="incoming")  # silenced; the rows that read it let it regrow
             zeroed[s.name] = np.flatnonzero(factors == 0)
+        if small is not None:  # the silenced model now computes the compensated cut
+            write_back(model, small, {g.name: k for s, k in zip(self.sets, kept) for g in s.groups})
         self.zeroed.append(zeroed)
+
+    def _compensated_cut(self, model, kept: list[np.ndarray], ranked) -> object:
+        scores = [ranked[s.groups[0].name][1] for s in self.sets]
+        plan = learned_plan("", unit_groups(model), self.sets, kept, scores, None, "soft-gm", 1, 0)
+        return compensated_cut(model, plan, self.compensate, self.calibration)
 
     def _means(self, model, x) -> dict[str, np.ndarray]:
         from ..stats.probe import build_probe
@@ -288,8 +324,11 @@ class SoftPruning(Learner):
         self.last = x
 
     def scores(self, model) -> list[np.ndarray]:
-        self.prune(model, self.last)  # the hard cut removes exactly the units silenced last
-        ranked = self._ranked(model)
+        if not self.compensated:  # the hard cut removes exactly the units silenced last
+            self.prune(model, self.last)
+        elif self.ranked is not None and self.ranked[0] == self.step:  # silenced at the last step: that cut
+            return [self.ranked[1][s.groups[0].name][1] for s in self.sets]
+        ranked = self._ranked(model)  # compensated: the cut is compensated as a silencing would be
         return [ranked[s.groups[0].name][1] for s in self.sets]
 
     def kept(self, shapes, scores, removed, theta, penalty, allocation=None) -> list[np.ndarray]:
@@ -397,6 +436,8 @@ class Setting:
     statistics: object
     removed: Callable[[list[int]], float] | None = None  # kept counts per set -> share of the budget removed
     prior: dict[str, np.ndarray] | None = None  # scores of a one-shot criterion by group name: where learning starts
+    compensate: str = "none"  # how the cut is compensated (soft-gm: each silencing too)
+    calibration: Callable[[], Iterable] | None = None  # the batches compensation reads
 
 
 def _gates(model, s: Setting) -> Learner:
@@ -413,7 +454,16 @@ def _soft(model, s: Setting) -> Learner:
         raise LstmpruneError("soft-gm takes its rates from the statistics; run analyze first")
     spec = s.spec or soft_spec(LEARNERS["soft-gm"], s.theta, min_units=s.min_units)  # learn passes the same
     counts, _, _ = allocate(s.statistics.groups, eigenvalues=s.statistics.eigenvalues(), spec=spec)
-    return SoftPruning(model, s.sets, counts=counts, spec=spec, every=s.every)
+    return SoftPruning(
+        model,
+        s.sets,
+        counts=counts,
+        spec=spec,
+        every=s.every,
+        compensate=s.compensate,
+        calibration=s.calibration,
+        statistics=s.statistics,
+    )
 
 
 @dataclass(frozen=True)
@@ -427,6 +477,7 @@ class Method:
     statistics: bool = False  # its rates come from analyze's statistics, its cut from --allocate and --criterion
     allocation: str = "learned"  # with --theta and no --allocate: LEARNED_ALLOCATIONS' entry it cuts by (a learner
     # with statistics: the --allocate of its rates)
+    criterion: str = "gm"  # a learner with statistics: the --criterion that ranks its units
 
 
 LEARNERS: dict[str, Method] = {
@@ -441,12 +492,16 @@ LEARNERS: dict[str, Method] = {
 }
 
 
-def soft_spec(entry: Method, theta: float, **settings) -> PlanSpec:
-    """The cut of a learner that takes its rates from the statistics: its registered allocation (`--allocate`
-    names), the geometric-median ranking, nothing compensated while it trains; settings: min_units, budget."""
+def soft_spec(
+    entry: Method, theta: float, *, allocate: str | None = None, criterion: str | None = None, **settings
+) -> PlanSpec:
+    """The cut of a learner that takes its rates from the statistics: its registered allocation and criterion
+    unless `allocate` or `criterion` names others (`--allocate`, `--criterion` names); compensate "none" (learn's
+    own --compensate compensates each silencing and the cut); settings: min_units, seed, budget."""
     from ...core.recipe import Recipe
 
-    return Recipe.of(allocate=entry.allocation, criterion="gm", compensate="none").spec(theta, **settings)
+    recipe = Recipe.of(allocate=allocate or entry.allocation, criterion=criterion or entry.criterion, compensate="none")
+    return recipe.spec(theta, **settings)
 
 
 def methods() -> list[str]:
@@ -564,6 +619,8 @@ def learn(
         statistics=statistics,
         removed=removed,
         prior=prior,
+        compensate=compensate,
+        calibration=calibration,
     )
     start = time.perf_counter()
     stream = _Stream(train)
