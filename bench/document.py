@@ -924,6 +924,7 @@ def _ptb_long(long: dict | None) -> list[str]:
         "",
         f"`python -m bench.learned --ptb-long` (run {long['written']}"
         + (f", base model {long['base']}" if long.get("base") else "")
+        + "".join(f"; {m} rerun alone on {when}" for m, when in long.get("rerun", {}).items())
         + f"). Theta {long['theta']}, seed 0, the same",
         f"windows, {long['factor']} epoch(s) for every method (`learn`'s share and the default's start trial",
         f"included); test perplexity, a difference under {PTB_TIE} is a tie.",
@@ -1171,11 +1172,20 @@ def _soft_described(soft: dict | None) -> str:
             "folded into the next biases) and free to regrow, the hard cut at the end."
         )
     rates = "the paper's rates" if soft["allocation"] == "energy" else f"{soft['allocation']} rates"
+    ranking = _RANKINGS.get(soft.get("criterion", "gm"), soft.get("criterion"))
+    silenced = (
+        "each compensated as the cut is: the refitted cut of the model as it stands written back into its kept weights"
+        if soft.get("silencing") == "compensated"
+        else "their means folded into the next biases"
+    )
     return (
-        f"`soft-gm`: {rates} and the geometric-median ranking; units silenced {soft['prunes']} times over the "
-        "learning share (their means folded into the next biases) and free to regrow, then cut and trained on as "
+        f"`soft-gm`: {rates} and the {ranking} ranking; units silenced {soft['prunes']} times over the "
+        f"learning share ({silenced}) and free to regrow, then cut and trained on as "
         "the others (chosen on validation clips below)."
     )
+
+
+_RANKINGS = {"gm": "geometric-median", "obs": "OBS (the shipped cut's)"}
 
 
 def _learners_described(phases: dict) -> list[str]:

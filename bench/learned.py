@@ -9,7 +9,7 @@ teacher, validation and schedule. The long budget gives the learners and the def
     python -m bench.learned soft-gm    # only these methods' rows again, the others kept (a change to them alone)
     python -m bench.learned --ptb      # only the Penn Treebank rows with part 2's budget, the long ones kept
     python -m bench.learned --ptb l0   # only these methods' Penn Treebank rows with part 2's budget
-    python -m bench.learned --ptb-long # only the long-budget Penn Treebank rows
+    python -m bench.learned --ptb-long # only the long-budget Penn Treebank rows (`--ptb-long soft-gm`: only its row)
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def _phases() -> dict:
     found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
     soft = learners.LEARNERS["soft-gm"]
     soft = {"allocation": soft.allocation, "phased": soft.phased, "prunes": learners.SOFT_PRUNES}
+    soft |= {"criterion": learners.LEARNERS["soft-gm"].criterion, "silencing": "compensated"}  # as the cut (refit)
     return found | {"allocation": allocations, "soft-gm": soft}
 
 
@@ -196,10 +197,22 @@ def ptb_part(mode: Mode) -> dict:
     return found
 
 
-def ptb_long_part(mode: Mode) -> dict:
-    """`python -m bench.learned --ptb-long`: only the long-budget PTB rows, the equal-budget ones kept."""
+def ptb_long_part(mode: Mode, methods: tuple[str, ...] = ()) -> dict:
+    """`python -m bench.learned --ptb-long [METHOD...]`: only the long-budget PTB rows (of these methods, the other
+    rows kept, the default's among them), the equal-budget ones kept."""
     saved = _saved_ptb(mode)
-    found = {**saved, "long": on_ptb_long(mode)}
+    long = on_ptb_long(mode, methods)
+    if methods:
+        before = saved.get("long") or {}
+        if before.get("base") != long["base"]:
+            raise SystemExit(
+                f"the saved long-budget Penn Treebank rows come from another training of the base model "
+                f"({before.get('base')}); rerun them all with `python -m bench.learned --ptb-long`"
+            )
+        long["rows"] = [r for r in before["rows"] if r["method"] not in methods] + long["rows"]
+        long["rerun"] = {**before.get("rerun", {}), **{m: long["written"] for m in methods}}
+        long["written"] = before.get("written", long["written"])  # the other rows' run
+    found = {**saved, "long": long}
     _save_ptb(mode, found)
     return found
 
@@ -234,11 +247,12 @@ def _save_ptb(mode: Mode, found: dict) -> None:
     save(mode, "learned", {k: v for k, v in saved.items() if k not in ("mode", "written")} | {"ptb": found})
 
 
-def on_ptb_long(mode: Mode) -> dict:
-    """The three methods and the default at PTB_LONG's theta with `factor` epochs each (seed 0), the default's
-    start trial counted; quick: one epoch."""
+def on_ptb_long(mode: Mode, methods: tuple[str, ...] = ()) -> dict:
+    """The three methods (or these, without the default) and the default at PTB_LONG's theta with `factor` epochs
+    each (seed 0), the default's start trial counted; quick: one epoch."""
     theta, factor = PTB_LONG["theta"], PTB_LONG["factor"] if not mode.quick else 1
-    rows = on_ptb(mode, thetas=(theta,), seeds=(0,), epochs=factor)["rows"]  # the default's row among them
+    chosen = dict(methods=methods, references=False) if methods else {}
+    rows = on_ptb(mode, thetas=(theta,), seeds=(0,), epochs=factor, **chosen)["rows"]  # the default's among them
     written = time.strftime("%Y-%m-%d %H:%M")
     return {"theta": theta, "factor": factor, "rows": rows, "base": ptb.base_digest(mode), "written": written}
 
@@ -354,13 +368,13 @@ if __name__ == "__main__":
         import_tensorflow()
         ptb_equal_part(mode("full"), tuple(sys.argv[2:]))
         raise SystemExit(0)
-    if sys.argv[1:] == ["--ptb-long"]:
+    if sys.argv[1:2] == ["--ptb-long"] and not set(sys.argv[2:]) - set(METHODS):
         import_tensorflow()
-        ptb_long_part(mode("full"))
+        ptb_long_part(mode("full"), tuple(sys.argv[2:]))
         raise SystemExit(0)
     unknown = set(sys.argv[1:]) - set(METHODS)
     if not sys.argv[1:] or unknown:
-        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb [METHOD...] | --ptb-long"
+        usage = f"python -m bench.learned {' '.join(METHODS)} (any of them) | --ptb|--ptb-long [METHOD...]"
         raise SystemExit(f"usage: {usage}; received {sys.argv[1:]}")
     import_tensorflow()
     rerun(mode("full"), tuple(sys.argv[1:]))

@@ -3,9 +3,11 @@
     python -m bench.learned_search              # writes docs/results/learned_search.json; the document shows it
     python -m bench.learned_search allocation   # only the second stage, kept beside the saved first
     python -m bench.learned_search controls     # only the third
-    python -m bench.learned_search soft         # only the fourth: soft-gm's allocation
+    python -m bench.learned_search soft         # only the fourth: soft-gm's allocation (`soft again`: its saved
+                                                # rows run again too)
     python -m bench.learned_search across       # only the fifth: settings tried on Penn Treebank too (the
-                                                # entries not saved yet; `across again`: all of them)
+                                                # entries not saved yet; `across again`: all of them;
+                                                # `across again soft-gm`: that method's)
 
 With a budget, `l0` and `group-lasso` learn the structure over LEARN of the steps, starting from a prior ranking
 (`learn --prior`: the shipped cut's OBS scores, or none), are cut and compensated there, and train the cut model
@@ -190,9 +192,10 @@ def search(m: Mode, stages: tuple[str, ...] = ("settings", "allocation", "contro
     if "controls" in stages:
         result["controls"] = controls_stage(data, result["chosen"], result["allocation"]["chosen"])
     if "soft" in stages:
-        result["soft"] = soft_stage(data, result.get("soft"))
+        result["soft"] = soft_stage(data, None if "again" in stages else result.get("soft"))
     if "across" in stages:
-        result["across"] = across_stage(data, result, again="again" in stages)
+        named = {m for m, _ in ACROSS if m in stages}  # `across again soft-gm`: only that method's entries
+        result["across"] = across_stage(data, result, again=(named or True) if "again" in stages else False)
     save(m, "learned_search", result)
     return result
 
@@ -291,13 +294,13 @@ def soft_stage(data: dict, saved: dict | None = None) -> dict:
     return {"theta": ALLOCATION_THETA, "seeds": list(SEEDS), "tie": TIE, "rows": rows, "means": means, "chosen": chosen}
 
 
-def across_stage(data: dict, result: dict, again: bool = False) -> dict:
+def across_stage(data: dict, result: dict, again: bool | set = False) -> dict:
     """Each ACROSS entry against the method's current setting, on the sample (ALLOCATION_THETA, mean over SEEDS,
     validation clips) and on Penn Treebank (PTB_THETAS, seed 0, part 2's budget of one epoch, perplexity on the
     valid windows that no best-epoch choice read). The new setting is taken if it gains beyond the tie on one and
     loses no more than the tie on the other (TIE GAP@20 points; PTB_TIE perplexity). Entries already saved are
-    kept (`again`: all run again)."""
-    saved = {} if again else result.get("across", {})
+    kept (`again`: all run again, or a set of methods: their entries)."""
+    saved = {} if again is True else result.get("across", {})
     rows, chosen = [], {}
     for method, change in ACROSS:
         best = result["chosen"].get(method, {})  # soft-gm's settings are the fourth stage's (BEFORE)
@@ -307,7 +310,8 @@ def across_stage(data: dict, result: dict, again: bool = False) -> dict:
         label = f"{method}: " + ", ".join(f"{k} {v}" for k, v in change.items())
         old = saved.get("chosen", {})  # entries saved before, by label (or, as first saved, by method)
         first = old.get(method, {}).get("change") == change  # saved under the method's name
-        if found := label if label in old else method if first else None:
+        found = label if label in old else method if first else None
+        if found and not (isinstance(again, set) and method in again):
             chosen[label] = {"method": method, **old[found]}
             rows += [r | {"entry": label} for r in saved["rows"] if r.get("entry", r["method"]) == found]
             continue

@@ -274,14 +274,19 @@ class SoftPruning(Learner):
         return self.compensate != "none" and self.calibration is not None
 
     def _ranked(self, model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The criterion's ranking on the current weights (obs: the consumers' current rows, the statistics)."""
+        """The criterion's ranking of the model as it stands: its weights; obs also its consumers' rows and the
+        covariance of its states on the calibration batches (without them, the analyzed statistics)."""
         from ..prune.planner import unit_vectors
+        from ..stats.probe import accumulate, build_probe
         from ..surgery.groups import consumer_rows
 
         vectors = unit_vectors(model, self.groups)
         if self.spec.criterion != "obs":
             return rank(self.groups, num_kept=self.counts, vectors=vectors, spec=self.spec)
         stats = self.statistics.stats if self.statistics is not None else None
+        if self.calibration is not None:  # silenced units' states are 0 now: the analyzed covariance no longer holds
+            every_step = bool(getattr(self.statistics, "every_step", False))
+            stats = accumulate(build_probe(model, self.groups, every_step), self.calibration())
         found = dict(stats=stats, consumers=consumer_rows(model, self.groups))
         return rank(self.groups, num_kept=self.counts, vectors=vectors, spec=self.spec, **found)
 
