@@ -1180,7 +1180,8 @@ def _soft_described(soft: dict | None) -> str:
     )
     return (
         f"`soft-gm`: {rates} and the {ranking} ranking; units silenced {soft['prunes']} times over the "
-        f"learning share ({silenced}) and free to regrow, then cut and trained on as "
+        + (f"first {soft['learn']:.0%} of the steps" if "learn" in soft else "learning share")
+        + f" ({silenced}) and free to regrow, then cut and trained on as "
         "the others (chosen on validation clips below)."
     )
 

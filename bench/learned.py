@@ -100,9 +100,10 @@ def _phases() -> dict:
     priors = {m: learners.LEARNERS[m].prior for m in METHODS[:2]}
     allocations = {m: learners.LEARNERS[m].allocation for m in METHODS[:2]}
     found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
-    soft = learners.LEARNERS["soft-gm"]
-    soft = {"allocation": soft.allocation, "phased": soft.phased, "prunes": learners.SOFT_PRUNES}
-    soft |= {"criterion": learners.LEARNERS["soft-gm"].criterion, "silencing": "compensated"}  # as the cut (refit)
+    entry = learners.LEARNERS["soft-gm"]
+    soft = {"allocation": entry.allocation, "phased": entry.phased, "prunes": learners.SOFT_PRUNES}
+    share = entry.learn if entry.learn is not None else learners.LEARN
+    soft |= {"criterion": entry.criterion, "silencing": "compensated", "learn": share}  # silencings as the cut (refit)
     return found | {"allocation": allocations, "soft-gm": soft}
 
 

@@ -78,9 +78,9 @@ ACROSS = [  # the fifth stage: (method, change) tried on Penn Treebank as well a
 ]
 GATES = {"travel": "GATE_TRAVEL", "start": "GATE_START"}  # l0's settings: constants
 FIELDS = ("criterion",)  # settings that are fields of the method's LEARNERS entry
-BEFORE = {  # what the first four stages ran with where their settings do not name it (soft-gm: the fourth's choice)
+BEFORE = {  # what the first four stages ran with where their settings do not name it (soft-gm: and the fourth's share)
     "l0": {"start": 3.0},
-    "soft-gm": {"learn": 0.2, "prior": "none", "criterion": "gm"},
+    "soft-gm": {"prior": "none", "criterion": "gm"},
 }
 PTB_THETAS, PTB_TIE = (0.5, 0.7), 2.0  # PTB_TIE: validation perplexity a one-seed mean must gain (about 1%)
 
@@ -112,7 +112,7 @@ def overridden(method: str, setting: dict, constants: dict | None = None, entry:
     for name, value in ({"LEARN": setting["learn"]} | constants).items():
         setattr(learners, name, value)
     registered = learners.LEARNERS[method]
-    learners.LEARNERS[method] = replace(registered, **entry)
+    learners.LEARNERS[method] = replace(registered, learn=None, **entry)  # LEARN is the setting's share
     try:
         yield
     finally:
@@ -303,7 +303,7 @@ def across_stage(data: dict, result: dict, again: bool | set = False) -> dict:
     saved = {} if again is True else result.get("across", {})
     rows, chosen = [], {}
     for method, change in ACROSS:
-        best = result["chosen"].get(method, {})  # soft-gm's settings are the fourth stage's (BEFORE)
+        best = result["chosen"].get(method) or _soft_chosen(result["soft"])  # soft-gm: the fourth stage's
         current = BEFORE.get(method, {}) | {k: best[k] for k in ("learn", "prior", "travel") if k in best}
         for earlier in chosen.values():  # the changes of entries before this one that were taken
             current |= earlier["change"] if earlier["method"] == method and earlier["taken"] else {}
@@ -368,6 +368,14 @@ def _across_trials(data: dict, result: dict, method: str, current: dict, change:
         gain["audioset"] > TIE and gain["ptb"] >= -PTB_TIE
     )
     return rows, {"means": means, "gain": gain, "taken": bool(better)}
+
+
+def _soft_chosen(soft: dict) -> dict:
+    """The learning share of the fourth stage's choice (a phased option: the across stage runs soft-gm phased)."""
+    option = next(o for o in SOFT_OPTIONS if _soft_name(o) == soft["chosen"])
+    if not option["phased"] or option["target"] != "uniform":
+        raise SystemExit(f"the across stage runs soft-gm phased with uniform rates; the fourth chose {soft['chosen']}")
+    return {"learn": option["learn"]}
 
 
 def _soft_name(option: dict) -> str:

@@ -283,15 +283,16 @@ def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
 
 @pytest.mark.parametrize("method", ["l0", "group-lasso", "soft-gm"])
 def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_its_steps(tf, method):
-    """With a budget: learn over LEARN of the steps, cut (compensated) there, train the cut model over the rest;
-    the model written is the one trained last (exact), with the budget removed. soft-gm: its registered rates
-    (uniform: every group at theta)."""
+    """With a budget: learn over its share of the steps (LEARN, or its entry's), cut (compensated) there, train the
+    cut model over the rest; the model written is the one trained last (exact), with the budget removed. soft-gm:
+    its registered rates (uniform: every group at theta)."""
     from lstmprune_cli.framework.train.learners import LEARN, LEARNERS
 
     model = golden.build("bidirectional")
     statistics = golden.analyzed(model, _data()[0]) if LEARNERS[method].statistics else None
     found = _learn(model, method, theta=0.5, epochs=10, statistics=statistics)  # 40 steps of 6, 4 per epoch
-    learn_steps = max(1, round(LEARN * 40))
+    share = LEARN if LEARNERS[method].learn is None else LEARNERS[method].learn
+    learn_steps = max(1, round(share * 40))
     assert found.record["learn_steps"] == learn_steps and found.record["train_steps"] == 40 - learn_steps
     assert found.record["cut"]["step"] == learn_steps
     phases = [e["phase"] for e in found.record["epochs"]]

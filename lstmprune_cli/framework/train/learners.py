@@ -478,7 +478,8 @@ class Method:
     make: Callable[[object, Setting], Learner]
     penalty: bool = True  # a fixed penalty (--penalty) may stand for the budget (theta)
     prior: str | None = "obs"  # the ranking it starts from when the model was analyzed (--prior); None: takes none
-    phased: bool = True  # with a budget: learn over LEARN of the steps, cut, train the cut model over the rest
+    phased: bool = True  # with a budget: learn over its share of the steps, cut, train the cut model over the rest
+    learn: float | None = None  # that share; None: LEARN
     statistics: bool = False  # its rates come from analyze's statistics, its cut from --allocate and --criterion
     allocation: str = "learned"  # with --theta and no --allocate: LEARNED_ALLOCATIONS' entry it cuts by (a learner
     # with statistics: the --allocate of its rates)
@@ -490,10 +491,10 @@ LEARNERS: dict[str, Method] = {
     # ISS-GL: proximal group soft-threshold on every weight of a unit; uniform rates chosen on validation clips, the
     # OBS prior (adaptive thresholds) on validation windows of Penn Treebank, tied on the clips (learned_search across)
     "group-lasso": Method(_group_lasso, allocation="uniform"),
-    # ISS-GM's soft pruning (GM units silenced, free to regrow) over the learning share, then the hard cut and the
-    # cut trained as l0's; uniform rates and the phases chosen on validation clips (the paper: its own rates, soft
-    # pruning over every step)
-    "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, allocation="uniform"),
+    # ISS-GM's soft pruning (GM units silenced, each silencing compensated, free to regrow) over half the steps, then
+    # the hard cut and the cut trained as l0's; uniform rates and the phases chosen on validation clips (the paper:
+    # its own rates, soft pruning over every step), the GM ranking kept against OBS (learned_search soft, across)
+    "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, allocation="uniform", learn=0.5),
 }
 
 
@@ -609,7 +610,8 @@ def learn(
     per = steps_per_epoch or sum(1 for _ in train())
     total = epochs * per
     phased = LEARNERS[method].phased and penalty is None
-    steps = max(1, min(total, round(LEARN * total))) if phased else total
+    share_learned = LEARNERS[method].learn if LEARNERS[method].learn is not None else LEARN
+    steps = max(1, min(total, round(share_learned * total))) if phased else total
     setting = Setting(
         sets=sets,
         share=share,
