@@ -491,10 +491,13 @@ LEARNERS: dict[str, Method] = {
     # ISS-GL: proximal group soft-threshold on every weight of a unit; uniform rates chosen on validation clips, the
     # OBS prior (adaptive thresholds) on validation windows of Penn Treebank, tied on the clips (learned_search across)
     "group-lasso": Method(_group_lasso, allocation="uniform"),
-    # ISS-GM's soft pruning (GM units silenced, each silencing compensated, free to regrow) over half the steps, then
+    # ISS-GM's soft pruning (units silenced, each silencing compensated, free to regrow) over half the steps, then
     # the hard cut and the cut trained as l0's; uniform rates and the phases chosen on validation clips (the paper:
-    # its own rates, soft pruning over every step), the GM ranking kept against OBS (learned_search soft, across)
-    "soft-gm": Method(_soft, penalty=False, statistics=True, prior=None, allocation="uniform", learn=0.5),
+    # its own rates, soft pruning over every step; learned_search soft), the OBS ranking of the model as it stands
+    # over the paper's geometric median on validation clips and windows (learned_search across)
+    "soft-gm": Method(
+        _soft, penalty=False, statistics=True, prior=None, allocation="uniform", learn=0.5, criterion="obs"
+    ),
 }
 
 
