@@ -1057,8 +1057,11 @@ def learned_search_section(r: dict) -> list[str]:
             f"| {row['method']} | {row['learn']} | {row['prior']} | {row.get('travel', '')} | "
             f"{f'**{cell}**' if chosen else cell} | {row['seconds']:.0f} |"
         )
-    changed = sorted({c.get("method", m) for m, c in r.get("across", {}).get("chosen", {}).items() if c["taken"]})
-    later = f" (the last stage below changed {' and '.join(m + chr(39) + 's' for m in changed)})" if changed else ""
+    taken = r.get("across", {}).get("chosen", {}).items()
+    changed = sorted({c.get("method", m) for m, c in taken if c["taken"] and c.get("method", m) in r["chosen"]})
+    names = [f"{m}'s" for m in changed]
+    listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else ""
+    later = f" (the last stage below changed {listed})" if changed else ""
     lines += ["", f"Bold: the setting chosen for each method here{later}.", ""]
     lines += _allocation_search(r["allocation"]) if "allocation" in r else []
     lines += _controls_search(r["controls"]) if "controls" in r else []
