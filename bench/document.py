@@ -767,7 +767,7 @@ def learned_section(r: dict) -> list[str]:
             f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
             f"{_pm(c['tuned'], 100)} |"
         )
-    lines += ["", _cut_note(r["rows"]), ""]
+    lines += ["", _cut_note(r["rows"]), *_alive(r["rows"]), ""]
     by = {(c["theta"], c["method"]): c for c in cells}
     said = "after `learn`" if _cut_label(r["rows"]) == "after `learn` / the cut" else "right after its cut"
     for theta in sorted({c["theta"] for c in cells if c["method"] in LEARNED}):
@@ -786,6 +786,26 @@ def learned_section(r: dict) -> list[str]:
                 f"{100 * c['tuned'][0]:.2f} against {100 * default['tuned'][0]:.2f} ({tuned})."
             )
     return lines + [""] + _long_budget(r["long"], learn + tune)
+
+
+def _alive(rows: list[dict]) -> list[str]:
+    """How many removed units the learners had not zeroed or closed when the cut was made (rows that record it)."""
+    found: dict[tuple, list] = {}
+    for x in rows:
+        if x["method"] in LEARNED and x.get("alive_at_cut") is not None:
+            found.setdefault((x["theta"], x["method"]), []).append((x["alive_at_cut"], x["removed_units"]))
+    if not found:
+        return []
+    cells = [
+        f"{method} at theta {theta} {np.mean([a for a, _ in v]):.0f} of {v[0][1]}"
+        for (theta, method), v in sorted(found.items())
+    ]
+    return [
+        "",
+        "Removed units that still carried weight when the cut was made (mean over seeds; not zeroed by group lasso, "
+        "not closed by the gates, or regrown since their last silencing; the compensation absorbs them, and `exact` "
+        f"says only that the model written is the cut model as trained): {'; '.join(cells)}.",
+    ]
 
 
 def _cut_label(rows: list[dict]) -> str:
@@ -887,6 +907,7 @@ def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
             f"| {c['theta']} | {c['method']} | {_kept(c['kept'])} | {c['params'] / 1e6:.2f}M | {cut} | "
             f"{_pm(c['tuned'], 1, 1)} | {shown} | {np.mean(timing[key]):.0f} |"
         )
+    lines += _alive(r["rows"])
     by = {(c["theta"], c["method"]): c for c in cells}
     lines.append("")
     for theta in thetas:

@@ -172,9 +172,18 @@ def _learned_row(method, theta, seed, data: dict, learn_epochs, tune_epochs) -> 
         "seconds_per_tuning_epoch": (time.perf_counter() - start) / tune_epochs,
         "exact": found.record["exact"],
         "removed_alive": found.record["removed_alive"],
+        **at_the_cut(found),
     }
     log(method, theta, seed, row["kept"], row["cut"], tuned, f"{learned:.0f} s learning")
     return row
+
+
+def at_the_cut(found) -> dict:
+    """How many of the units the cut removed still carried weight when it was made (the learner had not zeroed or
+    closed them; the compensation absorbs them), and how many it removed."""
+    cut = found.record.get("cut", {})
+    removed = sum(g.units - g.num_kept for g in found.plan.groups)
+    return {"alive_at_cut": cut.get("removed_alive"), "removed_units": int(removed)}
 
 
 def _kept_ptb(mode: Mode) -> dict | None:
@@ -284,6 +293,7 @@ def on_ptb(mode: Mode, thetas=None, seeds=None, epochs: int = 1, methods=METHODS
                     "seconds": seconds,
                     "exact": found.record["exact"],
                     "removed_alive": found.record["removed_alive"],
+                    **at_the_cut(found),
                 }
                 rows.append(row)
                 log("ptb", method, theta, seed, row["kept"], scored, f"{seconds:.0f} s")
