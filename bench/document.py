@@ -1206,6 +1206,7 @@ def _soft_described(soft: dict | None) -> str:
     return (
         f"`soft-gm`: {rates} and the {ranking} ranking; units silenced {soft['prunes']} times over the "
         + (f"first {soft['learn']:.0%} of the steps" if "learn" in soft else "learning share")
+        + (", the last at the cut" if soft.get("last_at_cut") else "")
         + f" ({silenced}) and free to regrow, then cut and trained on as "
         "the others (chosen on validation clips below)."
     )

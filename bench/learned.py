@@ -104,6 +104,7 @@ def _phases() -> dict:
     soft = {"allocation": entry.allocation, "phased": entry.phased, "prunes": learners.SOFT_PRUNES}
     share = entry.learn if entry.learn is not None else learners.LEARN
     soft |= {"criterion": entry.criterion, "silencing": "compensated", "learn": share}  # silencings as the cut (refit)
+    soft["last_at_cut"] = True  # the last silencing at the end of the learning phase: the cut removes those
     return found | {"allocation": allocations, "soft-gm": soft}
 
 

@@ -305,6 +305,7 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     assert {g.name: g.units for g in unit_groups(found.model)} == shapes
     if method == "soft-gm":
         assert {g.name: g.num_kept for g in found.plan.groups} == {g.name: g.units // 2 for g in found.plan.groups}
+        assert found.record["cut"]["removed_alive"] == 0  # silenced for the last time at the cut: exactly those go
 
 
 def test_with_validation_data_the_cut_keeps_its_best_epoch_of_training(tf):

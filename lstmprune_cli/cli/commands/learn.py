@@ -52,7 +52,9 @@ def learn(
             "features through a fixed selection layer; the model keeps its input signature).",
         ),
     ] = False,
-    every: Annotated[int, typer.Option(help="soft-gm: prune every this many steps (0: four times as it learns).")] = 0,
+    every: Annotated[
+        int, typer.Option(help="soft-gm: silence every N steps (0: four times as it learns, the last at the cut).")
+    ] = 0,
     prior: Annotated[
         Optional[str],
         typer.Option(

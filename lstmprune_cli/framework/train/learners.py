@@ -46,7 +46,8 @@ GL_RISE = 1.05  # the threshold's growth per step while more units are alive tha
 # (docs/results/learned_search.json).
 LEARN = 0.2
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: SOFT_PRUNES times while it learns (unphased: once per epoch)
-SOFT_PRUNES = 4  # a phased soft-gm silences this many times over its learning steps unless `every` says
+SOFT_PRUNES = 4  # a phased soft-gm silences this many times over its learning steps, evenly, the last at the cut,
+# unless `every` says
 
 
 @dataclass
@@ -240,8 +241,9 @@ class GroupLasso(Learner):
 
 
 class SoftPruning(Learner):
-    """The paper's training (ISS-GM as in its Table II): every `every` steps the units that the plan's rates
-    and the criterion, on the current weights, would remove are silenced (their own columns zeroed); between
+    """The paper's training (ISS-GM as in its Table II): every `every` steps (0: SOFT_PRUNES times evenly over
+    `steps`, the last at the end, so the cut removes exactly the units silenced there) the units that the plan's
+    rates and the criterion, on the current weights, would remove are silenced (their own columns zeroed); between
     prunings they regrow through the rows that read them. Each silencing is compensated as `prune` compensates a
     cut (`compensate` on the `calibration` batches: the cut of the model before it, compensated, written back into
     the model's kept weights); without calibration batches, each newly silenced unit's mean output on the step's
@@ -255,13 +257,15 @@ class SoftPruning(Learner):
         counts: dict[str, int],
         spec: PlanSpec,
         every: int,
+        steps: int = 0,
         compensate: str = "none",
         calibration: Callable[[], Iterable] | None = None,
         statistics=None,
     ):
         from ..surgery.groups import model_groups
 
-        self.sets, self.counts, self.spec, self.every = sets, counts, spec, max(1, every)
+        self.sets, self.counts, self.spec, self.every = sets, counts, spec, max(0, every)
+        self.at = {round(k * steps / SOFT_PRUNES) for k in range(1, SOFT_PRUNES + 1)} if not every else set()
         self.compensate, self.calibration, self.statistics = compensate, calibration, statistics
         self.groups = model_groups(model)
         self.step, self.probe, self.last = 0, None, None
@@ -324,17 +328,17 @@ class SoftPruning(Learner):
 
     def after_step(self, model, x) -> None:
         self.step += 1
-        if self.step % self.every == 0:
+        if (self.step % self.every == 0) if self.every else (self.step in self.at):
             self.prune(model, x)
         self.last = x
 
     def scores(self, model) -> list[np.ndarray]:
-        if not self.compensated:  # the hard cut removes exactly the units silenced last
-            self.prune(model, self.last)
-        elif self.ranked is not None and self.ranked[0] == self.step:  # silenced at the last step: that cut
-            return [self.ranked[1][s.groups[0].name][1] for s in self.sets]
-        ranked = self._ranked(model)  # compensated: the cut is compensated as a silencing would be
-        return [ranked[s.groups[0].name][1] for s in self.sets]
+        if self.ranked is None or self.ranked[0] != self.step:  # not silenced at the last step
+            if not self.compensated:  # the hard cut removes exactly the units it silences now
+                self.prune(model, self.last)
+            else:  # compensated: the cut is compensated as a silencing would be
+                return [self._ranked(model)[s.groups[0].name][1] for s in self.sets]
+        return [self.ranked[1][s.groups[0].name][1] for s in self.sets]  # the units silenced last
 
     def kept(self, shapes, scores, removed, theta, penalty, allocation=None) -> list[np.ndarray]:
         """The plan's counts, the best-ranked units: those the last pruning left."""
@@ -465,6 +469,7 @@ def _soft(model, s: Setting) -> Learner:
         counts=counts,
         spec=spec,
         every=s.every,
+        steps=s.steps,
         compensate=s.compensate,
         calibration=s.calibration,
         statistics=s.statistics,
@@ -624,7 +629,7 @@ def learn(
         min_units=min_units,
         seed=seed,
         learning_rate=float(training.get("learning_rate", 1e-3)),
-        every=every or (-(-steps // SOFT_PRUNES) if phased else per),
+        every=every or (0 if phased else per),  # 0: SOFT_PRUNES times over the learning steps, the last at the cut
         spec=spec,
         statistics=statistics,
         removed=removed,
