@@ -850,7 +850,7 @@ def _long_budget(long: dict, epochs: int) -> list[str]:
         if default is not None and x is not default:
             verdict = _verdict((x["tuned"]["gap@20"], 0), (default["tuned"]["gap@20"], 0), 1)
         lines.append(f"| {x['method']} | {_kept(x['kept'])} | {shown} | {100 * x['tuned']['gap@20']:.2f} | {verdict} |")
-    return lines + [""]
+    return lines + _alive(long["rows"]) + [""]
 
 
 def learned_ptb_section(r: dict, one_shot: dict | None) -> list[str]:
@@ -965,7 +965,7 @@ def _ptb_long(long: dict | None) -> list[str]:
             f"| {x['method']} | {_kept(x['kept'])} | {cut} | {x['tuned']['test']:.1f} | {exact} | {verdict} | "
             f"{x['seconds']:.0f} |"
         )
-    return lines + [""]
+    return lines + _alive(long["rows"]) + [""]
 
 
 def scale_section(r: dict) -> list[str]:
