@@ -1,6 +1,7 @@
 """finetune, report and sweep on a small model with labelled records; language-model targets from text."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,10 @@ def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_p
     r = invoke("learn", "--method", "soft-gm", "--theta", 0.5, *train, "--out", out, "--json", *ws)
     soft = json.loads(r.stdout)
     assert soft["exact"] and out.is_file() and soft["plan"]["target"] == "soft-gm"
+    assert soft["cut"]["removed_alive"] == 0  # silenced for the last time at the cut
+    r = invoke("learn", "--method", "group-lasso", "--theta", 0.5, *train, "--out", tmp_path / "gl.keras", *ws)
+    alive = re.search(r"at the cut \(step \d+\): (\d+) of the (\d+) removed units", r.stdout)
+    assert r.exit_code == 0 and alive and 0 < int(alive[1]) <= int(alive[2])  # two epochs leave some alive
 
     out = tmp_path / "inputs.keras"
     r = invoke("learn", "--method", "l0", "--inputs", "--theta", 0.5, *train, "--out", out, "--json", *ws)

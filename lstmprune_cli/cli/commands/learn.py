@@ -127,6 +127,13 @@ def learn(
             f"note: {job.record['removed_alive']} removed units still carried weight when training ended; "
             "the cut model differs from the trained one by them (more epochs close them)"
         )
+    cut = job.record.get("cut") or {}
+    if cut.get("removed_alive"):  # with a budget: units the learner had not zeroed or closed went at the cut
+        removed = sum(g.units - g.num_kept for g in job.plan.groups)
+        render.out.print(
+            f"at the cut (step {cut['step']}): {cut['removed_alive']} of the {removed} removed units still carried "
+            f"weight; compensate {job.plan.extra.get('compensate')} absorbed them"
+        )
     if "at_cut" in job.record:
         render.out.print(
             "validation right after the cut: " + ", ".join(f"{k} {v:.4g}" for k, v in job.record["at_cut"].items())
