@@ -102,7 +102,7 @@ def _phases() -> dict:
     found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
     entry = learners.LEARNERS["soft-gm"]
     soft = {"allocation": entry.allocation, "phased": entry.phased, "prunes": learners.SOFT_PRUNES}
-    share = entry.learn if entry.learn is not None else learners.LEARN
+    share = learners.learning_share("soft-gm")
     soft |= {"criterion": entry.criterion, "silencing": "compensated", "learn": share}  # silencings as the cut (refit)
     soft["last_at_cut"] = True  # the last silencing at the end of the learning phase: the cut removes those
     return found | {"allocation": allocations, "soft-gm": soft}
@@ -183,8 +183,7 @@ def at_the_cut(found) -> dict:
     """How many of the units the cut removed still carried weight when it was made (the learner had not zeroed or
     closed them; the compensation absorbs them), and how many it removed."""
     cut = found.record.get("cut", {})
-    removed = sum(g.units - g.num_kept for g in found.plan.groups)
-    return {"alive_at_cut": cut.get("removed_alive"), "removed_units": int(removed)}
+    return {"alive_at_cut": cut.get("removed_alive"), "removed_units": cut.get("removed")}
 
 
 def _kept_ptb(mode: Mode) -> dict | None:

@@ -286,13 +286,12 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     """With a budget: learn over its share of the steps (LEARN, or its entry's), cut (compensated) there, train the
     cut model over the rest; the model written is the one trained last (exact), with the budget removed. soft-gm:
     its registered rates (uniform: every group at theta)."""
-    from lstmprune_cli.framework.train.learners import LEARN, LEARNERS
+    from lstmprune_cli.framework.train.learners import LEARNERS, learning_share
 
     model = golden.build("bidirectional")
     statistics = golden.analyzed(model, _data()[0]) if LEARNERS[method].statistics else None
     found = _learn(model, method, theta=0.5, epochs=10, statistics=statistics)  # 40 steps of 6, 4 per epoch
-    share = LEARN if LEARNERS[method].learn is None else LEARNERS[method].learn
-    learn_steps = max(1, round(share * 40))
+    learn_steps = max(1, round(learning_share(method) * 40))
     assert found.record["learn_steps"] == learn_steps and found.record["train_steps"] == 40 - learn_steps
     assert found.record["cut"]["step"] == learn_steps
     phases = [e["phase"] for e in found.record["epochs"]]
@@ -306,6 +305,7 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     if method == "soft-gm":
         assert {g.name: g.num_kept for g in found.plan.groups} == {g.name: g.units // 2 for g in found.plan.groups}
         assert found.record["cut"]["removed_alive"] == 0  # silenced for the last time at the cut: exactly those go
+    assert found.record["cut"]["removed"] == sum(g.units - g.num_kept for g in found.plan.groups)  # concat: untied
 
 
 def test_with_validation_data_the_cut_keeps_its_best_epoch_of_training(tf):

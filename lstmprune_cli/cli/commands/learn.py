@@ -129,10 +129,9 @@ def learn(
         )
     cut = job.record.get("cut") or {}
     if cut.get("removed_alive"):  # with a budget: units the learner had not zeroed or closed went at the cut
-        removed = sum(g.units - g.num_kept for g in job.plan.groups)
         render.out.print(
-            f"at the cut (step {cut['step']}): {cut['removed_alive']} of the {removed} removed units still carried "
-            f"weight; compensate {job.plan.extra.get('compensate')} absorbed them"
+            f"at the cut (step {cut['step']}): {cut['removed_alive']} of the {cut['removed']} removed units still "
+            f"carried weight; compensate {job.plan.extra.get('compensate')} absorbed them"
         )
     if "at_cut" in job.record:
         render.out.print(

@@ -518,6 +518,12 @@ def soft_spec(
     return recipe.spec(theta, **settings)
 
 
+def learning_share(method: str) -> float:
+    """The share of the steps a phased learner learns its structure over: its entry's, else LEARN."""
+    share = LEARNERS[method].learn
+    return LEARN if share is None else share
+
+
 def methods() -> list[str]:
     """The names `learn --method` takes: every registered learner."""
     return list(LEARNERS)
@@ -618,8 +624,7 @@ def learn(
     per = steps_per_epoch or sum(1 for _ in train())
     total = epochs * per
     phased = LEARNERS[method].phased and penalty is None
-    share_learned = LEARNERS[method].learn if LEARNERS[method].learn is not None else LEARN
-    steps = max(1, min(total, round(share_learned * total))) if phased else total
+    steps = max(1, min(total, round(learning_share(method) * total))) if phased else total
     setting = Setting(
         sets=sets,
         share=share,
@@ -733,14 +738,15 @@ def compensated_cut(model, plan: Plan, compensate: str, calibration: Callable[[]
 def _exact(sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
     """Whether every removed unit contributed nothing to the trained model: the rows that read it are zero,
     or its own columns are (its output is then 0 at every step)."""
-    lost = 0
+    lost, total = 0, 0
     for s, k in zip(sets, kept):
         removed = np.setdiff1d(np.arange(s.units), k)
         silent = squared_norms(model, s, "outgoing") == 0
         if any(not slot.outgoing for slot in s.slots):  # its own columns zero: it outputs 0
             silent |= squared_norms(model, s, "incoming") == 0
         lost += int(np.sum(~silent[removed]))
-    return {"removed_alive": lost, "exact": lost == 0}
+        total += len(removed)
+    return {"removed_alive": lost, "removed": total, "exact": lost == 0}  # units of sets (tied directions once)
 
 
 def learned_plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, seed) -> Plan:
