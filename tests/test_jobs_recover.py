@@ -218,8 +218,9 @@ def test_learn_writes_a_plan_and_a_smaller_model_that_report_reads(tagged, tmp_p
     assert soft["exact"] and out.is_file() and soft["plan"]["target"] == "soft-gm"
     assert soft["cut"]["removed_alive"] == 0  # silenced for the last time at the cut
     r = invoke("learn", "--method", "group-lasso", "--theta", 0.5, *train, "--out", tmp_path / "gl.keras", *ws)
-    alive = re.search(r"at the cut \(step \d+\): (\d+) of the (\d+) removed units", r.stdout)
-    assert r.exit_code == 0 and alive and 0 < int(alive[1]) <= int(alive[2])  # two epochs leave some alive
+    closed = re.search(r"at the cut \(step \d+\): all (\d+) removed units closed \((.*)\), each", r.stdout)
+    assert r.exit_code == 0 and closed and int(closed[1]) > 0, r.stdout  # closed as it learned, none left alive
+    assert closed[2].split(", ")[-1].startswith(f"{closed[1]} by step ")  # the last closing: all of them
 
     out = tmp_path / "inputs.keras"
     r = invoke("learn", "--method", "l0", "--inputs", "--theta", 0.5, *train, "--out", out, "--json", *ws)

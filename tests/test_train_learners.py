@@ -171,6 +171,53 @@ def test_a_compensated_silencing_makes_the_uncut_model_compute_its_refitted_cut(
         assert np.all(squared_norms(model, s, "outgoing")[removed] > 0)  # the rows that let it regrow stay
 
 
+@pytest.mark.parametrize("method", ["group-lasso", "l0"])
+@pytest.mark.parametrize("arch,merge", [("stacked", "concat"), ("bidirectional", "sum")])
+def test_a_compensated_closing_makes_the_model_compute_its_refitted_cut(tf, arch, merge, method):
+    """Golden: l0 and group-lasso close their budget's units compensated as `prune` compensates a cut; the model
+    they leave (gated at the deterministic gates) computes the refitted cut of the model before, the closed units
+    reach nothing, and the cut they then make removes exactly them."""
+    from lstmprune_cli.framework.surgery.cut import prune_model
+    from lstmprune_cli.framework.surgery.groups import unit_groups
+    from lstmprune_cli.framework.surgery.units import squared_norms, unit_sets
+    from lstmprune_cli.framework.train import learners
+    from lstmprune_cli.framework.train.cuts import exact_cut
+
+    model = golden.build(arch, merge)
+    x, _ = _data()
+    before, sets = _copy(model), unit_sets(model)
+    removed = learners.budget_removed(model, sets, "units")
+    kw = dict(share=learners.kept_share(sets, removed, 0.5), steps=1, penalty=None)
+    setting = learners.Setting(sets, kw["share"], 1, 0.5, None, 1, 0, 1e-3, 0, None, None, removed=removed)
+    setting.compensate, setting.calibration, setting.allocation = "refit", lambda: [x], "learned"
+    if method == "l0":
+        learner = learners.Gates(model, sets, **kw, seed=0, lr=1e-3, setting=setting)
+    else:
+        learner = learners.GroupLasso(model, sets, **kw, setting=setting)
+    learner.close(model, 1)  # the one closing of a one-step phase: the whole budget
+    kept = learner.final
+    assert kept is not None and learner.closings == [[1, sum(s.units - len(k) for s, k in zip(sets, kept))]]
+    plan = learners.learned_plan("", unit_groups(before), sets, kept, [None] * len(sets), None, method, 1, 0)
+    small = learners.compensated_cut(before, plan, "refit", lambda: [x])
+    if method == "l0":
+        z = np.concatenate([learned.deterministic_gate(v) for v in learner.current(model)])  # (N,) 0 or 1
+        assert set(np.unique(z)) == {0.0, 1.0}
+        found = np.asarray(learners.scaled_call(model, x, learner.rows, tf.constant(z, tf.float32), training=False))
+    else:
+        found = np.asarray(model(x, training=False))
+    assert np.max(np.abs(found - np.asarray(small(x, training=False)))) <= 1e-5
+    assert _max_diff(model, before, x) > 1e-3 or method == "l0"  # group lasso's closed units are out of the model
+    for s, k in zip(sets, kept):
+        out = np.setdiff1d(np.arange(s.units), k)
+        assert len(out) and np.all(squared_norms(model, s, "outgoing")[out] == 0)  # they reach nothing
+    assert exact_cut(sets, kept, model)["removed_alive"] == 0
+    assert [list(k) for k in learner.kept(None, None, None, 0.5, None)] == [list(k) for k in kept]
+    again = prune_model(model, plan.kept())
+    if method == "group-lasso":  # the cut of the closed model is the refitted cut
+        for ours, theirs in zip(again.get_weights(), small.get_weights()):
+            np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
 def test_a_written_back_cut_carries_a_batch_normalization_constant_exactly(tf):
     """write_back: the cut of the edited model is the edited cut, also where a removed unit's 0 leaves a
     BatchNormalization constant that the cut folds into the next bias."""
@@ -286,6 +333,7 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     """With a budget: learn over its share of the steps (LEARN, or its entry's), cut (compensated) there, train the
     cut model over the rest; the model written is the one trained last (exact), with the budget removed. soft-gm:
     its registered rates (uniform: every group at theta)."""
+    from lstmprune_cli.framework.train import learners
     from lstmprune_cli.framework.train.learners import LEARNERS, learning_share
 
     model = golden.build("bidirectional")
@@ -304,7 +352,13 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     assert {g.name: g.units for g in unit_groups(found.model)} == shapes
     if method == "soft-gm":
         assert {g.name: g.num_kept for g in found.plan.groups} == {g.name: g.units // 2 for g in found.plan.groups}
-        assert found.record["cut"]["removed_alive"] == 0  # silenced for the last time at the cut: exactly those go
+    else:  # closed CLOSINGS times, evenly, the last at the cut, more each time
+        steps = [round(k * learn_steps / learners.CLOSINGS) for k in range(1, learners.CLOSINGS + 1)]
+        closings = found.record["closings"]
+        assert [at for at, _ in closings] == sorted(set(steps) - {0})
+        assert all(a <= b for (_, a), (_, b) in zip(closings, closings[1:])) and closings[0][1] > 0
+        assert closings[-1][1] == found.record["cut"]["removed"]
+    assert found.record["cut"]["removed_alive"] == 0  # closed or silenced for the last time at the cut
     assert found.record["cut"]["removed"] == sum(g.units - g.num_kept for g in found.plan.groups)  # concat: untied
 
 

@@ -133,6 +133,12 @@ def learn(
             f"at the cut (step {cut['step']}): {cut['removed_alive']} of the {cut['removed']} removed units still "
             f"carried weight; compensate {job.plan.extra.get('compensate')} absorbed them"
         )
+    elif job.record.get("closings"):  # l0, group-lasso with a budget: closed over the learning steps
+        steps = ", ".join(f"{n} by step {at}" for at, n in job.record["closings"])
+        render.out.print(
+            f"at the cut (step {cut.get('step')}): all {cut.get('removed')} removed units closed ({steps}), each "
+            f"closing compensated ({job.plan.extra.get('compensate')})"
+        )
     if "at_cut" in job.record:
         render.out.print(
             "validation right after the cut: " + ", ".join(f"{k} {v:.4g}" for k, v in job.record["at_cut"].items())

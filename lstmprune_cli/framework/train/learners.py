@@ -17,11 +17,12 @@ import numpy as np
 
 from ...core import checks, learned
 from ...core.errors import LstmpruneError
-from ...core.plan import BUDGETS, COMPENSATIONS, Plan, PlanSpec, allocate, rank
+from ...core.plan import BUDGETS, Plan, PlanSpec, allocate, rank
 from .. import models
-from ..surgery.cut import prune_model, write_back
+from ..surgery.cut import prune_model
 from ..surgery.groups import unit_groups
 from ..surgery.units import UnitSet, entries, fold_means, scale_units, squared_norms, unit_sets, variable
+from .cuts import compensated_cut, exact_cut, learned_plan, silence
 
 # log_alpha = speed * v, the speed such that Adam's steps could move a gate this far over the learning steps: with
 # a budget, little travel won (a prior's ranking spans 0.6), `python -m bench.learned_search`; a fixed penalty must
@@ -45,6 +46,10 @@ GL_RISE = 1.05  # the threshold's growth per step while more units are alive tha
 # train the cut model. Chosen on validation clips by `python -m bench.learned_search`
 # (docs/results/learned_search.json).
 LEARN = 0.2
+CLOSINGS = 4  # with a budget, l0 and group-lasso close units this many times over their learning steps, evenly, the
+# last at the cut (so the cut removes exactly the closed units); the k-th closes the lowest-scored units that remove
+# k / CLOSINGS of theta, compensated as `prune` compensates a cut, and they stay closed
+CLOSED = -20.0  # a closed gate's log_alpha: its hard-concrete sample is 0 for every noise the forward draws
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: SOFT_PRUNES times while it learns (unphased: once per epoch)
 SOFT_PRUNES = 4  # a phased soft-gm silences this many times over its learning steps, evenly, the last at the cut,
 # unless `every` says
@@ -102,14 +107,67 @@ class _Budget:
         return 1 - min(1.0, self.step / self.steps) * (1 - self.share)
 
 
-class Gates(Learner):
+class Closing(Learner):
+    """A learner whose budget is met by closings (CLOSINGS): at evenly spaced learning steps, the last at the cut,
+    the units its `current` scores rank lowest are closed (`shut`), the k-th closing removing k / CLOSINGS of theta
+    by the plan's budget and allocation. Each closing is compensated as `prune` compensates a cut (`cuts.silence`:
+    the cut of the model before it, compensated on the calibration batches, written back into its kept weights),
+    and closed units are held closed after every step, so the cut removes exactly the units closed at its step."""
+
+    def start_closings(self, setting, steps: int) -> None:
+        budgeted = setting is not None and setting.penalty is None and setting.theta is not None
+        self.at = {round(k * steps / CLOSINGS): k for k in range(1, CLOSINGS + 1)} if budgeted else {}
+        self.setting = setting
+        self.closed = [np.zeros(s.units, bool) for s in self.sets]
+        self.closings: list[list[int]] = []  # every closing: step, units closed (tied directions once)
+        self.final: list[np.ndarray] | None = None  # the last closing's kept units: the cut's
+
+    def current(self, model) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
+        """Close the units `removed` (U,) marks: their output reaches nothing."""
+        raise NotImplementedError
+
+    def hold(self, model) -> None:
+        """Close again the units closed before (a step's update may have moved them)."""
+        for s, closed in zip(self.sets, self.closed):
+            if closed.any():
+                self.shut(model, s, closed)
+
+    def close(self, model, step: int) -> None:
+        """The closing due at `step`, if any."""
+        k = self.at.get(step)
+        if k is None:
+            return
+        st = self.setting
+        shapes = set_shapes(self.sets, st.min_units)
+        kept = Learner.kept(self, shapes, self.current(model), st.removed, st.theta * k / CLOSINGS, None, st.allocation)
+        cut = {}
+        if st.compensate != "none" and st.calibration is not None:
+            cut = dict(method="closing", compensate=st.compensate, calibration=st.calibration)
+        silence(model, self.sets, kept, lambda s, removed: self.shut(model, s, removed), **cut)
+        self.closed = [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, kept)]
+        self.closings.append([step, sum(int(c.sum()) for c in self.closed)])
+        self.final = kept if k == CLOSINGS else None
+
+    def kept(self, shapes, scores, removed, theta, penalty, allocation=None) -> list[np.ndarray]:
+        """The last closing's kept units when it was made at the cut, else as `Learner.kept`."""
+        if self.final is not None and penalty is None:
+            return self.final
+        return super().kept(shapes, scores, removed, theta, penalty, allocation)
+
+
+class Gates(Closing):
     """ISS-L0 (seed 003): a hard-concrete gate on every unit, scaling the rows that read it.
 
     `penalty` fixed: its weight times the expected share of open gates; the plan removes the gates it closed.
     Otherwise the expected share s is held to a target t that falls from 1 to the budget's share over the
     learning phase: the penalty lambda (s - t) has lambda = GATE_GAIN (s - t) after every step (proportional
     control; the dual ascent of CoFi oscillated between 0.15 and 0.9 of the units on the AudioSet sample within
-    five epochs). The units with the lowest log_alpha that meet the budget are then cut.
+    five epochs), and the units with the lowest log_alpha are closed as `Closing` closes them: the gate's log_alpha
+    at CLOSED (every sample 0) and the rows that read it zero. The compensation reads the weights without the gates,
+    which is the gated model while every kept gate's deterministic value is 1 (log_alpha >= FULL_OPEN).
     """
 
     def __init__(
@@ -139,7 +197,9 @@ class Gates(Learner):
         self.budget = _Budget(share, steps)
         self.rng = tf.random.Generator.from_seed(seed)
         self.rows = _row_gathers(model, sets)
+        self.offsets = dict(zip([s.name for s in sets], np.cumsum([0] + [s.units for s in sets])))
         self.trace: list[list[float]] = []  # every 10 steps: step, expected kept share, its target, lambda
+        self.start_closings(setting, steps)
 
     def _log_alpha(self):
         return self.v * self.speed
@@ -171,6 +231,14 @@ class Gates(Learner):
         if self.budget.step % 10 == 0:
             self.trace.append([self.budget.step, float(self._share()), self.budget.target(), float(self.lam)])
         self.target.assign(self.budget.target())
+        self.hold(model)
+        self.close(model, self.budget.step)
+
+    def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
+        scale_units(model, unit_set, (~removed).astype(float), slots="outgoing")
+        v = self.v.numpy()
+        v[self.offsets[unit_set.name] + np.flatnonzero(removed)] = CLOSED / self.speed
+        self.v.assign(v)
 
     def current(self, model) -> list[np.ndarray]:
         la = self.v.numpy().astype(np.float64) * self.speed
@@ -187,14 +255,14 @@ class Gates(Learner):
         return found
 
 
-class GroupLasso(Learner):
+class GroupLasso(Closing):
     """ISS-GL (Wen et al.): after every step the proximal operator of lambda * sum of group norms,
     w_g <- w_g * max(0, 1 - tau / ||w_g||), on all of a unit's weights (every slot), so whole units reach exact
     zero. Norms are measured in units of the set's median unit norm at the start (layers differ in scale).
 
     `penalty` fixed: tau per step, and the plan removes the units at zero. With a budget, tau starts at
-    GL_START and rises by GL_RISE per step while more units are alive than the target (falls while fewer); the
-    units with the smallest norms that meet the budget are then cut.
+    GL_START and rises by GL_RISE per step while more units are alive than the target (falls while fewer), and the
+    units with the smallest scores are closed (every weight zero) as `Closing` closes them.
     """
 
     def __init__(self, model, sets: list[UnitSet], *, share: float, steps: int, penalty: float | None, setting=None):
@@ -207,6 +275,7 @@ class GroupLasso(Learner):
         self.budget = _Budget(share, steps)
         self.weight = np.array([s.members * s.units for s in sets], float)
         self.trace: list[list[float]] = []  # every 10 steps: step, share of units alive, its target, tau
+        self.start_closings(setting, steps)
 
     def _strengths(self, model) -> list[np.ndarray]:
         return [np.sqrt(squared_norms(model, s)) / size for s, size in zip(self.sets, self.sizes)]
@@ -226,6 +295,11 @@ class GroupLasso(Learner):
             self.lam = tau * GL_RISE if alive > target else max(GL_START, tau / GL_RISE)
             if self.budget.step % 10 == 0:
                 self.trace.append([self.budget.step, float(alive), target, float(tau)])
+            self.hold(model)
+            self.close(model, self.budget.step)
+
+    def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
+        scale_units(model, unit_set, (~removed).astype(float))
 
     def scores(self, model) -> list[np.ndarray]:
         """Each unit's strength; with a prior, the share of its starting strength left, times its percentile."""
@@ -299,24 +373,16 @@ class SoftPruning(Learner):
         ranked = self._ranked(model)
         self.ranked = (self.step, ranked)
         kept = [ranked[s.groups[0].name][0] for s in self.sets]
-        small = self._compensated_cut(model, kept, ranked) if self.compensated else None
-        means = self._means(model, x) if x is not None and small is None else {}
-        zeroed = {}
-        for s, k in zip(self.sets, kept):
-            factors = np.zeros(s.units)
-            factors[k] = 1.0
-            if s.name in means:
-                fold_means(model, s, means[s.name] * (1 - factors))
-            scale_units(model, s, factors, slots="incoming")  # silenced; the rows that read it let it regrow
-            zeroed[s.name] = np.flatnonzero(factors == 0)
-        if small is not None:  # the silenced model now computes the compensated cut
-            write_back(model, small, {g.name: k for s, k in zip(self.sets, kept) for g in s.groups})
-        self.zeroed.append(zeroed)
+        means = self._means(model, x) if x is not None and not self.compensated else {}
 
-    def _compensated_cut(self, model, kept: list[np.ndarray], ranked) -> object:
-        scores = [ranked[s.groups[0].name][1] for s in self.sets]
-        plan = learned_plan("", unit_groups(model), self.sets, kept, scores, None, "soft-gm", 1, 0)
-        return compensated_cut(model, plan, self.compensate, self.calibration)
+        def zero(unit_set: UnitSet, removed: np.ndarray) -> None:
+            if unit_set.name in means:
+                fold_means(model, unit_set, means[unit_set.name] * removed)
+            scale_units(model, unit_set, (~removed).astype(float), slots="incoming")  # regrows through its readers
+
+        cut = dict(method="soft-gm", compensate=self.compensate, calibration=self.calibration)
+        silence(model, self.sets, kept, zero, **(cut if self.compensated else {}))
+        self.zeroed.append({s.name: np.setdiff1d(np.arange(s.units), k) for s, k in zip(self.sets, kept)})
 
     def _means(self, model, x) -> dict[str, np.ndarray]:
         from ..stats.probe import build_probe
@@ -447,6 +513,7 @@ class Setting:
     prior: dict[str, np.ndarray] | None = None  # scores of a one-shot criterion by group name: where learning starts
     compensate: str = "none"  # how the cut is compensated (soft-gm: each silencing too)
     calibration: Callable[[], Iterable] | None = None  # the batches compensation reads
+    allocation: str | None = None  # l0, group-lasso: how their closings and cut spread the budget (LEARNED_ALLOCATIONS)
 
 
 def _gates(model, s: Setting) -> Learner:
@@ -641,6 +708,7 @@ def learn(
         prior=prior,
         compensate=compensate,
         calibration=calibration,
+        allocation=allocation,
     )
     start = time.perf_counter()
     stream = _Stream(train)
@@ -653,7 +721,7 @@ def learn(
     plan = learned_plan(fingerprint, unit_groups(model), sets, kept, scores, theta, method, min_units, seed)
     if penalty is None and not LEARNERS[method].statistics:
         plan.extra["allocate"] = allocation  # how many units each group kept: its scores', or theta's in each
-    exact = _exact(sets, kept, model)
+    exact = exact_cut(sets, kept, model)
     small = compensated_cut(model, plan, compensate, calibration)
     tick = time.perf_counter()
     scored = {"at_cut": at_cut(small)} if at_cut is not None else {}
@@ -675,6 +743,8 @@ def learn(
     record = {"epochs": history, "seconds": seconds, **phases, **exact, **scored}
     if getattr(learner, "trace", None):
         record["trace"] = learner.trace
+    if getattr(learner, "closings", None):
+        record["closings"] = learner.closings  # step, units closed
     return Learned(plan, small, record)
 
 
@@ -703,60 +773,3 @@ class _Stream:
                 yield self.next()
 
         return batches, -(-count // per)
-
-
-def compensated_cut(model, plan: Plan, compensate: str, calibration: Callable[[], Iterable] | None = None):
-    """The cut of the trained model, compensated as `prune` compensates a one-shot cut: each removed unit's mean
-    output on the calibration batches (model inputs) folded into the biases of the layers that read it (mean;
-    refit starts there), then those layers refitted on the cut model's own states (refit). A unit training
-    silenced contributes nothing either way."""
-    from ..prune.planner import cut
-
-    checks.choice(compensate, COMPENSATIONS, "compensate")
-    if compensate == "refit" and plan.inputs():  # the cut adds an input selection the refit cannot match
-        compensate = "mean"
-        plan.extra["refit_skipped"] = "the plan selects input features; the means are folded instead"
-    plan.extra["compensate"] = compensate
-    if compensate == "none":
-        return cut(model, plan)
-    if calibration is None:
-        raise LstmpruneError(f"compensate {compensate} reads calibration data; none was given", option="compensate")
-    from ..stats.probe import accumulate, build_probe
-
-    stats = accumulate(build_probe(model, unit_groups(model)), calibration())
-    for g in plan.groups:
-        if g.num_kept < g.units:
-            g.fill = [float(v) for v in stats[g.name].mean]
-    small = cut(model, plan)
-    if compensate == "refit":
-        from ..prune.refit import refit
-
-        plan.extra["refit"] = refit(model, small, plan, calibration).to_dict()
-    return small
-
-
-def _exact(sets: list[UnitSet], kept: list[np.ndarray], model) -> dict:
-    """Whether every removed unit contributed nothing to the trained model: the rows that read it are zero,
-    or its own columns are (its output is then 0 at every step)."""
-    lost, total = 0, 0
-    for s, k in zip(sets, kept):
-        removed = np.setdiff1d(np.arange(s.units), k)
-        silent = squared_norms(model, s, "outgoing") == 0
-        if any(not slot.outgoing for slot in s.slots):  # its own columns zero: it outputs 0
-            silent |= squared_norms(model, s, "incoming") == 0
-        lost += int(np.sum(~silent[removed]))
-        total += len(removed)
-    return {"removed_alive": lost, "removed": total, "exact": lost == 0}  # units of sets (tied directions once)
-
-
-def learned_plan(fingerprint, groups, sets, kept, scores, theta, method, min_units, seed) -> Plan:
-    """The plan of the learned cut; groups outside the sets (they reach an output) keep every unit."""
-    from ...core.plan import group_plan
-
-    chosen = {g.name: (k, v) for s, k, v in zip(sets, kept, scores) for g in s.groups}
-    plans = [group_plan(g, *chosen.get(g.name, (np.arange(g.units), None)), None) for g in groups]
-    extra = {"compensate": "none"}
-    found = {s.reader: [int(i) for i in k] for s, k in zip(sets, kept) if s.reader}
-    if found:
-        extra["inputs"] = found
-    return Plan(fingerprint, plans, theta, method, method, min_units, seed, None, extra)
