@@ -1217,11 +1217,23 @@ _RANKINGS = {"gm": "geometric-median", "obs": "OBS (the shipped cut's)"}
 
 def _learners_described(phases: dict) -> list[str]:
     """How `l0` and `group-lasso` ran, from what the part recorded."""
-    prior = phases["prior"]
+    prior, shares = phases["prior"], phases.get("shares") or {m: phases["learn"] for m in LEARNED[:2]}
+    share = (
+        f"over {shares['l0']:.0%} of their steps"
+        if shares["l0"] == shares["group-lasso"]
+        else f"over {shares['l0']:.0%} (`l0`) and {shares['group-lasso']:.0%} (`group-lasso`) of their steps"
+    )
+    closed = (
+        f", closing their budget's units {phases['closings']} times evenly (the k-th closing the lowest-ranked units "
+        f"that remove k/{phases['closings']} of theta, each compensated as the cut is, the last at the cut, so the cut"
+        " removes exactly the closed units)"
+        if phases.get("closings")
+        else ""
+    )
     return [
         f"`l0` (hard-concrete gates, starting from the `{prior['l0']}` ranking) and `group-lasso` (a proximal group "
-        f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure over {phases['learn']:.0%} of "
-        f"their steps, are cut there (`--compensate {phases['compensate']}`), and the cut trains over the rest."
+        f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure {share}{closed}, are cut there "
+        f"(`--compensate {phases['compensate']}`), and the cut trains over the rest."
         + (
             " How many units each group keeps: "
             + ", ".join(f"`{m}` by its {_ALLOCATED[a]}" for m, a in phases["allocation"].items())

@@ -100,6 +100,7 @@ def _phases() -> dict:
     priors = {m: learners.LEARNERS[m].prior for m in METHODS[:2]}
     allocations = {m: learners.LEARNERS[m].allocation for m in METHODS[:2]}
     found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
+    found |= {"shares": {m: learners.learning_share(m) for m in METHODS[:2]}, "closings": learners.CLOSINGS}
     entry = learners.LEARNERS["soft-gm"]
     soft = {"allocation": entry.allocation, "phased": entry.phased, "prunes": learners.SOFT_PRUNES}
     share = learners.learning_share("soft-gm")
@@ -183,7 +184,8 @@ def at_the_cut(found) -> dict:
     """How many of the units the cut removed still carried weight when it was made (the learner had not zeroed or
     closed them; the compensation absorbs them), and how many it removed."""
     cut = found.record.get("cut", {})
-    return {"alive_at_cut": cut.get("removed_alive"), "removed_units": cut.get("removed")}
+    closings = {"closings": found.record["closings"]} if "closings" in found.record else {}  # step, units closed
+    return {"alive_at_cut": cut.get("removed_alive"), "removed_units": cut.get("removed"), **closings}
 
 
 def _kept_ptb(mode: Mode) -> dict | None:
