@@ -1108,14 +1108,19 @@ def _across_search(a: dict) -> list[str]:
     ]
     for label, c in a["chosen"].items():
         method = c.get("method", label)  # (entries first saved by method)
-        change = ", ".join(f"{k} {v}" for k, v in c["change"].items())
+        change = ", ".join(f"{k} {_shown(v)}" for k, v in c["change"].items())
         current = next(r for r in a["rows"] if r.get("entry", r["method"]) == label and r["setting"] == "current")
-        before = ", ".join(f"{k} {current[k]}" for k in c["change"])
+        before = ", ".join(f"{k} {_shown(current[k])}" for k in c["change"])
         for name, shown in (("current", before), ("new", change)):
             m = c["means"][name]
             taken = "yes" if c["taken"] == (name == "new") else ""
             lines.append(f"| {method} | {shown} | {100 * m['audioset']:.2f} | {m['ptb']:.1f} | {taken} |")
     return lines + [""]
+
+
+def _shown(value) -> str:
+    """A setting's value as the search table shows it (between None: compensated as the cut)."""
+    return "as the cut" if value is None else str(value)
 
 
 def _soft_search(a: dict) -> list[str]:

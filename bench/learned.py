@@ -99,8 +99,18 @@ def _phases() -> dict:
 
     priors = {m: learners.LEARNERS[m].prior for m in METHODS[:2]}
     allocations = {m: learners.LEARNERS[m].allocation for m in METHODS[:2]}
-    found = {"learn": learners.LEARN, "travel": learners.GATE_TRAVEL, "prior": priors, "compensate": "refit"}
-    found |= {"shares": {m: learners.learning_share(m) for m in METHODS[:2]}, "closings": learners.CLOSINGS}
+    between = {m: learners.LEARNERS[m].between or "as the cut" for m in METHODS[:2]}
+    found = {
+        "between": between,
+        "learn": learners.LEARN,
+        "travel": learners.GATE_TRAVEL,
+        "prior": priors,
+        "compensate": "refit",
+    }
+    found |= {
+        "shares": {m: learners.learning_share(m) for m in METHODS[:2]},
+        "closings": {m: learners.LEARNERS[m].closings for m in METHODS[:2]},
+    }
     entry = learners.LEARNERS["soft-gm"]
     soft = {"allocation": entry.allocation, "phased": entry.phased, "prunes": learners.SOFT_PRUNES}
     share = learners.learning_share("soft-gm")

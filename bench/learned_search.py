@@ -75,15 +75,18 @@ ACROSS = [  # the fifth stage: (method, change) tried on Penn Treebank as well a
     ("l0", {"travel": 0.1}),  # gates that move less from the prior
     ("l0", {"start": 6.0}),  # the prior's top gates start where the hard-concrete noise is small, its lowest at 2.4
     ("soft-gm", {"criterion": "obs"}),  # the shipped cut's ranking at every silencing instead of the paper's GM
-    # l0 and group-lasso close their units over the learning steps (CLOSINGS, each closing compensated; the entries
-    # above ran before the closings): a longer share of the steps for the closings, as soft-gm's
-    ("group-lasso", {"learn": 0.5}),
-    ("l0", {"learn": 0.5}),
+    # l0 and group-lasso close their units over the learning steps (CLOSINGS times, each closing compensated, the
+    # last at the cut; the entries above ran before the closings): the closings before the last compensated by the
+    # means alone (the refit at each closing fits the model left by the one before), and closing only at the cut
+    ("l0", {"between": "mean"}),
+    ("group-lasso", {"closings": 1}),
+    ("l0", {"closings": 1}),
 ]
 GATES = {"travel": "GATE_TRAVEL", "start": "GATE_START"}  # l0's settings: constants
-FIELDS = ("criterion",)  # settings that are fields of the method's LEARNERS entry
+FIELDS = ("criterion", "closings", "between")  # settings that are fields of the method's LEARNERS entry
 BEFORE = {  # what the first four stages ran with where their settings do not name it (soft-gm: and the fourth's share)
-    "l0": {"start": 3.0},
+    "l0": {"start": 3.0, "closings": 4, "between": None},  # (closings: what the first entry of them started from)
+    "group-lasso": {"closings": 4, "between": None},
     "soft-gm": {"prior": "none", "criterion": "gm"},
 }
 PTB_THETAS, PTB_TIE = (0.5, 0.7), 2.0  # PTB_TIE: validation perplexity a one-seed mean must gain (about 1%)

@@ -333,7 +333,6 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     """With a budget: learn over its share of the steps (LEARN, or its entry's), cut (compensated) there, train the
     cut model over the rest; the model written is the one trained last (exact), with the budget removed. soft-gm:
     its registered rates (uniform: every group at theta)."""
-    from lstmprune_cli.framework.train import learners
     from lstmprune_cli.framework.train.learners import LEARNERS, learning_share
 
     model = golden.build("bidirectional")
@@ -352,8 +351,9 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
     assert {g.name: g.units for g in unit_groups(found.model)} == shapes
     if method == "soft-gm":
         assert {g.name: g.num_kept for g in found.plan.groups} == {g.name: g.units // 2 for g in found.plan.groups}
-    else:  # closed CLOSINGS times, evenly, the last at the cut, more each time
-        steps = [round(k * learn_steps / learners.CLOSINGS) for k in range(1, learners.CLOSINGS + 1)]
+    else:  # closed `closings` times, evenly, the last at the cut, more each time
+        n = LEARNERS[method].closings
+        steps = [round(k * learn_steps / n) for k in range(1, n + 1)]
         closings = found.record["closings"]
         assert [at for at, _ in closings] == sorted(set(steps) - {0})
         assert all(a <= b for (_, a), (_, b) in zip(closings, closings[1:])) and closings[0][1] > 0

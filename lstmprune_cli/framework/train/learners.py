@@ -46,9 +46,9 @@ GL_RISE = 1.05  # the threshold's growth per step while more units are alive tha
 # train the cut model. Chosen on validation clips by `python -m bench.learned_search`
 # (docs/results/learned_search.json).
 LEARN = 0.2
-CLOSINGS = 4  # with a budget, l0 and group-lasso close units this many times over their learning steps, evenly, the
-# last at the cut (so the cut removes exactly the closed units); the k-th closes the lowest-scored units that remove
-# k / CLOSINGS of theta, compensated as `prune` compensates a cut, and they stay closed
+CLOSINGS = 4  # with a budget, l0 and group-lasso close units this many times over their learning steps (unless their
+# LEARNERS entry says), evenly, the last at the cut (so the cut removes exactly the closed units); the k-th closes the
+# lowest-scored units that remove k / closings of theta, compensated as `prune` compensates a cut, and they stay closed
 CLOSED = -20.0  # a closed gate's log_alpha: its hard-concrete sample is 0 for every noise the forward draws
 SOFT_EVERY = 0  # soft pruning every this many steps; 0: SOFT_PRUNES times while it learns (unphased: once per epoch)
 SOFT_PRUNES = 4  # a phased soft-gm silences this many times over its learning steps, evenly, the last at the cut,
@@ -108,15 +108,17 @@ class _Budget:
 
 
 class Closing(Learner):
-    """A learner whose budget is met by closings (CLOSINGS): at evenly spaced learning steps, the last at the cut,
-    the units its `current` scores rank lowest are closed (`shut`), the k-th closing removing k / CLOSINGS of theta
+    """A learner whose budget is met by closings (`Setting.closings`): at evenly spaced learning steps, the last at
+    the cut, the units its `current` scores rank lowest are closed (`shut`), the k-th closing removing k / n of theta
     by the plan's budget and allocation. Each closing is compensated as `prune` compensates a cut (`cuts.silence`:
     the cut of the model before it, compensated on the calibration batches, written back into its kept weights),
     and closed units are held closed after every step, so the cut removes exactly the units closed at its step."""
 
     def start_closings(self, setting, steps: int) -> None:
         budgeted = setting is not None and setting.penalty is None and setting.theta is not None
-        self.at = {round(k * steps / CLOSINGS): k for k in range(1, CLOSINGS + 1)} if budgeted else {}
+        n = setting.closings if setting is not None else CLOSINGS
+        self.at = {round(k * steps / n): k for k in range(1, n + 1)} if budgeted else {}
+        self.count = n
         self.setting = setting
         self.closed = [np.zeros(s.units, bool) for s in self.sets]
         self.closings: list[list[int]] = []  # every closing: step, units closed (tied directions once)
@@ -142,14 +144,16 @@ class Closing(Learner):
             return
         st = self.setting
         shapes = set_shapes(self.sets, st.min_units)
-        kept = Learner.kept(self, shapes, self.current(model), st.removed, st.theta * k / CLOSINGS, None, st.allocation)
-        cut = {}
-        if st.compensate != "none" and st.calibration is not None:
-            cut = dict(method="closing", compensate=st.compensate, calibration=st.calibration)
+        kept = Learner.kept(
+            self, shapes, self.current(model), st.removed, st.theta * k / self.count, None, st.allocation
+        )
+        cut, compensate = {}, st.compensate if k == self.count else st.between or st.compensate
+        if compensate != "none" and st.calibration is not None:
+            cut = dict(method="closing", compensate=compensate, calibration=st.calibration)
         silence(model, self.sets, kept, lambda s, removed: self.shut(model, s, removed), **cut)
         self.closed = [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, kept)]
         self.closings.append([step, sum(int(c.sum()) for c in self.closed)])
-        self.final = kept if k == CLOSINGS else None
+        self.final = kept if k == self.count else None
 
     def kept(self, shapes, scores, removed, theta, penalty, allocation=None) -> list[np.ndarray]:
         """The last closing's kept units when it was made at the cut, else as `Learner.kept`."""
@@ -300,6 +304,14 @@ class GroupLasso(Closing):
 
     def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
         scale_units(model, unit_set, (~removed).astype(float))
+
+    def close(self, model, step: int) -> None:
+        """As `Closing.close`; with a prior, the strengths the scores measure the share left of start again where a
+        closing's compensation rewrote them (the rows that read the kept units)."""
+        closings = len(self.closings)
+        super().close(model, step)
+        if self.start is not None and len(self.closings) > closings:
+            self.start = self._strengths(model)
 
     def scores(self, model) -> list[np.ndarray]:
         """Each unit's strength; with a prior, the share of its starting strength left, times its percentile."""
@@ -514,6 +526,8 @@ class Setting:
     compensate: str = "none"  # how the cut is compensated (soft-gm: each silencing too)
     calibration: Callable[[], Iterable] | None = None  # the batches compensation reads
     allocation: str | None = None  # l0, group-lasso: how their closings and cut spread the budget (LEARNED_ALLOCATIONS)
+    closings: int = CLOSINGS  # l0, group-lasso with a budget: how many times they close units (Method.closings)
+    between: str | None = None  # how each closing before the last is compensated (Method.between; None: as the cut)
 
 
 def _gates(model, s: Setting) -> Learner:
@@ -556,6 +570,8 @@ class Method:
     allocation: str = "learned"  # with --theta and no --allocate: LEARNED_ALLOCATIONS' entry it cuts by (a learner
     # with statistics: the --allocate of its rates)
     criterion: str = "gm"  # a learner with statistics: the --criterion that ranks its units
+    closings: int = CLOSINGS  # a Closing learner with a budget: how many times it closes units, the last at the cut
+    between: str | None = None  # the compensation of each closing before the last (None: --compensate's)
 
 
 LEARNERS: dict[str, Method] = {
@@ -709,6 +725,8 @@ def learn(
         compensate=compensate,
         calibration=calibration,
         allocation=allocation,
+        closings=LEARNERS[method].closings,
+        between=LEARNERS[method].between,
     )
     start = time.perf_counter()
     stream = _Stream(train)
