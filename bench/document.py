@@ -800,6 +800,12 @@ def _alive(rows: list[dict]) -> list[str]:
         f"{method} at theta {theta} {np.mean([a for a, _ in v]):.0f} of {v[0][1]}"
         for (theta, method), v in sorted(found.items())
     ]
+    if not any(a for v in found.values() for a, _ in v):
+        return [
+            "",
+            "No removed unit carried weight when the cut was made, in any run: `l0` and `group-lasso` had closed "
+            "every one of them, `soft-gm` had silenced them at that step (`removed_alive` 0).",
+        ]
     return [
         "",
         "Removed units that still carried weight when the cut was made (mean over seeds; not zeroed by group lasso, "
@@ -1228,13 +1234,7 @@ def _learners_described(phases: dict) -> list[str]:
         if shares["l0"] == shares["group-lasso"]
         else f"over {shares['l0']:.0%} (`l0`) and {shares['group-lasso']:.0%} (`group-lasso`) of their steps"
     )
-    closed = (
-        f", closing their budget's units {phases['closings']} times evenly (the k-th closing the lowest-ranked units "
-        f"that remove k/{phases['closings']} of theta, each compensated as the cut is, the last at the cut, so the cut"
-        " removes exactly the closed units)"
-        if phases.get("closings")
-        else ""
-    )
+    closed = _closings_described(phases)
     return [
         f"`l0` (hard-concrete gates, starting from the `{prior['l0']}` ranking) and `group-lasso` (a proximal group "
         f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure {share}{closed}, are cut there "
@@ -1247,6 +1247,34 @@ def _learners_described(phases: dict) -> list[str]:
             else ""
         ),
     ]
+
+
+def _closings_described(phases: dict) -> str:
+    """How `l0` and `group-lasso` closed their units (parts that recorded it), as a clause."""
+    closings = phases.get("closings")
+    if not closings:
+        return ""
+    if not isinstance(closings, dict):
+        closings = {m: closings for m in LEARNED[:2]}
+    between = phases.get("between") or {}
+    said = []
+    for m, n in closings.items():
+        if n == 1:
+            said.append(f"`{m}` closes them once, at the cut")
+            continue
+        how = between.get(m, "as the cut")
+        how = (
+            "each compensated as the cut is" if how == "as the cut" else f"each before the last compensated by `{how}`"
+        )
+        said.append(
+            f"`{m}` closes them {n} times evenly ({how}, the k-th closing the lowest-ranked units that remove "
+            f"k/{n} of theta)"
+        )
+    return (
+        ", closing their budget's units as they learn ("
+        + "; ".join(said)
+        + "; the last closing at the cut, compensated as the cut is, so the cut removes exactly the closed units)"
+    )
 
 
 _ALLOCATED = {
