@@ -1121,6 +1121,16 @@ def _across_search(a: dict) -> list[str]:
             m = c["means"][name]
             taken = "yes" if c["taken"] == (name == "new") else ""
             lines.append(f"| {method} | {shown} | {100 * m['audioset']:.2f} | {m['ptb']:.1f} | {taken} |")
+    if any({"closings", "between"} & set(c["change"]) for c in a["chosen"].values()):
+        lines += [
+            "",
+            "`closings`, `between`: the entries that name them ran with `l0` and `group-lasso` closing their budget's "
+            "units as they learn (the k-th of n closings the lowest-ranked units that remove k/n of theta, the last "
+            "at the cut; `between`: how each closing before the last is compensated, `as the cut` the refit); the "
+            "entries above them ran before the closings, with one cut at the end of the learning phase. "
+            "`group-lasso, closings 1` closes only at the cut: its units reach zero there, by the closing, not by "
+            "the penalty.",
+        ]
     return lines + [""]
 
 
