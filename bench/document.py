@@ -1247,8 +1247,8 @@ def _learners_described(phases: dict) -> list[str]:
     closed = _closings_described(phases)
     return [
         f"`l0` (hard-concrete gates, starting from the `{prior['l0']}` ranking) and `group-lasso` (a proximal group "
-        f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure {share}{closed}, are cut there "
-        f"(`--compensate {phases['compensate']}`), and the cut trains over the rest."
+        f"soft-threshold, starting from `{prior['group-lasso']}`) learn the structure {share}{closed or ','} are cut "
+        f"there (`--compensate {phases['compensate']}`), and the cut trains over the rest."
         + (
             " How many units each group keeps: "
             + ", ".join(f"`{m}` by its {_ALLOCATED[a]}" for m, a in phases["allocation"].items())
@@ -1269,21 +1269,19 @@ def _closings_described(phases: dict) -> str:
     between = phases.get("between") or {}
     said = []
     for m, n in closings.items():
-        if n == 1:
-            said.append(f"`{m}` closes them once, at the cut")
-            continue
         how = between.get(m, "as the cut")
         how = (
             "each compensated as the cut is" if how == "as the cut" else f"each before the last compensated by `{how}`"
         )
         said.append(
-            f"`{m}` closes them {n} times evenly ({how}, the k-th closing the lowest-ranked units that remove "
-            f"k/{n} of theta)"
+            f"`{m}` once, at the cut"
+            if n == 1
+            else f"`{m}` {n} times evenly, the k-th closing the lowest-ranked units that remove k/{n} of theta, {how}"
         )
     return (
-        ", closing their budget's units as they learn ("
+        ", closing their budget's units as they learn: "
         + "; ".join(said)
-        + "; the last closing at the cut, compensated as the cut is, so the cut removes exactly the closed units)"
+        + " (the last closing at the cut, so the cut removes exactly the closed units); they"
     )
 
 
