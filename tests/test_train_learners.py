@@ -175,11 +175,11 @@ def test_a_compensated_silencing_makes_the_uncut_model_compute_its_refitted_cut(
 @pytest.mark.parametrize("arch,merge", [("stacked", "concat"), ("bidirectional", "sum")])
 def test_a_compensated_closing_makes_the_model_compute_its_refitted_cut(tf, arch, merge, method):
     """Golden: l0 and group-lasso close their budget's units compensated as `prune` compensates a cut; the model
-    they leave (gated at the deterministic gates) computes the refitted cut of the model before, the closed units
-    reach nothing, and the cut they then make removes exactly them."""
+    they leave (gated at the deterministic gates, some of them below 1) computes the refitted cut of the model before,
+    the closed units reach nothing, and the cut they then make removes exactly them."""
     from lstmprune_cli.framework.surgery.cut import prune_model
     from lstmprune_cli.framework.surgery.groups import unit_groups
-    from lstmprune_cli.framework.surgery.units import squared_norms, unit_sets
+    from lstmprune_cli.framework.surgery.units import scale_units, squared_norms, unit_sets
     from lstmprune_cli.framework.train import learners
     from lstmprune_cli.framework.train.cuts import exact_cut
 
@@ -192,6 +192,10 @@ def test_a_compensated_closing_makes_the_model_compute_its_refitted_cut(tf, arch
     setting.compensate, setting.calibration, setting.allocation = "refit", lambda: [x], "learned"
     if method == "l0":
         learner = learners.Gates(model, sets, **kw, seed=0, lr=1e-3, setting=setting)
+        la = np.random.default_rng(5).permutation(np.linspace(0.3, 2.3, learner.v.shape[0]))  # (N,) gates 0.63..0.99
+        learner.v.assign((la / learner.speed).astype("float32"))
+        for s, v in zip(sets, learner.current(before)):  # the model the deterministic gates compute
+            scale_units(before, s, learned.deterministic_gate(v), slots="outgoing")
     else:
         learner = learners.GroupLasso(model, sets, **kw, setting=setting)
     learner.close(model, 1)  # the one closing of a one-step phase: the whole budget
@@ -200,8 +204,8 @@ def test_a_compensated_closing_makes_the_model_compute_its_refitted_cut(tf, arch
     plan = learners.learned_plan("", unit_groups(before), sets, kept, [None] * len(sets), None, method, 1, 0)
     small = learners.compensated_cut(before, plan, "refit", lambda: [x])
     if method == "l0":
-        z = np.concatenate([learned.deterministic_gate(v) for v in learner.current(model)])  # (N,) 0 or 1
-        assert set(np.unique(z)) == {0.0, 1.0}
+        z = np.concatenate([learned.deterministic_gate(v) for v in learner.current(model)])  # (N,) closed: 0
+        assert np.sum(z == 0) == sum(s.units - len(k) for s, k in zip(sets, kept)) and np.min(z[z > 0]) < 0.9
         found = np.asarray(learners.scaled_call(model, x, learner.rows, tf.constant(z, tf.float32), training=False))
     else:
         found = np.asarray(model(x, training=False))

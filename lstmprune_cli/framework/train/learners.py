@@ -170,8 +170,8 @@ class Gates(Closing):
     learning phase: the penalty lambda (s - t) has lambda = GATE_GAIN (s - t) after every step (proportional
     control; the dual ascent of CoFi oscillated between 0.15 and 0.9 of the units on the AudioSet sample within
     five epochs), and the units with the lowest log_alpha are closed as `Closing` closes them: the gate's log_alpha
-    at CLOSED (every sample 0) and the rows that read it zero. The compensation reads the weights without the gates,
-    which is the gated model while every kept gate's deterministic value is 1 (log_alpha >= FULL_OPEN).
+    at CLOSED (every sample 0) and the rows that read it zero, compensated on the model its deterministic gates
+    compute (`close`).
     """
 
     def __init__(
@@ -237,6 +237,19 @@ class Gates(Closing):
         self.target.assign(self.budget.target())
         self.hold(model)
         self.close(model, self.budget.step)
+
+    def close(self, model, step: int) -> None:
+        """As `Closing.close`, on the model the deterministic gates compute: the open gates' values are folded into
+        the rows they multiply while the closing is compensated and taken out after, so that the model gated at its
+        deterministic gates computes the compensated cut (a gate at 0 that stays open is left out of the fold)."""
+        if step not in self.at:
+            return
+        folds = [np.where(g > 0, g, 1.0) for g in map(learned.deterministic_gate, self.current(model))]
+        for s, f in zip(self.sets, folds):
+            scale_units(model, s, f, slots="outgoing")
+        super().close(model, step)
+        for s, f, closed in zip(self.sets, folds, self.closed):
+            scale_units(model, s, np.where(closed, 0.0, 1 / f), slots="outgoing")
 
     def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
         scale_units(model, unit_set, (~removed).astype(float), slots="outgoing")
