@@ -1105,7 +1105,8 @@ def _across_search(a: dict) -> list[str]:
         f"{', '.join(map(str, a['seeds']))}, validation GAP@20 %), and on Penn Treebank at theta {thetas} with part "
         "2's budget of one epoch (seed 0, mean validation perplexity over the thetas, on the valid windows that no "
         f"best-epoch choice reads). A new setting is taken if it gains more than the tie on one ({a['tie']} points; "
-        f"{a['ptb_tie']} perplexity) and loses no more than the tie on the other. Each entry's two settings ran side "
+        f"{a['ptb_tie']} perplexity) and loses no more than the tie on the other, or if it ties on both and is the "
+        "simpler (fewer closings). Each entry's two settings ran side "
         "by side; an entry run later may meet another training of the base model (a clone trains it again), so the "
         "same setting can score differently in two entries.",
         "",

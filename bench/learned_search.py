@@ -89,6 +89,9 @@ BEFORE = {  # what the first four stages ran with where their settings do not na
     "group-lasso": {"closings": 4, "between": None},
     "soft-gm": {"prior": "none", "criterion": "gm"},
 }
+SIMPLER = {  # settings whose change makes a learner simpler: on a tie on both data sets the simpler one is taken
+    "closings": lambda new, current: current is not None and new < current,  # fewer closings, one: only at the cut
+}
 PTB_THETAS, PTB_TIE = (0.5, 0.7), 2.0  # PTB_TIE: validation perplexity a one-seed mean must gain (about 1%)
 
 
@@ -320,6 +323,8 @@ def across_stage(data: dict, result: dict, again: bool | set = False) -> dict:
         found = label if label in old else method if first else None
         if found and not (isinstance(again, set) and method in again):
             chosen[label] = {"method": method, **old[found]}
+            before = [r for r in saved["rows"] if r.get("entry", r["method"]) == found and r["setting"] == "current"]
+            chosen[label]["taken"] = taken(old[found]["gain"], change, before[0] if before else current)
             rows += [r | {"entry": label} for r in saved["rows"] if r.get("entry", r["method"]) == found]
             continue
         entry, means = _across_trials(data, result, method, current, change)
@@ -371,10 +376,18 @@ def _across_trials(data: dict, result: dict, method: str, current: dict, change:
         "audioset": 100 * (means["new"]["audioset"] - means["current"]["audioset"]),
         "ptb": means["current"]["ptb"] - means["new"]["ptb"],
     }
+    return rows, {"means": means, "gain": gain, "taken": taken(gain, change, current)}
+
+
+def taken(gain: dict, change: dict, current: dict) -> bool:
+    """Whether a change replaces the current setting: it gains beyond the tie on one data set and loses no more than
+    the tie on the other, or it ties on both and is the simpler (SIMPLER)."""
     better = (gain["ptb"] > PTB_TIE and gain["audioset"] >= -TIE) or (
         gain["audioset"] > TIE and gain["ptb"] >= -PTB_TIE
     )
-    return rows, {"means": means, "gain": gain, "taken": bool(better)}
+    tied = abs(gain["ptb"]) <= PTB_TIE and abs(gain["audioset"]) <= TIE
+    simpler = all(k in SIMPLER and SIMPLER[k](v, current.get(k)) for k, v in change.items())
+    return bool(better or (tied and simpler))
 
 
 def _soft_chosen(soft: dict) -> dict:

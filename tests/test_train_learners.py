@@ -332,6 +332,25 @@ def test_learned_cuts_meet_a_parameter_or_flops_budget(tf, budget):
     assert found.plan.extra["budget"] == budget
 
 
+@pytest.mark.parametrize("method", ["l0", "group-lasso"])
+def test_closings_over_the_learning_steps_close_more_each_time_and_the_cut_removes_the_last(tf, method, monkeypatch):
+    """A learner entry with four closings (the search tries them): evenly over the learning steps, each closing
+    compensated, more units each time, and the cut removes exactly the last closing's units, none of them alive."""
+    from dataclasses import replace
+
+    from lstmprune_cli.framework.train import learners
+
+    monkeypatch.setitem(learners.LEARNERS, method, replace(learners.LEARNERS[method], closings=4))
+    x, _ = _data()
+    found = _learn(golden.build("stacked"), method, theta=0.5, epochs=10, compensate="refit", calibration=lambda: [x])
+    learn_steps = round(learners.learning_share(method) * 40)
+    closings = found.record["closings"]
+    assert [at for at, _ in closings] == [round(k * learn_steps / 4) for k in range(1, 5)]
+    counts = [n for _, n in closings]
+    assert 0 < counts[0] < counts[-1] and counts == sorted(counts)
+    assert counts[-1] == found.record["cut"]["removed"] and found.record["cut"]["removed_alive"] == 0
+
+
 @pytest.mark.parametrize("method", ["l0", "group-lasso", "soft-gm"])
 def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_its_steps(tf, method):
     """With a budget: learn over its share of the steps (LEARN, or its entry's), cut (compensated) there, train the

@@ -26,7 +26,7 @@ def learn(
         typer.Option(
             help="l0: a hard-concrete gate on every unit, an expected-L0 penalty held to the budget (ISS-L0); "
             "group-lasso: a proximal group soft-threshold on all of a unit's weights (ISS-GL); both close their "
-            "budget's units four times as they learn, each closing compensated, the last at the cut. soft-gm: "
+            "budget's lowest-ranked units at the cut, compensated. soft-gm: "
             "ISS-GM's soft pruning, the units its rates and criterion remove zeroed and free to regrow, then the cut. "
             "Registered: {methods}."
         ),
