@@ -804,7 +804,7 @@ def _alive(rows: list[dict]) -> list[str]:
         return [
             "",
             "No removed unit carried weight when the cut was made, in any run: `l0` and `group-lasso` had closed "
-            "every one of them, `soft-gm` had silenced them at that step (`removed_alive` 0).",
+            "every one of them, `soft-gm` had silenced them at that step (`removed_alive` 0)." + _penalty_left(rows),
         ]
     return [
         "",
@@ -812,6 +812,24 @@ def _alive(rows: list[dict]) -> list[str]:
         "not closed by the gates, or regrown since their last silencing; the compensation absorbs them, and `exact` "
         f"says only that the model written is the cut model as trained): {'; '.join(cells)}.",
     ]
+
+
+def _penalty_left(rows: list[dict]) -> str:
+    """How many of the units the closings closed still carried weight when closed (rows that record it): what the
+    penalty had not done itself."""
+    found: dict[tuple, list] = {}
+    for x in rows:
+        if x["method"] in LEARNED and x.get("closings") and all(len(c) > 2 for c in x["closings"]):
+            found.setdefault((x["theta"], x["method"]), []).append(
+                (sum(c[2] for c in x["closings"]), x["closings"][-1][1])
+            )
+    if not found:
+        return ""
+    cells = [f"{m} at theta {t} {np.mean([a for a, _ in v]):.0f} of {v[0][1]}" for (t, m), v in sorted(found.items())]
+    return (
+        " Of the units the closings closed, these still carried weight when closed (the penalty had not closed the "
+        f"gate or zeroed the unit; mean over seeds): {'; '.join(cells)}."
+    )
 
 
 def _cut_label(rows: list[dict]) -> str:
@@ -1129,8 +1147,8 @@ def _across_search(a: dict) -> list[str]:
             "units as they learn (the k-th of n closings the lowest-ranked units that remove k/n of theta, the last "
             "at the cut; `between`: how each closing before the last is compensated, `as the cut` the refit); the "
             "entries above them ran before the closings, with one cut at the end of the learning phase. "
-            "`group-lasso, closings 1` closes only at the cut: its units reach zero there, by the closing, not by "
-            "the penalty.",
+            "`closings 1` closes only at the cut: the removed units reach zero (their gates close) there, by the "
+            "closing, not by the penalty.",
         ]
     return lines + [""]
 
@@ -1267,6 +1285,11 @@ def _closings_described(phases: dict) -> str:
         return ""
     if not isinstance(closings, dict):
         closings = {m: closings for m in LEARNED[:2]}
+    if set(closings.values()) == {1}:
+        return (
+            ", closing their budget's lowest-ranked units at the end of it (compensated as the cut is, so the cut "
+            "removes exactly the closed units; the penalties alone close or zero almost none there); they"
+        )
     between = phases.get("between") or {}
     said = []
     for m, n in closings.items():

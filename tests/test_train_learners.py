@@ -200,7 +200,8 @@ def test_a_compensated_closing_makes_the_model_compute_its_refitted_cut(tf, arch
         learner = learners.GroupLasso(model, sets, **kw, setting=setting)
     learner.close(model, 1)  # the one closing of a one-step phase: the whole budget
     kept = learner.final
-    assert kept is not None and learner.closings == [[1, sum(s.units - len(k) for s, k in zip(sets, kept))]]
+    removed = sum(s.units - len(k) for s, k in zip(sets, kept))
+    assert kept is not None and learner.closings == [[1, removed, removed]]  # every one alive until it closed
     plan = learners.learned_plan("", unit_groups(before), sets, kept, [None] * len(sets), None, method, 1, 0)
     small = learners.compensated_cut(before, plan, "refit", lambda: [x])
     if method == "l0":
@@ -345,8 +346,9 @@ def test_closings_over_the_learning_steps_close_more_each_time_and_the_cut_remov
     found = _learn(golden.build("stacked"), method, theta=0.5, epochs=10, compensate="refit", calibration=lambda: [x])
     learn_steps = round(learners.learning_share(method) * 40)
     closings = found.record["closings"]
-    assert [at for at, _ in closings] == [round(k * learn_steps / 4) for k in range(1, 5)]
-    counts = [n for _, n in closings]
+    assert [c[0] for c in closings] == [round(k * learn_steps / 4) for k in range(1, 5)]
+    counts = [c[1] for c in closings]
+    assert sum(c[2] for c in closings) <= counts[-1]  # the newly closed units alive when closed: at most all
     assert 0 < counts[0] < counts[-1] and counts == sorted(counts)
     assert counts[-1] == found.record["cut"]["removed"] and found.record["cut"]["removed_alive"] == 0
 
@@ -378,8 +380,8 @@ def test_a_budgeted_learner_learns_then_cuts_and_trains_the_cut_for_the_rest_of_
         n = LEARNERS[method].closings
         steps = [round(k * learn_steps / n) for k in range(1, n + 1)]
         closings = found.record["closings"]
-        assert [at for at, _ in closings] == sorted(set(steps) - {0})
-        assert all(a <= b for (_, a), (_, b) in zip(closings, closings[1:])) and closings[0][1] > 0
+        assert [c[0] for c in closings] == sorted(set(steps) - {0})
+        assert all(a[1] <= b[1] for a, b in zip(closings, closings[1:])) and closings[0][1] > 0
         assert closings[-1][1] == found.record["cut"]["removed"]
     assert found.record["cut"]["removed_alive"] == 0  # closed or silenced for the last time at the cut
     assert found.record["cut"]["removed"] == sum(g.units - g.num_kept for g in found.plan.groups)  # concat: untied

@@ -135,10 +135,13 @@ def learn(
             f"carried weight; compensate {job.plan.extra.get('compensate')} absorbed them"
         )
     elif job.record.get("closings"):  # l0, group-lasso with a budget: closed over the learning steps
-        steps = ", ".join(f"{n} by step {at}" for at, n in job.record["closings"])
+        closings = job.record["closings"]
+        steps = ", ".join(f"{c[1]} by step {c[0]}" for c in closings)
+        alive = sum(c[2] for c in closings if len(c) > 2)
         render.out.print(
             f"at the cut (step {cut.get('step')}): all {cut.get('removed')} removed units closed ({steps}), each "
-            f"closing compensated ({job.plan.extra.get('compensate')})"
+            f"closing compensated ({job.plan.extra.get('compensate')}); {alive} of them still carried weight when "
+            "closed (the penalty had not closed or zeroed them)"
         )
     if "at_cut" in job.record:
         render.out.print(

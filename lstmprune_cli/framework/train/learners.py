@@ -121,7 +121,8 @@ class Closing(Learner):
         self.count = n
         self.setting = setting
         self.closed = [np.zeros(s.units, bool) for s in self.sets]
-        self.closings: list[list[int]] = []  # every closing: step, units closed (tied directions once)
+        self.closings: list[list[int]] = []  # every closing: step, units closed (tied directions once), and how many
+        # of those newly closed the penalty had not already left out
         self.final: list[np.ndarray] | None = None  # the last closing's kept units: the cut's
 
     def current(self, model) -> list[np.ndarray]:
@@ -129,6 +130,10 @@ class Closing(Learner):
 
     def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
         """Close the units `removed` (U,) marks: their output reaches nothing."""
+        raise NotImplementedError
+
+    def silent(self, model) -> list[np.ndarray]:
+        """Each set's units that training itself left out (a gate at 0, a unit at zero)."""
         raise NotImplementedError
 
     def hold(self, model) -> None:
@@ -150,9 +155,11 @@ class Closing(Learner):
         cut, compensate = {}, st.compensate if k == self.count else st.between or st.compensate
         if compensate != "none" and st.calibration is not None:
             cut = dict(method="closing", compensate=compensate, calibration=st.calibration)
-        silence(model, self.sets, kept, lambda s, removed: self.shut(model, s, removed), **cut)
-        self.closed = [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, kept)]
-        self.closings.append([step, sum(int(c.sum()) for c in self.closed)])
+        removed = [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, kept)]
+        alive = sum(int(np.sum(r & ~q & ~c)) for r, q, c in zip(removed, self.silent(model), self.closed))
+        silence(model, self.sets, kept, lambda s, out: self.shut(model, s, out), **cut)
+        self.closed = removed
+        self.closings.append([step, sum(int(c.sum()) for c in self.closed), alive])
         self.final = kept if k == self.count else None
 
     def kept(self, shapes, scores, removed, theta, penalty, allocation=None) -> list[np.ndarray]:
@@ -251,6 +258,9 @@ class Gates(Closing):
         for s, f, closed in zip(self.sets, folds, self.closed):
             scale_units(model, s, np.where(closed, 0.0, 1 / f), slots="outgoing")
 
+    def silent(self, model) -> list[np.ndarray]:
+        return [learned.deterministic_gate(v) == 0 for v in self.current(model)]
+
     def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
         scale_units(model, unit_set, (~removed).astype(float), slots="outgoing")
         v = self.v.numpy()
@@ -317,6 +327,9 @@ class GroupLasso(Closing):
 
     def shut(self, model, unit_set: UnitSet, removed: np.ndarray) -> None:
         scale_units(model, unit_set, (~removed).astype(float))
+
+    def silent(self, model) -> list[np.ndarray]:
+        return [v == 0 for v in self._strengths(model)]
 
     def close(self, model, step: int) -> None:
         """As `Closing.close`; with a prior, the strengths the scores measure the share left of start again where a
