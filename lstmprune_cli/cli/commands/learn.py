@@ -137,7 +137,7 @@ def learn(
     elif job.record.get("closings"):  # l0, group-lasso with a budget: closed over the learning steps
         closings = job.record["closings"]
         steps = ", ".join(f"{c[1]} by step {c[0]}" for c in closings)
-        alive = sum(c[2] for c in closings if len(c) > 2)
+        alive = sum(c[2] for c in closings)
         render.out.print(
             f"at the cut (step {cut.get('step')}): all {cut.get('removed')} removed units closed ({steps}), each "
             f"closing compensated ({job.plan.extra.get('compensate')}); {alive} of them still carried weight when "

@@ -155,7 +155,7 @@ class Closing(Learner):
         cut, compensate = {}, st.compensate if k == self.count else st.between or st.compensate
         if compensate != "none" and st.calibration is not None:
             cut = dict(method="closing", compensate=compensate, calibration=st.calibration)
-        removed = [~np.isin(np.arange(s.units), k) for s, k in zip(self.sets, kept)]
+        removed = [~np.isin(np.arange(s.units), picked) for s, picked in zip(self.sets, kept)]
         alive = sum(int(np.sum(r & ~q & ~c)) for r, q, c in zip(removed, self.silent(model), self.closed))
         silence(model, self.sets, kept, lambda s, out: self.shut(model, s, out), **cut)
         self.closed = removed
@@ -334,9 +334,8 @@ class GroupLasso(Closing):
     def close(self, model, step: int) -> None:
         """As `Closing.close`; with a prior, the strengths the scores measure the share left of start again where a
         closing's compensation rewrote them (the rows that read the kept units)."""
-        closings = len(self.closings)
         super().close(model, step)
-        if self.start is not None and len(self.closings) > closings:
+        if self.start is not None and step in self.at:
             self.start = self._strengths(model)
 
     def scores(self, model) -> list[np.ndarray]:
